@@ -1,0 +1,70 @@
+/**
+ * The core HTTP app: one router per resource, composed here. Creating the app is separate from
+ * serving it (main.ts), so tests call `app.request()` on an app with their own dependencies.
+ */
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { CoreDeps } from "./deps.ts";
+import { ApiError, errorResponse } from "./http/errors.ts";
+import { healthRouter } from "./routes/health.ts";
+import { usersRouter } from "./routes/users.ts";
+import { memoriesRouter } from "./routes/memories.ts";
+import { tasksRouter } from "./routes/tasks.ts";
+import { remindersRouter } from "./routes/reminders.ts";
+import { eventsRouter } from "./routes/events.ts";
+import { searchRouter } from "./routes/search.ts";
+import { settingsRouter } from "./routes/settings.ts";
+import { auditRouter } from "./routes/audit.ts";
+import { backupRouter } from "./routes/backup.ts";
+import { llmJobsRouter } from "./routes/llm_jobs.ts";
+
+/** Build the core app on `deps`. */
+export function createApp(deps: CoreDeps): Hono {
+  const app = new Hono();
+  const { config, log } = deps;
+
+  const tooLarge = (limit: number) => (c: Parameters<typeof errorResponse>[0]) =>
+    errorResponse(c, new ApiError(413, `request body is larger than ${limit} bytes`));
+  // Uploads get their own, larger limit; every other body is small JSON.
+  app.use("/memories/:id/image", async (c, next) => {
+    return await bodyLimit({
+      maxSize: config.MAX_UPLOAD_BYTES + 64 * 1024,
+      onError: tooLarge(config.MAX_UPLOAD_BYTES),
+    })(c, next);
+  });
+  app.use("*", async (c, next) => {
+    if (/\/memories\/[^/]+\/image$/.test(c.req.path)) return await next();
+    return await bodyLimit({
+      maxSize: config.MAX_BODY_BYTES,
+      onError: tooLarge(config.MAX_BODY_BYTES),
+    })(
+      c,
+      next,
+    );
+  });
+
+  app.route("/health", healthRouter());
+  app.route("/users", usersRouter(deps));
+  app.route("/memories", memoriesRouter(deps));
+  app.route("/tasks", tasksRouter(deps));
+  app.route("/reminders", remindersRouter(deps));
+  app.route("/events", eventsRouter(deps));
+  app.route("/search", searchRouter(deps));
+  app.route("/settings", settingsRouter(deps));
+  app.route("/audit", auditRouter(deps));
+  app.route("/backup", backupRouter(deps));
+  app.route("/llm_jobs", llmJobsRouter(deps));
+
+  app.notFound((c) => c.json({ detail: "Not Found" }, 404));
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return errorResponse(c, err);
+    // Hono's own HTTP errors (e.g. a malformed multipart body) carry a 4xx status.
+    const status = (err as { status?: number }).status;
+    if (typeof status === "number" && status >= 400 && status < 500) {
+      return c.json({ detail: err.message || "Bad Request" }, status as 400);
+    }
+    log.error("unhandled error", { path: c.req.path, method: c.req.method, error: err.message });
+    return c.json({ detail: "Internal Server Error" }, 500);
+  });
+  return app;
+}

@@ -1,0 +1,57 @@
+/** Request parsing with zod: body, query and path, each failing with the contract's 422. */
+import type { Context } from "hono";
+import type { z } from "zod";
+import { ApiError, validationError } from "./errors.ts";
+import { uuid } from "../../shared/schemas.ts";
+
+/** Parse the JSON body with `schema`; malformed JSON and a non-object body are 422 too. */
+export async function parseBody<S extends z.ZodType>(
+  c: Context,
+  schema: S,
+): Promise<z.output<S>> {
+  let raw: unknown;
+  try {
+    const body = await c.req.text();
+    raw = JSON.parse(body);
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    throw new ApiError(422, [{
+      loc: ["body"],
+      msg: `JSON decode error: ${(err as Error).message}`,
+      type: "json_invalid",
+    }]);
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw validationError("body", parsed.error);
+  return parsed.data;
+}
+
+/** Parse the query string with `schema`; a repeated key keeps its last value. */
+export function parseQuery<S extends z.ZodType>(c: Context, schema: S): z.output<S> {
+  const parsed = schema.safeParse(c.req.query());
+  if (!parsed.success) throw validationError("query", parsed.error);
+  return parsed.data;
+}
+
+/**
+ * The path parameter `name` as an id. Ids are UUIDs; anything else cannot name a row, so it is
+ * answered as not found rather than as a validation error, which is what clients expect.
+ */
+export function pathId(c: Context, name: string, what: string): string {
+  const value = c.req.param(name) ?? "";
+  if (!uuid.safeParse(value).success) throw new ApiError(404, `${what} not found`);
+  return value.toLowerCase();
+}
+
+/** The path parameter `name` as an integer user id (422 when it is not one). */
+export function pathUserId(c: Context, name: string): number {
+  const value = c.req.param(name) ?? "";
+  if (!/^-?\d{1,16}$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    throw new ApiError(422, [{
+      loc: ["path", name],
+      msg: "must be an integer user id",
+      type: "int_parsing",
+    }]);
+  }
+  return Number(value);
+}

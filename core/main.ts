@@ -1,0 +1,47 @@
+/** Core service entry point: wiring and Deno.serve. Everything testable lives in app.ts. */
+import { createApp } from "./app.ts";
+import type { CoreDeps } from "./deps.ts";
+import { openDatabase } from "./db/open.ts";
+import { startScheduler } from "./scheduler.ts";
+import { startRepublisher } from "./republisher.ts";
+import { CORE_ENV_VARS, loadCoreConfig, readEnv } from "../shared/config.ts";
+import { createLogger } from "../shared/log.ts";
+import { createRedis } from "../shared/redis.ts";
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadCoreConfig(readEnv(CORE_ENV_VARS));
+  } catch (err) {
+    console.error((err as Error).message);
+    Deno.exit(2);
+  }
+  const log = createLogger("core", { level: config.LOG_LEVEL });
+  const db = openDatabase(config.DATABASE_PATH);
+  await Deno.mkdir(config.IMAGE_STORAGE_PATH, { recursive: true });
+  const redis = createRedis(config.REDIS_URL, { log, name: "memori-core" });
+  const deps: CoreDeps = { db, redis, config, clock: () => new Date(), log };
+  const app = createApp(deps);
+
+  const scheduler = startScheduler(deps, { intervalMs: config.SCHEDULER_INTERVAL_SECONDS * 1000 });
+  const republisher = startRepublisher(deps, {
+    intervalMs: config.REPUBLISH_INTERVAL_SECONDS * 1000,
+  });
+  const server = Deno.serve({
+    hostname: config.CORE_HOST,
+    port: config.CORE_PORT,
+    onListen: ({ hostname, port }) => log.info("core listening", { hostname, port }),
+  }, app.fetch);
+
+  const shutdown = async () => {
+    log.info("core shutting down");
+    await Promise.allSettled([scheduler.stop(), republisher.stop(), server.shutdown()]);
+    redis.disconnect();
+    db.close();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGTERM", shutdown);
+  Deno.addSignalListener("SIGINT", shutdown);
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,75 @@
+/** POST /users: upsert a user and make sure default settings exist. */
+import { Hono } from "hono";
+import type { CoreDeps } from "../deps.ts";
+import { nowIso } from "../deps.ts";
+import { actorOf, writeAudit } from "../audit.ts";
+import { transaction } from "../db/open.ts";
+import { parseBody } from "../http/validate.ts";
+import { userCreate } from "../../shared/schemas.ts";
+
+interface UserRow {
+  telegram_user_id: number;
+  display_name: string;
+  is_allowed: number;
+  created_at: string;
+}
+
+/** A user row as the contract spells it. */
+export function userJson(row: UserRow): Record<string, unknown> {
+  return {
+    telegram_user_id: row.telegram_user_id,
+    display_name: row.display_name,
+    is_allowed: row.is_allowed === 1,
+    created_at: row.created_at,
+  };
+}
+
+/** Router for /users. */
+export function usersRouter(deps: CoreDeps): Hono {
+  const { db, clock } = deps;
+  const app = new Hono();
+
+  app.post("/", async (c) => {
+    const body = await parseBody(c, userCreate);
+    const now = nowIso(clock);
+    const row = transaction(db, () => {
+      const before = db.prepare("SELECT * FROM users WHERE telegram_user_id = ?")
+        .get(body.telegram_user_id) as UserRow | undefined;
+      if (before) {
+        db.prepare(
+          `UPDATE users SET display_name = ?, is_allowed = coalesce(?, is_allowed)
+           WHERE telegram_user_id = ?`,
+        ).run(
+          body.display_name,
+          body.is_allowed === undefined ? null : Number(body.is_allowed),
+          body.telegram_user_id,
+        );
+      } else {
+        db.prepare(
+          `INSERT INTO users (telegram_user_id, display_name, is_allowed, created_at)
+           VALUES (?, ?, ?, ?)`,
+        ).run(body.telegram_user_id, body.display_name, Number(body.is_allowed ?? false), now);
+      }
+      db.prepare(
+        `INSERT OR IGNORE INTO user_settings (user_id, created_at, updated_at) VALUES (?, ?, ?)`,
+      ).run(body.telegram_user_id, now, now);
+      const changed = !before || before.display_name !== body.display_name ||
+        (body.is_allowed !== undefined && before.is_allowed !== Number(body.is_allowed));
+      if (changed) {
+        writeAudit(db, {
+          entity_type: "user",
+          entity_id: String(body.telegram_user_id),
+          action: before ? "updated" : "created",
+          actor: actorOf(c, body.telegram_user_id),
+          detail: { display_name: body.display_name },
+          at: now,
+        });
+      }
+      return db.prepare("SELECT * FROM users WHERE telegram_user_id = ?")
+        .get(body.telegram_user_id) as unknown as UserRow;
+    });
+    return c.json(userJson(row), 200);
+  });
+
+  return app;
+}

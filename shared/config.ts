@@ -1,0 +1,103 @@
+/**
+ * Environment configuration for both services, parsed with zod. A bad value stops the service at
+ * start with a message naming the variable; every setting has a documented default
+ * (see `.env.example`).
+ */
+import { z } from "zod";
+
+const port = z.coerce.number().int().min(1).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().min(0);
+const url = z.string().url();
+const redisUrl = z.string().regex(/^rediss?:\/\/[^\s]+$/, "must look like redis://host:port[/db]");
+const logLevel = z.enum(["debug", "info", "warn", "error"]);
+
+const coreShape = {
+  CORE_HOST: z.string().min(1).default("0.0.0.0"),
+  CORE_PORT: port.default(8000),
+  DATABASE_PATH: z.string().min(1).default("/data/db/life_organiser.db"),
+  IMAGE_STORAGE_PATH: z.string().min(1).default("/data/images"),
+  REDIS_URL: redisUrl.default("redis://redis:6379"),
+  MAX_UPLOAD_BYTES: positiveInt.default(10 * 1024 * 1024),
+  MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+  SCHEDULER_INTERVAL_SECONDS: positiveInt.default(30),
+  REPUBLISH_INTERVAL_SECONDS: positiveInt.default(5),
+  LOG_LEVEL: logLevel.default("info"),
+};
+
+const workerShape = {
+  LLM_BASE_URL: url.default("http://localhost:8080/v1"),
+  LLM_VISION_MODEL: z.string().min(1).default("llava"),
+  LLM_TEXT_MODEL: z.string().min(1).default("mistral"),
+  LLM_API_KEY: z.string().min(1).default("not-needed"),
+  LLM_MAX_RETRIES: nonNegativeInt.default(5),
+  LLM_TIMEOUT_SECONDS: positiveInt.default(120),
+  LLM_RETRY_BASE_MS: positiveInt.default(1000),
+  LLM_RETRY_MAX_MS: positiveInt.default(60000),
+  REDIS_URL: redisUrl.default("redis://redis:6379"),
+  CORE_API_URL: url.default("http://core:8000"),
+  IMAGE_STORAGE_PATH: z.string().min(1).default("/data/images"),
+  WORKER_CONCURRENCY: positiveInt.default(4),
+  WORKER_CLAIM_IDLE_SECONDS: positiveInt.default(60),
+  LOG_LEVEL: logLevel.default("info"),
+};
+
+const coreSchema = z.object(coreShape);
+const workerSchema = z.object(workerShape);
+
+/** Core service settings. */
+export type CoreConfig = z.infer<typeof coreSchema>;
+/** Worker settings. */
+export type WorkerConfig = z.infer<typeof workerSchema>;
+
+/** Variables the core reads; the `--allow-env` list of `deno task core` is this list. */
+export const CORE_ENV_VARS: readonly string[] = Object.keys(coreShape);
+/** Variables the worker reads; the `--allow-env` list of `deno task worker` is this list. */
+export const WORKER_ENV_VARS: readonly string[] = Object.keys(workerShape);
+
+/** Raised when the environment holds a bad value; the message names each variable. */
+export class ConfigError extends Error {
+  /** Build from one message per bad variable. */
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+function parseWith<T>(schema: z.ZodType<T>, env: Record<string, string | undefined>): T {
+  // An empty variable means "not set", as in a .env line `FOO=`.
+  const cleaned: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== "") cleaned[k] = v;
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) =>
+        `${i.path.join(".")}=${JSON.stringify(cleaned[String(i.path[0])] ?? "")}: ${i.message}`
+      ),
+    );
+  }
+  return parsed.data;
+}
+
+/** Parse the core's settings from `env` (a plain record, so tests can pass their own). */
+export function loadCoreConfig(env: Record<string, string | undefined>): CoreConfig {
+  return parseWith(coreSchema, env);
+}
+
+/** Parse the worker's settings from `env`. */
+export function loadWorkerConfig(env: Record<string, string | undefined>): WorkerConfig {
+  return parseWith(workerSchema, env);
+}
+
+/** Read just `names` from the process environment (works under a narrow `--allow-env`). */
+export function readEnv(names: readonly string[]): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const name of names) out[name] = Deno.env.get(name);
+  return out;
+}
+
+/** `host:port` of a redis:// URL, for logs and permission lists. */
+export function redisHostPort(redisUrl: string): string {
+  const u = new URL(redisUrl.replace(/^rediss?:/, "http:"));
+  return `${u.hostname}:${u.port || "6379"}`;
+}

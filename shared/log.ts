@@ -1,0 +1,57 @@
+/**
+ * Structured logging: one JSON object per line on stderr, with time, level, service and message.
+ * Callers pass fields such as `job_id`; secrets never go in (the config is not logged whole).
+ */
+
+/** Severity levels, lowest first. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+/** Extra structured fields on a log line. */
+export type LogFields = Record<string, unknown>;
+
+/** A small structured logger. */
+export interface Logger {
+  /** Verbose detail for debugging. */
+  debug(message: string, fields?: LogFields): void;
+  /** Normal operation. */
+  info(message: string, fields?: LogFields): void;
+  /** Something went wrong but was handled. */
+  warn(message: string, fields?: LogFields): void;
+  /** Something failed. */
+  error(message: string, fields?: LogFields): void;
+}
+
+/** Options for {@linkcode createLogger}. */
+export interface LoggerOptions {
+  /** Lowest level written. */
+  level?: LogLevel;
+  /** Where lines go; stderr by default. */
+  sink?: (line: string) => void;
+}
+
+/** A logger that tags every line with `service`. */
+export function createLogger(service: string, options: LoggerOptions = {}): Logger {
+  const min = ORDER[options.level ?? "info"];
+  const sink = options.sink ?? ((line: string) => console.error(line));
+  function write(level: LogLevel, message: string, fields?: LogFields): void {
+    if (ORDER[level] < min) return;
+    const line: LogFields = { time: new Date().toISOString(), level, service, message };
+    if (fields) {
+      for (const [k, v] of Object.entries(fields)) {
+        line[k] = v instanceof Error ? v.message : v;
+      }
+    }
+    sink(JSON.stringify(line));
+  }
+  return {
+    debug: (m, f) => write("debug", m, f),
+    info: (m, f) => write("info", m, f),
+    warn: (m, f) => write("warn", m, f),
+    error: (m, f) => write("error", m, f),
+  };
+}
+
+/** A logger that drops everything, for tests that do not read logs. */
+export const silentLogger: Logger = createLogger("silent", { sink: () => {} });

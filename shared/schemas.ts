@@ -1,0 +1,299 @@
+/**
+ * zod schemas for every request body and query of the HTTP contract, the job payloads and the
+ * stream messages. The core validates with them; the worker parses stream messages with them.
+ */
+import { z } from "zod";
+import {
+  EVENT_SOURCE_TYPES,
+  EVENT_STATUSES,
+  JOB_STATUSES,
+  JOB_TYPES,
+  MEDIA_TYPES,
+  MEMORY_STATUSES,
+  MESSAGE_TYPES,
+  TAG_STATUSES,
+  TASK_STATES,
+} from "./enums.ts";
+
+const ISO_DATE_TIME =
+  /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}:?\d{2})?$/;
+
+/**
+ * Normalize an ISO 8601 date-time to UTC `YYYY-MM-DDTHH:MM:SS.sssZ`; `null` when unparseable.
+ * A time without an offset is taken as UTC, as the first version did.
+ */
+export function toUtcIso(value: string): string | null {
+  if (!ISO_DATE_TIME.test(value)) return null;
+  let v = value.replace(" ", "T");
+  if (!/(Z|z|[+-]\d{2}:?\d{2})$/.test(v)) v += "Z";
+  // Date.parse wants the offset with a colon.
+  v = v.replace(/([+-]\d{2})(\d{2})$/, "$1:$2");
+  // Date.parse keeps milliseconds only; drop finer digits rather than reject them.
+  v = v.replace(/(\.\d{3})\d+/, "$1");
+  const ms = Date.parse(v);
+  if (Number.isNaN(ms)) return null;
+  return new Date(ms).toISOString();
+}
+
+/** An ISO 8601 date-time, any offset, normalized to UTC with a `Z`. */
+export const isoDateTime = z.string().transform((value, ctx) => {
+  const iso = toUtcIso(value);
+  if (iso === null) {
+    ctx.addIssue({
+      code: "custom",
+      message: "must be an ISO 8601 date-time, e.g. 2026-01-31T09:00:00Z",
+    });
+    return z.NEVER;
+  }
+  return iso;
+});
+
+/** A Telegram user id. */
+export const userId = z.number().int().safe();
+/** A UUID string (any version; ids written by the first version are UUID v4 too). */
+export const uuid = z.string().regex(
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
+  "must be a UUID",
+);
+const text = z.string().min(1).max(100_000);
+const positiveMinutes = z.number().int().positive().max(10 * 366 * 24 * 60);
+
+/** Query helpers: query values arrive as strings. */
+const queryInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const queryBool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
+const queryUserId = z.coerce.number().int().safe();
+
+/** `limit` and `offset` of list endpoints (limit default 50). */
+export const pageQuery = {
+  limit: queryInt(1, 1000).default(50),
+  offset: queryInt(0, Number.MAX_SAFE_INTEGER).default(0),
+};
+
+/** POST /users */
+export const userCreate = z.object({
+  telegram_user_id: userId,
+  display_name: z.string().min(1).max(1000),
+  is_allowed: z.boolean().optional(),
+});
+
+/** POST /memories */
+export const memoryCreate = z.object({
+  owner_user_id: userId,
+  content: z.string().max(100_000).nullish(),
+  media_type: z.enum(MEDIA_TYPES).nullish(),
+  media_file_id: z.string().max(1000).nullish(),
+  source_chat_id: z.number().int().safe().nullish(),
+  source_message_id: z.number().int().safe().nullish(),
+});
+
+/** PATCH /memories/{id} */
+export const memoryUpdate = z.object({
+  content: z.string().max(100_000).nullish(),
+  status: z.enum(MEMORY_STATUSES).optional(),
+  is_pinned: z.boolean().optional(),
+  media_local_path: z.string().min(1).max(4096).nullish(),
+});
+
+/** POST /memories/{id}/tags */
+export const tagsAdd = z.object({
+  tags: z.array(z.string().trim().min(1).max(100)).min(1).max(100),
+  status: z.enum(TAG_STATUSES).default("confirmed"),
+});
+
+/** POST /tasks */
+export const taskCreate = z.object({
+  memory_id: uuid,
+  owner_user_id: userId,
+  description: text,
+  due_at: isoDateTime.nullish(),
+  recurrence_minutes: positiveMinutes.nullish(),
+});
+
+/** PATCH /tasks/{id} */
+export const taskUpdate = z.object({
+  description: text.optional(),
+  state: z.enum(TASK_STATES).optional(),
+  due_at: isoDateTime.nullish(),
+  recurrence_minutes: positiveMinutes.nullish(),
+});
+
+/** GET /tasks */
+export const taskListQuery = z.object({
+  ...pageQuery,
+  state: z.enum(TASK_STATES).optional(),
+  owner_user_id: queryUserId.optional(),
+  due_before: isoDateTime.optional(),
+  due_after: isoDateTime.optional(),
+});
+
+/** POST /reminders */
+export const reminderCreate = z.object({
+  memory_id: uuid,
+  owner_user_id: userId,
+  text: text,
+  fire_at: isoDateTime,
+  recurrence_minutes: positiveMinutes.nullish(),
+});
+
+/** PATCH /reminders/{id} */
+export const reminderUpdate = z.object({
+  text: text.optional(),
+  fire_at: isoDateTime.optional(),
+  recurrence_minutes: positiveMinutes.nullish(),
+});
+
+/** GET /reminders */
+export const reminderListQuery = z.object({
+  ...pageQuery,
+  owner_user_id: queryUserId.optional(),
+  fired: queryBool.optional(),
+  upcoming_only: queryBool.optional(),
+});
+
+/** POST /events */
+export const eventCreate = z.object({
+  memory_id: uuid.nullish(),
+  owner_user_id: userId,
+  event_time: isoDateTime,
+  description: text,
+  source_type: z.enum(EVENT_SOURCE_TYPES),
+  source_detail: z.string().max(10_000).nullish(),
+});
+
+/** PATCH /events/{id} */
+export const eventUpdate = z.object({
+  event_time: isoDateTime.optional(),
+  description: text.optional(),
+  status: z.enum(EVENT_STATUSES).optional(),
+});
+
+/** GET /events */
+export const eventListQuery = z.object({
+  ...pageQuery,
+  owner_user_id: queryUserId.optional(),
+  status: z.enum(EVENT_STATUSES).optional(),
+});
+
+/** PUT /settings/{user_id} */
+export const settingsUpdate = z.object({
+  timezone: z.string().min(1).max(100).refine(isTimeZone, "must be an IANA time zone, e.g. UTC")
+    .optional(),
+  language: z.string().min(2).max(35).optional(),
+});
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** GET /search */
+export const searchQuery = z.object({
+  q: z.string().max(1000).optional(),
+  owner: queryUserId,
+  pinned: queryBool.optional(),
+});
+
+/** GET /audit */
+export const auditQuery = z.object({
+  limit: queryInt(1, 1000).default(100),
+  offset: pageQuery.offset,
+  entity_type: z.string().max(100).optional(),
+  entity_id: z.string().max(200).optional(),
+  action: z.string().max(100).optional(),
+  actor: z.string().max(200).optional(),
+});
+
+// ---- LLM jobs ----
+
+/** Payload of an image_tag job. */
+export const imageTagPayload = z.looseObject({
+  memory_id: z.string().min(1),
+  image_path: z.string().min(1).max(4096),
+});
+
+/** Payload of an intent_classify job; `query` is the legacy name of `message`. */
+export const intentPayload = z.looseObject({
+  message: z.string().min(1).max(100_000).optional(),
+  query: z.string().min(1).max(100_000).optional(),
+  memory_id: z.string().min(1).nullish(),
+  original_timestamp: z.string().nullish(),
+  followup_context: z.looseObject({
+    followup_question: z.string(),
+    user_answer: z.string(),
+  }).nullish(),
+}).refine((p) => p.message !== undefined || p.query !== undefined, {
+  message: "payload needs `message` (or the legacy `query`)",
+  path: ["message"],
+});
+
+/** Payload of a followup job. */
+export const followupPayload = z.looseObject({
+  message: z.string().min(1).max(100_000),
+  context: z.string().max(100_000).nullish(),
+});
+
+/** Payload of a task_match job. */
+export const taskMatchPayload = z.looseObject({
+  memory_id: z.string().min(1),
+  memory_content: z.string().min(1).max(100_000),
+});
+
+/** Payload of an email_extract job. */
+export const emailExtractPayload = z.looseObject({
+  subject: z.string().max(10_000),
+  body: z.string().max(1_000_000),
+});
+
+/** The payload schema of each job type. */
+export const JOB_PAYLOAD_SCHEMAS = {
+  image_tag: imageTagPayload,
+  intent_classify: intentPayload,
+  followup: followupPayload,
+  task_match: taskMatchPayload,
+  email_extract: emailExtractPayload,
+} as const;
+
+/** POST /llm_jobs (the payload is checked per type by the route). */
+export const llmJobCreate = z.object({
+  job_type: z.enum(JOB_TYPES),
+  payload: z.record(z.string(), z.unknown()),
+  user_id: userId.nullish(),
+});
+
+/** PATCH /llm_jobs/{id} */
+export const llmJobUpdate = z.object({
+  status: z.enum(JOB_STATUSES).optional(),
+  result: z.record(z.string(), z.unknown()).nullish(),
+  error_message: z.string().max(10_000).nullish(),
+});
+
+/** GET /llm_jobs */
+export const llmJobListQuery = z.object({
+  ...pageQuery,
+  status: z.enum(JOB_STATUSES).optional(),
+  job_type: z.enum(JOB_TYPES).optional(),
+  user_id: queryUserId.optional(),
+});
+
+/** A job message on an `llm:*` stream. */
+export const jobMessage = z.object({
+  job_id: z.string().min(1),
+  job_type: z.enum(JOB_TYPES),
+  payload: z.record(z.string(), z.unknown()),
+  user_id: z.number().int().nullable().optional(),
+});
+/** A job message on an `llm:*` stream. */
+export type JobMessage = z.infer<typeof jobMessage>;
+
+/** A notification on `notify:telegram`. */
+export const notification = z.object({
+  user_id: z.number().int(),
+  message_type: z.enum(MESSAGE_TYPES),
+  content: z.record(z.string(), z.unknown()),
+});
+/** A notification on `notify:telegram`. */
+export type Notification = z.infer<typeof notification>;

@@ -1,0 +1,111 @@
+/** A real core app for tests: SQLite (in memory or a file), real Redis, a temp image dir. */
+import type { DatabaseSync } from "node:sqlite";
+import type { Hono } from "hono";
+import type { Redis } from "ioredis";
+import { createApp } from "../../core/app.ts";
+import type { Clock, CoreDeps } from "../../core/deps.ts";
+import { openDatabase } from "../../core/db/open.ts";
+import { loadCoreConfig } from "../../shared/config.ts";
+import { silentLogger } from "../../shared/log.ts";
+import { createRedis } from "../../shared/redis.ts";
+import { testRedis } from "./redis_server.ts";
+
+/** What {@linkcode makeCore} gives a test. */
+export interface TestCore {
+  /** The app; call `app.request()`. */
+  app: Hono;
+  /** Its dependencies (db, redis publisher, config, clock). */
+  deps: CoreDeps;
+  /** The database. */
+  db: DatabaseSync;
+  /** A separate Redis client for the test's own reads (same database number). */
+  redis: Redis;
+  /** Redis URL including the database number. */
+  redisUrl: string;
+  /** Temp directory standing in for IMAGE_STORAGE_PATH. */
+  imageDir: string;
+  /** Close everything and remove temp files. */
+  close(): Promise<void>;
+}
+
+/** Options for {@linkcode makeCore}. */
+export interface MakeCoreOptions {
+  /** Redis URL for the app's publisher (e.g. an unreachable one); the test's own by default. */
+  redisUrl?: string;
+  /** Clock; real time by default. */
+  clock?: Clock;
+  /** Database path; `:memory:` by default. */
+  databasePath?: string;
+  /** Extra config variables. */
+  env?: Record<string, string>;
+}
+
+/** Build a core app on real parts. */
+export async function makeCore(options: MakeCoreOptions = {}): Promise<TestCore> {
+  const r = await testRedis();
+  const imageDir = await Deno.makeTempDir({ prefix: "memori_images_" });
+  const config = loadCoreConfig({
+    DATABASE_PATH: options.databasePath ?? ":memory:",
+    IMAGE_STORAGE_PATH: imageDir,
+    REDIS_URL: options.redisUrl ?? r.url,
+    ...options.env,
+  });
+  const db = openDatabase(config.DATABASE_PATH);
+  const publisher = createRedis(config.REDIS_URL);
+  const deps: CoreDeps = {
+    db,
+    redis: publisher,
+    config,
+    clock: options.clock ?? (() => new Date()),
+    log: silentLogger,
+  };
+  return {
+    app: createApp(deps),
+    deps,
+    db,
+    redis: r.client,
+    redisUrl: r.url,
+    imageDir,
+    async close() {
+      publisher.disconnect();
+      await r.close();
+      db.close();
+      await Deno.remove(imageDir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** Send JSON to the app and return `{status, body}` (body parsed when JSON). */
+export async function call(
+  app: Hono,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+  // deno-lint-ignore no-explicit-any
+): Promise<{ status: number; body: any }> {
+  const init: RequestInit = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === "string" ? body : JSON.stringify(body);
+    (init.headers as Record<string, string>)["content-type"] = "application/json";
+  }
+  const res = await app.request(path, init);
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch { /* not JSON */ }
+  return { status: res.status, body: parsed };
+}
+
+/** Create a user (and default settings); returns its id. */
+export async function createUser(app: Hono, id = 12345, name = "Test User"): Promise<number> {
+  const res = await call(app, "POST", "/users", { telegram_user_id: id, display_name: name });
+  if (res.status !== 200) throw new Error(`POST /users: ${res.status} ${JSON.stringify(res.body)}`);
+  return id;
+}
+
+/** Deno.test with the sanitizers off: ioredis and child processes keep timers of their own. */
+export function itest(name: string, fn: () => Promise<void>): void {
+  Deno.test({ name, sanitizeOps: false, sanitizeResources: false, fn });
+}

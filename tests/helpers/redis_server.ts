@@ -1,0 +1,119 @@
+/**
+ * A real redis-server for the test run: `REDIS_URL` when set, else one started on a free port.
+ * Fails loudly when neither is possible. Each caller gets its own database number, flushed.
+ */
+import { Redis } from "ioredis";
+
+/** A running redis-server this helper started. */
+export interface RedisServer {
+  /** Base URL without a database number. */
+  url: string;
+  /** Port it listens on. */
+  port: number;
+  /** Stop it (SIGTERM, then wait). No-op for an external server. */
+  stop(): Promise<void>;
+}
+
+/** A free TCP port on loopback (closed again before return). */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** Options for {@linkcode startRedisServer}. */
+export interface StartRedisOptions {
+  /** Port to use (restarting a server on the same port); a free one by default. */
+  port?: number;
+  /** Directory for the append-only file; off when omitted. */
+  appendOnlyDir?: string;
+}
+
+/** Start a private redis-server and wait until it answers PING. */
+export async function startRedisServer(options: StartRedisOptions = {}): Promise<RedisServer> {
+  const port = options.port ?? freePort();
+  const args = ["--port", String(port), "--bind", "127.0.0.1", "--save", ""];
+  if (options.appendOnlyDir) {
+    args.push("--appendonly", "yes", "--dir", options.appendOnlyDir);
+  } else {
+    args.push("--appendonly", "no");
+  }
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command("redis-server", { args, stdout: "null", stderr: "piped" }).spawn();
+  } catch (err) {
+    throw new Error(
+      `cannot start redis-server (${(err as Error).message}); install it ` +
+        "(apt-get install redis-server) or set REDIS_URL to a running server",
+    );
+  }
+  const url = `redis://127.0.0.1:${port}`;
+  const deadline = Date.now() + 10_000;
+  while (true) {
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.close();
+      break;
+    } catch {
+      if (Date.now() > deadline) {
+        child.kill("SIGKILL");
+        const err = new TextDecoder().decode((await child.output()).stderr);
+        throw new Error(`redis-server did not start on port ${port}: ${err}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  return {
+    url,
+    port,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* already gone */ }
+      await child.output();
+    },
+  };
+}
+
+let shared: Promise<RedisServer> | undefined;
+let nextDb = 0;
+
+/**
+ * A Redis database for one test: `{url, client, close}`. Uses `REDIS_URL` when set, else one
+ * redis-server shared by the test file (stopped by `close` of the last user).
+ */
+export async function testRedis(): Promise<{ url: string; client: Redis; close(): Promise<void> }> {
+  const external = Deno.env.get("REDIS_URL");
+  let base: string;
+  if (external) {
+    base = external.replace(/\/\d+$/, "");
+  } else {
+    shared ??= startRedisServer();
+    base = (await shared).url;
+  }
+  const db = nextDb++ % 16;
+  const url = `${base}/${db}`;
+  const client = new Redis(url, { maxRetriesPerRequest: 1 });
+  await client.flushdb();
+  return {
+    url,
+    client,
+    async close() {
+      await client.quit().catch(() => client.disconnect());
+    },
+  };
+}
+
+/** Stop the shared server, if this process started one. Call from a last test or unload. */
+export async function stopSharedRedis(): Promise<void> {
+  if (!shared) return;
+  const s = await shared;
+  shared = undefined;
+  await s.stop();
+}
+
+globalThis.addEventListener("unload", () => {
+  // Best effort: a shared server left running would outlive the test process.
+  void stopSharedRedis();
+});
