@@ -1,4 +1,5 @@
 /** Core service entry point: wiring and Deno.serve. Everything testable lives in app.ts. */
+import { dirname } from "node:path";
 import { createApp } from "./app.ts";
 import type { CoreDeps } from "./deps.ts";
 import { openDatabase } from "./db/open.ts";
@@ -17,8 +18,21 @@ async function main(): Promise<void> {
     Deno.exit(2);
   }
   const log = createLogger("core", { level: config.LOG_LEVEL });
-  const db = openDatabase(config.DATABASE_PATH);
-  await Deno.mkdir(config.IMAGE_STORAGE_PATH, { recursive: true });
+  let db;
+  try {
+    if (config.DATABASE_PATH !== ":memory:") {
+      await Deno.mkdir(dirname(config.DATABASE_PATH), { recursive: true });
+    }
+    await Deno.mkdir(config.IMAGE_STORAGE_PATH, { recursive: true });
+    db = openDatabase(config.DATABASE_PATH);
+  } catch (err) {
+    log.error("cannot open the database or the image directory", {
+      database_path: config.DATABASE_PATH,
+      image_storage_path: config.IMAGE_STORAGE_PATH,
+      error: (err as Error).message,
+    });
+    Deno.exit(1);
+  }
   const redis = createRedis(config.REDIS_URL, { log, name: "memori-core" });
   const deps: CoreDeps = { db, redis, config, clock: () => new Date(), log };
   const app = createApp(deps);
@@ -33,7 +47,11 @@ async function main(): Promise<void> {
     onListen: ({ hostname, port }) => log.info("core listening", { hostname, port }),
   }, app.fetch);
 
+  let stopping = false;
   const shutdown = async () => {
+    // deno task and sh may both pass the signal on; shut down once.
+    if (stopping) return;
+    stopping = true;
     log.info("core shutting down");
     await Promise.allSettled([scheduler.stop(), republisher.stop(), server.shutdown()]);
     redis.disconnect();

@@ -3,6 +3,9 @@
 # `deno task worker` run this, the container images run those tasks, and the end-to-end tests
 # start the services through them, so a permission that is too wide or too narrow shows there.
 #
+# --ignore-env: libraries that enumerate the environment (ioredis' `debug`) see only the
+# variables listed in --allow-env; any other variable reads as unset instead of failing.
+#
 # The permission lists depend on the configuration (paths, hosts, ports), and deno task cannot
 # expand ${VAR:-default}, so they are computed here from the same variables and defaults as
 # shared/config.ts; config.ts still validates every value when the service starts.
@@ -37,7 +40,7 @@ case "$service" in
       --allow-read="$db_dir,$image_dir" \
       --allow-write="$db_dir,$image_dir" \
       --allow-net="$listen,$redis" \
-      --allow-env="$env_vars" \
+      --allow-env="$env_vars" --ignore-env \
       "$here/core/main.ts"
     ;;
   worker)
@@ -52,7 +55,7 @@ case "$service" in
     exec deno run --no-prompt \
       --allow-read="$image_dir" \
       --allow-net="$redis,$core,$llm" \
-      --allow-env="$env_vars" \
+      --allow-env="$env_vars" --ignore-env \
       --allow-sys=hostname \
       "$here/llm_worker/main.ts"
     ;;
