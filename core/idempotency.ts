@@ -21,17 +21,33 @@ export function idempotencyKey(c: Context): string | null {
   return key;
 }
 
-/** The id already created under `key` for `entityType`, if any. Call inside the transaction. */
+/**
+ * The id already created under `key` for `entityType`, if any. Call inside the transaction.
+ * A key already used to create another kind of entity is a client error (422): answering with
+ * the other entity would be wrong, and inserting the key again would break its uniqueness.
+ */
 export function findIdempotent(
   db: DatabaseSync,
   key: string | null,
   entityType: string,
 ): string | null {
   if (key === null) return null;
-  const row = db.prepare(
-    "SELECT entity_id FROM idempotency_keys WHERE key = ? AND entity_type = ?",
-  ).get(key, entityType) as { entity_id: string } | undefined;
-  return row?.entity_id ?? null;
+  const row = db.prepare("SELECT entity_type, entity_id FROM idempotency_keys WHERE key = ?")
+    .get(key) as { entity_type: string; entity_id: string } | undefined;
+  if (!row) return null;
+  if (row.entity_type !== entityType) {
+    throw new ApiError(422, [{
+      loc: ["header", "Idempotency-Key"],
+      msg: `this key was already used to create a ${row.entity_type}`,
+      type: "value_error",
+    }]);
+  }
+  return row.entity_id;
+}
+
+/** Forget `key`, when the entity it made is gone and the caller chose to free the key. */
+export function forgetIdempotent(db: DatabaseSync, key: string): void {
+  db.prepare("DELETE FROM idempotency_keys WHERE key = ?").run(key);
 }
 
 /** Remember that `key` created `entityId`. Call inside the transaction that created it. */

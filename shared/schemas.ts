@@ -24,6 +24,12 @@ const ISO_DATE_TIME =
  */
 export function toUtcIso(value: string): string | null {
   if (!ISO_DATE_TIME.test(value)) return null;
+  // Date.parse rolls 2026-02-30 over to March; a reminder must not silently move.
+  const [y, mo, d] = value.slice(0, 10).split("-").map(Number);
+  const day = new Date(Date.UTC(y, mo - 1, d));
+  if (day.getUTCFullYear() !== y || day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d) {
+    return null;
+  }
   let v = value.replace(" ", "T");
   if (!/(Z|z|[+-]\d{2}:?\d{2})$/.test(v)) v += "Z";
   // Date.parse wants the offset with a colon.

@@ -1,8 +1,44 @@
-/** STUB: to be implemented. */
+/** GET /backup/status/{user_id}: the user's latest backup job. */
 import { Hono } from "hono";
 import type { CoreDeps } from "../deps.ts";
+import { ApiError } from "../http/errors.ts";
+import { pathUserId } from "../http/validate.ts";
+import { utcOut, utcSql } from "../reminder_repo.ts";
+
+interface BackupRow {
+  backup_id: string;
+  user_id: number;
+  started_at: string;
+  completed_at: string | null;
+  status: string;
+  file_path: string | null;
+  error_message: string | null;
+}
 
 /** Router for /backup. */
-export function backupRouter(_deps: CoreDeps): Hono {
-  return new Hono();
+export function backupRouter(deps: CoreDeps): Hono {
+  const { db } = deps;
+  const app = new Hono();
+
+  app.get("/status/:user_id", (c) => {
+    const userId = pathUserId(c, "user_id");
+    // Ordered by normalized time: rows written with offsets must not sort as plain strings.
+    const row = db.prepare(
+      `SELECT backup_id, user_id, started_at, completed_at, status, file_path, error_message
+       FROM backup_jobs WHERE user_id = ?
+       ORDER BY ${utcSql("started_at")} DESC, rowid DESC LIMIT 1`,
+    ).get(userId) as unknown as BackupRow | undefined;
+    if (!row) throw new ApiError(404, "No backup found");
+    return c.json({
+      backup_id: row.backup_id,
+      user_id: row.user_id,
+      started_at: utcOut(row.started_at),
+      completed_at: utcOut(row.completed_at),
+      status: row.status,
+      file_path: row.file_path,
+      error_message: row.error_message,
+    });
+  });
+
+  return app;
 }

@@ -1,8 +1,162 @@
-/** STUB: to be implemented. */
+/**
+ * /llm_jobs: create (commit, then publish to the job type's stream), read, list, and the
+ * worker's status updates. completed and failed are terminal, so a job re-run after a crash is
+ * applied once.
+ */
 import { Hono } from "hono";
 import type { CoreDeps } from "../deps.ts";
+import { nowIso } from "../deps.ts";
+import { actorOf, writeAudit } from "../audit.ts";
+import { transaction } from "../db/open.ts";
+import { ApiError, notFound, validationError, type ValidationIssue } from "../http/errors.ts";
+import { parseBody, parseQuery, pathId } from "../http/validate.ts";
+import { findIdempotent, idempotencyKey, rememberIdempotent } from "../idempotency.ts";
+import {
+  getJob,
+  imagePathInside,
+  insertJob,
+  jobJson,
+  listJobs,
+  TERMINAL_STATUSES,
+} from "../job_repo.ts";
+import { publishJob } from "../job_publisher.ts";
+import type { JobStatus, JobType } from "../../shared/enums.ts";
+import {
+  JOB_PAYLOAD_SCHEMAS,
+  llmJobCreate,
+  llmJobListQuery,
+  llmJobUpdate,
+} from "../../shared/schemas.ts";
+
+const WHAT = "LLM job";
+
+function validatePayload(
+  jobType: JobType,
+  payload: Record<string, unknown>,
+  imageDir: string,
+): Record<string, unknown> {
+  const parsed = JOB_PAYLOAD_SCHEMAS[jobType].safeParse(payload);
+  if (!parsed.success) {
+    const issues = validationError("payload", parsed.error).detail;
+    throw new ApiError(
+      422,
+      (issues as ValidationIssue[]).map((i) => ({
+        ...i,
+        loc: ["body", ...i.loc],
+      })),
+    );
+  }
+  if (jobType === "image_tag") {
+    if (imagePathInside(String(payload.image_path), imageDir) === null) {
+      throw new ApiError(422, [{
+        loc: ["body", "payload", "image_path"],
+        msg: "must be a file inside IMAGE_STORAGE_PATH (absolute, or relative to it), " +
+          "without NUL bytes",
+        type: "value_error",
+      }]);
+    }
+  }
+  // Keep the payload as sent (unknown keys included): the worker reads it as the client wrote it.
+  return payload;
+}
 
 /** Router for /llm_jobs. */
-export function llmJobsRouter(_deps: CoreDeps): Hono {
-  return new Hono();
+export function llmJobsRouter(deps: CoreDeps): Hono {
+  const { db, clock, config } = deps;
+  const app = new Hono();
+
+  app.post("/", async (c) => {
+    const body = await parseBody(c, llmJobCreate);
+    const payload = validatePayload(body.job_type, body.payload, config.IMAGE_STORAGE_PATH);
+    const key = idempotencyKey(c);
+    const now = nowIso(clock);
+    const userId = body.user_id ?? null;
+    const { row, replay } = transaction(db, () => {
+      const existing = findIdempotent(db, key, "llm_job");
+      if (existing !== null) {
+        const prior = getJob(db, existing);
+        if (prior) return { row: prior, replay: true };
+      }
+      const inserted = insertJob(db, {
+        id: crypto.randomUUID(),
+        job_type: body.job_type,
+        payload,
+        user_id: userId,
+        at: now,
+      });
+      writeAudit(db, {
+        entity_type: "llm_job",
+        entity_id: inserted.id,
+        action: "created",
+        actor: actorOf(c, userId),
+        detail: { job_type: body.job_type },
+        at: now,
+      });
+      rememberIdempotent(db, key, { type: "llm_job", id: inserted.id, at: now });
+      return { row: inserted, replay: false };
+    });
+    // Only after the commit: a worker must never receive a job id the database does not have.
+    // A repeat of an idempotent request was published (or left to the republisher) the first time.
+    if (!replay) await publishJob(deps, row);
+    return c.json(jobJson(row), 201);
+  });
+
+  app.get("/", (c) => {
+    const q = parseQuery(c, llmJobListQuery);
+    return c.json(listJobs(db, q).map(jobJson));
+  });
+
+  app.get("/:id", (c) => {
+    const id = pathId(c, "id", WHAT);
+    const row = getJob(db, id);
+    if (!row) throw notFound(WHAT);
+    return c.json(jobJson(row));
+  });
+
+  app.patch("/:id", async (c) => {
+    const id = pathId(c, "id", WHAT);
+    const body = await parseBody(c, llmJobUpdate);
+    const now = nowIso(clock);
+    const row = transaction(db, () => {
+      const before = getJob(db, id);
+      if (!before) throw notFound(WHAT);
+      if (TERMINAL_STATUSES.includes(before.status as JobStatus)) {
+        throw new ApiError(409, `${WHAT} is already ${before.status}`);
+      }
+      const sets: string[] = [];
+      const args: (string | null)[] = [];
+      if (body.status !== undefined) {
+        sets.push("status = ?");
+        args.push(body.status);
+      }
+      if (body.result !== undefined) {
+        sets.push("result = ?");
+        args.push(body.result === null ? null : JSON.stringify(body.result));
+      }
+      if (body.error_message !== undefined) {
+        sets.push("error_message = ?");
+        args.push(body.error_message);
+      }
+      if (sets.length === 0) return before;
+      db.prepare(`UPDATE llm_jobs SET ${sets.join(", ")}, updated_at = ? WHERE id = ?`)
+        .run(...args, now, id);
+      const detail: Record<string, unknown> = {
+        from: before.status,
+        to: body.status ?? before.status,
+      };
+      if (body.error_message) detail.error_message = body.error_message;
+      writeAudit(db, {
+        entity_type: "llm_job",
+        entity_id: id,
+        action: "updated",
+        actor: actorOf(c, before.user_id),
+        detail,
+        at: now,
+      });
+      return getJob(db, id)!;
+    });
+    return c.json(jobJson(row));
+  });
+
+  return app;
 }

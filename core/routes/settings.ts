@@ -1,8 +1,116 @@
-/** STUB: to be implemented. */
+/**
+ * /settings/{user_id}: read and change a user's settings. A known user without a settings row
+ * (data of the first version) gets the defaults; an unknown user is a 404, not the first
+ * version's 500.
+ */
 import { Hono } from "hono";
+import type { Context } from "hono";
+import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type { CoreDeps } from "../deps.ts";
+import { nowIso } from "../deps.ts";
+import { actorOf, writeAudit } from "../audit.ts";
+import { transaction } from "../db/open.ts";
+import { parseBody, pathUserId } from "../http/validate.ts";
+import { requireUser } from "../lookups.ts";
+import { utcOut } from "../reminder_repo.ts";
+import { settingsUpdate } from "../../shared/schemas.ts";
+
+interface SettingsRow {
+  user_id: number;
+  timezone: string;
+  language: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Settings as the contract spells them. */
+function settingsJson(row: SettingsRow): Record<string, unknown> {
+  return {
+    user_id: row.user_id,
+    timezone: row.timezone,
+    language: row.language,
+    created_at: utcOut(row.created_at),
+    updated_at: utcOut(row.updated_at),
+  };
+}
+
+function getSettings(db: DatabaseSync, userId: number): SettingsRow | null {
+  const row = db.prepare(
+    "SELECT user_id, timezone, language, created_at, updated_at FROM user_settings WHERE user_id = ?",
+  ).get(userId);
+  return (row as unknown as SettingsRow | undefined) ?? null;
+}
+
+/** The user's settings row, created with the defaults (and audited) when missing. */
+function ensureSettings(
+  db: DatabaseSync,
+  userId: number,
+  context: { c: Context; at: string },
+): SettingsRow {
+  const existing = getSettings(db, userId);
+  if (existing) return existing;
+  db.prepare("INSERT INTO user_settings (user_id, created_at, updated_at) VALUES (?, ?, ?)")
+    .run(userId, context.at, context.at);
+  const row = getSettings(db, userId)!;
+  writeAudit(db, {
+    entity_type: "settings",
+    entity_id: String(userId),
+    action: "created",
+    // The user did not ask for this; the API filled in what the old data lacked.
+    actor: actorOf(context.c),
+    detail: { timezone: row.timezone, language: row.language, reason: "defaults" },
+    at: context.at,
+  });
+  return row;
+}
 
 /** Router for /settings. */
-export function settingsRouter(_deps: CoreDeps): Hono {
-  return new Hono();
+export function settingsRouter(deps: CoreDeps): Hono {
+  const { db, clock } = deps;
+  const app = new Hono();
+
+  app.get("/:user_id", (c) => {
+    const userId = pathUserId(c, "user_id");
+    const now = nowIso(clock);
+    const row = transaction(db, () => {
+      requireUser(db, userId);
+      return ensureSettings(db, userId, { c, at: now });
+    });
+    return c.json(settingsJson(row));
+  });
+
+  app.put("/:user_id", async (c) => {
+    const userId = pathUserId(c, "user_id");
+    const body = await parseBody(c, settingsUpdate);
+    const now = nowIso(clock);
+    const row = transaction(db, () => {
+      requireUser(db, userId);
+      const before = ensureSettings(db, userId, { c, at: now });
+      const sets: string[] = [];
+      const args: SQLInputValue[] = [];
+      const diff: Record<string, { from: unknown; to: unknown }> = {};
+      for (const col of ["timezone", "language"] as const) {
+        const value = body[col];
+        if (value === undefined || value === before[col]) continue;
+        sets.push(`${col} = ?`);
+        args.push(value);
+        diff[col] = { from: before[col], to: value };
+      }
+      if (sets.length === 0) return before;
+      db.prepare(`UPDATE user_settings SET ${sets.join(", ")}, updated_at = ? WHERE user_id = ?`)
+        .run(...args, now, userId);
+      writeAudit(db, {
+        entity_type: "settings",
+        entity_id: String(userId),
+        action: "updated",
+        actor: actorOf(c, userId),
+        detail: { changes: diff },
+        at: now,
+      });
+      return getSettings(db, userId)!;
+    });
+    return c.json(settingsJson(row));
+  });
+
+  return app;
 }

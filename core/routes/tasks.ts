@@ -1,8 +1,161 @@
-/** STUB: to be implemented. */
+/**
+ * /tasks: create, list, read, update (marking a recurring task DONE creates the next one) and
+ * delete.
+ */
 import { Hono } from "hono";
+import type { SQLInputValue } from "node:sqlite";
 import type { CoreDeps } from "../deps.ts";
+import { nowIso } from "../deps.ts";
+import { actorOf, writeAudit } from "../audit.ts";
+import { transaction } from "../db/open.ts";
+import { notFound } from "../http/errors.ts";
+import { parseBody, parseQuery, pathId } from "../http/validate.ts";
+import { requireOwnedMemory } from "../reminder_repo.ts";
+import { getTask, insertTask, listTasks, nextDueAt, taskJson, type TaskRow } from "../task_repo.ts";
+import { taskCreate, taskListQuery, taskUpdate } from "../../shared/schemas.ts";
+
+const WHAT = "Task";
 
 /** Router for /tasks. */
-export function tasksRouter(_deps: CoreDeps): Hono {
-  return new Hono();
+export function tasksRouter(deps: CoreDeps): Hono {
+  const { db, clock } = deps;
+  const app = new Hono();
+
+  app.post("/", async (c) => {
+    const body = await parseBody(c, taskCreate);
+    const now = nowIso(clock);
+    const row = transaction(db, () => {
+      requireOwnedMemory(db, body);
+      const task = insertTask(db, {
+        id: crypto.randomUUID(),
+        memory_id: body.memory_id.toLowerCase(),
+        owner_user_id: body.owner_user_id,
+        description: body.description,
+        due_at: body.due_at ?? null,
+        recurrence_minutes: body.recurrence_minutes ?? null,
+        at: now,
+      });
+      writeAudit(db, {
+        entity_type: "task",
+        entity_id: task.id,
+        action: "created",
+        actor: actorOf(c, task.owner_user_id),
+        detail: { memory_id: task.memory_id, description: task.description },
+        at: now,
+      });
+      return task;
+    });
+    return c.json(taskJson(row), 201);
+  });
+
+  app.get("/", (c) => {
+    const q = parseQuery(c, taskListQuery);
+    return c.json(listTasks(db, q).map(taskJson));
+  });
+
+  app.get("/:id", (c) => {
+    const id = pathId(c, "id", WHAT);
+    const row = getTask(db, id);
+    if (!row) throw notFound(WHAT);
+    return c.json(taskJson(row));
+  });
+
+  app.patch("/:id", async (c) => {
+    const id = pathId(c, "id", WHAT);
+    const body = await parseBody(c, taskUpdate);
+    const now = nowIso(clock);
+    const out = transaction(db, () => {
+      const before = getTask(db, id);
+      if (!before) throw notFound(WHAT);
+      const actor = actorOf(c, before.owner_user_id);
+      const after: TaskRow = { ...before };
+      if (body.description !== undefined) after.description = body.description;
+      if (body.due_at !== undefined) after.due_at = body.due_at;
+      if (body.recurrence_minutes !== undefined) after.recurrence_minutes = body.recurrence_minutes;
+      if (body.state !== undefined) after.state = body.state;
+      const becameDone = before.state !== "DONE" && after.state === "DONE";
+      // completed_at is set once, when the task becomes DONE; a repeated DONE keeps it.
+      if (becameDone) after.completed_at = now;
+      if (after.state === "NOT_DONE") after.completed_at = null;
+
+      const diff: Record<string, { from: unknown; to: unknown }> = {};
+      const sets: string[] = [];
+      const args: SQLInputValue[] = [];
+      for (
+        const col of [
+          "description",
+          "state",
+          "due_at",
+          "recurrence_minutes",
+          "completed_at",
+        ] as const
+      ) {
+        if (before[col] === after[col]) continue;
+        sets.push(`${col} = ?`);
+        args.push(after[col]);
+        diff[col] = { from: before[col], to: after[col] };
+      }
+      if (sets.length === 0) return { task: before, next: null };
+      db.prepare(`UPDATE tasks SET ${sets.join(", ")}, updated_at = ? WHERE id = ?`)
+        .run(...args, now, id);
+      writeAudit(db, {
+        entity_type: "task",
+        entity_id: id,
+        action: "updated",
+        actor,
+        detail: { changes: diff },
+        at: now,
+      });
+      let next: string | null = null;
+      // Only the transition creates the next task, so DONE sent twice makes one successor.
+      if (becameDone && after.recurrence_minutes) {
+        const successor = insertTask(db, {
+          id: crypto.randomUUID(),
+          memory_id: after.memory_id,
+          owner_user_id: after.owner_user_id,
+          description: after.description,
+          due_at: nextDueAt(after.due_at, { minutes: after.recurrence_minutes, now }),
+          recurrence_minutes: after.recurrence_minutes,
+          at: now,
+        });
+        writeAudit(db, {
+          entity_type: "task",
+          entity_id: successor.id,
+          action: "created",
+          actor,
+          detail: {
+            recurring_from: id,
+            memory_id: successor.memory_id,
+            description: successor.description,
+            due_at: successor.due_at,
+          },
+          at: now,
+        });
+        next = successor.id;
+      }
+      return { task: getTask(db, id)!, next };
+    });
+    return c.json({ task: taskJson(out.task), recurring_task_id: out.next });
+  });
+
+  app.delete("/:id", (c) => {
+    const id = pathId(c, "id", WHAT);
+    const now = nowIso(clock);
+    transaction(db, () => {
+      const before = getTask(db, id);
+      if (!before) throw notFound(WHAT);
+      db.prepare("DELETE FROM tasks WHERE id = ?").run(id);
+      writeAudit(db, {
+        entity_type: "task",
+        entity_id: id,
+        action: "deleted",
+        actor: actorOf(c, before.owner_user_id),
+        detail: { memory_id: before.memory_id, description: before.description },
+        at: now,
+      });
+    });
+    return c.body(null, 204);
+  });
+
+  return app;
 }

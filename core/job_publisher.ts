@@ -1,0 +1,141 @@
+/**
+ * Publishing to Redis from the core without letting Redis decide the answer: every XADD is
+ * bounded by a short timeout, and a job whose publish failed stays queued with no
+ * `stream_message_id` for the republisher. Jobs are only ever published after their row is
+ * committed.
+ */
+import type { Redis } from "ioredis";
+import type { CoreDeps } from "./deps.ts";
+import { nowIso } from "./deps.ts";
+import { jobMessageOf, type JobRow, recordPublished } from "./job_repo.ts";
+import type { JobType } from "../shared/enums.ts";
+import { JOB_STREAMS, publish } from "../shared/streams.ts";
+
+/** Default bound on one publish, in milliseconds. */
+export const PUBLISH_TIMEOUT_MS = 1000;
+
+/** Outcome of {@linkcode publishWithin}. */
+export interface BoundedPublish {
+  /** Entry id when the XADD finished in time, else null. */
+  id: string | null;
+  /** Why there is no id (timeout, connection error). */
+  error?: string;
+  /**
+   * The XADD's final outcome, even when it finished after the timeout (null when it failed or
+   * was never sent). Lets a caller record an entry that arrived late.
+   */
+  settled: Promise<string | null>;
+}
+
+/** Options for {@linkcode publishWithin}. */
+export interface PublishWithinOptions {
+  /** Give up after this many milliseconds ({@linkcode PUBLISH_TIMEOUT_MS} by default). */
+  timeoutMs?: number;
+}
+
+interface ReadyWait {
+  /** Resolves once the client is ready; rejects when it ends or the wait is cancelled. */
+  ready: Promise<void>;
+  /** Stop waiting and drop the listeners (so an outage does not pile them up). */
+  cancel(): void;
+}
+
+function waitReady(redis: Redis): ReadyWait {
+  if (redis.status === "ready") return { ready: Promise.resolve(), cancel: () => {} };
+  if (redis.status === "end") {
+    return { ready: Promise.reject(new Error("redis connection closed")), cancel: () => {} };
+  }
+  // The client is (re)connecting; with the offline queue off a command sent now would fail at
+  // once, so a request arriving just after start-up would always miss its publish.
+  let cancel = () => {};
+  const ready = new Promise<void>((resolve, reject) => {
+    const cleanup = () => {
+      redis.off("ready", onReady);
+      redis.off("end", onEnd);
+    };
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const onEnd = () => {
+      cleanup();
+      reject(new Error("redis connection closed"));
+    };
+    cancel = () => {
+      cleanup();
+      reject(new Error("gave up before redis was ready"));
+    };
+    redis.on("ready", onReady);
+    redis.on("end", onEnd);
+  });
+  return { ready, cancel };
+}
+
+/**
+ * XADD `data` to `stream`, waiting at most `timeoutMs` (including the wait for a connection).
+ * Never throws: a failure is reported in the result. A publish not yet sent when the time is
+ * up is abandoned, so Redis coming back later cannot deliver a stale duplicate.
+ */
+export async function publishWithin(
+  redis: Redis,
+  message: { stream: string; data: unknown },
+  options: PublishWithinOptions = {},
+): Promise<BoundedPublish> {
+  const timeoutMs = options.timeoutMs ?? PUBLISH_TIMEOUT_MS;
+  const wait = waitReady(redis);
+  const attempt = wait.ready.then(() => publish(redis, message.stream, message.data));
+  const settled = attempt.then((id) => id, () => null);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      wait.cancel();
+      reject(new Error(`no answer from redis within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  try {
+    const id = await Promise.race([attempt, timeout]);
+    return { id, settled };
+  } catch (err) {
+    return { id: null, error: (err as Error).message, settled };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Publish a committed job to its stream and record the entry id on the row. Answers the entry
+ * id, or null when Redis is down or slow (the republisher retries later). A publish that
+ * completes after the timeout is still recorded, so the republisher does not send it twice.
+ */
+export async function publishJob(
+  deps: CoreDeps,
+  row: JobRow,
+  options: PublishWithinOptions = {},
+): Promise<string | null> {
+  const { db, redis, clock, log } = deps;
+  const stream = JOB_STREAMS[row.job_type as JobType];
+  const out = await publishWithin(redis, { stream, data: jobMessageOf(row) }, options);
+  const record = (messageId: string) => {
+    try {
+      recordPublished(db, { id: row.id, messageId, at: nowIso(clock) }, {
+        onlyIfUnpublished: true,
+      });
+    } catch (err) {
+      // The database may be closing (shutdown); the republisher sorts it out on the next start.
+      log.warn("could not record job publish", { job_id: row.id, error: err as Error });
+    }
+  };
+  if (out.id !== null) {
+    record(out.id);
+    return out.id;
+  }
+  log.warn("job not published; the republisher will retry", {
+    job_id: row.id,
+    stream,
+    error: out.error,
+  });
+  void out.settled.then((late) => {
+    if (late !== null) record(late);
+  });
+  return null;
+}

@@ -1,0 +1,193 @@
+/**
+ * Memory rows as the HTTP contract spells them, with their tags, plus the small queries other
+ * modules share: loading memories with tags, tag normalization and what points to a memory.
+ */
+import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import type { MemoryStatus, TagStatus } from "../shared/enums.ts";
+
+/** The columns of a `memories` row. */
+export interface MemoryRow {
+  /** UUID. */
+  id: string;
+  /** Telegram user id of the owner. */
+  owner_user_id: number;
+  /** Chat the memory came from, if any. */
+  source_chat_id: number | null;
+  /** Message the memory came from, if any. */
+  source_message_id: number | null;
+  /** Text; may be null for an image memory. */
+  content: string | null;
+  /** `image` or null. */
+  media_type: string | null;
+  /** Telegram file id of the media. */
+  media_file_id: string | null;
+  /** Where the image is stored, inside IMAGE_STORAGE_PATH. */
+  media_local_path: string | null;
+  /** `confirmed` or `pending`. */
+  status: MemoryStatus;
+  /** When a pending memory is dropped, ISO UTC. */
+  pending_expires_at: string | null;
+  /** 0 or 1 in the database. */
+  is_pinned: number;
+  /** ISO UTC. */
+  created_at: string;
+  /** ISO UTC. */
+  updated_at: string;
+}
+
+/** A tag of a memory, as answered. */
+export interface TagJson {
+  /** Normalized tag text. */
+  tag: string;
+  /** `confirmed` or `suggested`. */
+  status: TagStatus;
+  /** When the model suggested it, ISO UTC. */
+  suggested_at: string | null;
+  /** When the user confirmed it, ISO UTC. */
+  confirmed_at: string | null;
+}
+
+/** A memory as answered by every endpoint that returns one. */
+export interface MemoryJson {
+  /** UUID. */
+  id: string;
+  /** Telegram user id of the owner. */
+  owner_user_id: number;
+  /** Chat the memory came from, if any. */
+  source_chat_id: number | null;
+  /** Message the memory came from, if any. */
+  source_message_id: number | null;
+  /** Text; may be null for an image memory. */
+  content: string | null;
+  /** `image` or null. */
+  media_type: string | null;
+  /** Telegram file id of the media. */
+  media_file_id: string | null;
+  /** Where the image is stored. */
+  media_local_path: string | null;
+  /** `confirmed` or `pending`. */
+  status: MemoryStatus;
+  /** When a pending memory is dropped. */
+  pending_expires_at: string | null;
+  /** Pinned memories come first in search. */
+  is_pinned: boolean;
+  /** ISO UTC. */
+  created_at: string;
+  /** ISO UTC. */
+  updated_at: string;
+  /** Its tags, in the order they were added; `[]` when none. */
+  tags: TagJson[];
+}
+
+/** The memory columns in a fixed order, for `SELECT ${MEMORY_COLUMNS} FROM memories m`. */
+export const MEMORY_COLUMNS: string =
+  "m.id, m.owner_user_id, m.source_chat_id, m.source_message_id, m.content, m.media_type, " +
+  "m.media_file_id, m.media_local_path, m.status, m.pending_expires_at, m.is_pinned, " +
+  "m.created_at, m.updated_at";
+
+/** A memory row and its tags as the contract spells them. */
+export function memoryJson(row: MemoryRow, tags: TagJson[]): MemoryJson {
+  return {
+    id: row.id,
+    owner_user_id: row.owner_user_id,
+    source_chat_id: row.source_chat_id,
+    source_message_id: row.source_message_id,
+    content: row.content,
+    media_type: row.media_type,
+    media_file_id: row.media_file_id,
+    media_local_path: row.media_local_path,
+    status: row.status,
+    pending_expires_at: row.pending_expires_at,
+    is_pinned: row.is_pinned === 1,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+    tags,
+  };
+}
+
+/** The `memories` row `id`, or null. */
+export function getMemoryRow(db: DatabaseSync, id: string): MemoryRow | null {
+  const row = db.prepare(`SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.id = ?`).get(id);
+  return (row as unknown as MemoryRow | undefined) ?? null;
+}
+
+/**
+ * The tags of each memory in `ids`, in one query. Tags keep insertion order (the rowid of
+ * memory_tags) so a model's suggestions stay in the order it ranked them.
+ */
+export function loadTags(db: DatabaseSync, ids: readonly string[]): Map<string, TagJson[]> {
+  const out = new Map<string, TagJson[]>();
+  for (const id of ids) out.set(id, []);
+  if (ids.length === 0) return out;
+  const unique = [...new Set(ids)];
+  const marks = unique.map(() => "?").join(", ");
+  const rows = db.prepare(
+    `SELECT memory_id, tag, status, suggested_at, confirmed_at FROM memory_tags
+     WHERE memory_id IN (${marks}) ORDER BY rowid`,
+  ).all(...(unique as SQLInputValue[])) as unknown as (TagJson & { memory_id: string })[];
+  for (const r of rows) {
+    out.get(r.memory_id)?.push({
+      tag: r.tag,
+      status: r.status,
+      suggested_at: r.suggested_at,
+      confirmed_at: r.confirmed_at,
+    });
+  }
+  return out;
+}
+
+/** Memory `id` with its tags, or null when there is no such memory. */
+export function loadMemoryWithTags(db: DatabaseSync, id: string): MemoryJson | null {
+  const row = getMemoryRow(db, id);
+  if (row === null) return null;
+  return memoryJson(row, loadTags(db, [row.id]).get(row.id) ?? []);
+}
+
+/** Several memory rows with their tags (one query for all the tags), in the rows' order. */
+export function withTags(db: DatabaseSync, rows: readonly MemoryRow[]): MemoryJson[] {
+  const tags = loadTags(db, rows.map((r) => r.id));
+  return rows.map((r) => memoryJson(r, tags.get(r.id) ?? []));
+}
+
+/**
+ * A tag as stored: trimmed, inner whitespace collapsed to one space, lower case. Done the same
+ * way everywhere so "Blue  Sky" and "blue sky" are one tag.
+ */
+export function normalizeTag(tag: string): string {
+  return tag.trim().replace(/\s+/gu, " ").toLowerCase();
+}
+
+/** How many rows of each kind point to a memory. */
+export interface MemoryReferences {
+  /** Tasks with this memory_id. */
+  tasks: number;
+  /** Reminders with this memory_id. */
+  reminders: number;
+  /** Events with this memory_id. */
+  events: number;
+}
+
+/** Count the tasks, reminders and events that point to memory `id`. */
+export function memoryReferences(db: DatabaseSync, id: string): MemoryReferences {
+  const row = db.prepare(
+    `SELECT (SELECT count(*) FROM tasks WHERE memory_id = ?1) AS tasks,
+            (SELECT count(*) FROM reminders WHERE memory_id = ?1) AS reminders,
+            (SELECT count(*) FROM events WHERE memory_id = ?1) AS events`,
+  ).get(id) as unknown as MemoryReferences;
+  return { tasks: row.tasks, reminders: row.reminders, events: row.events };
+}
+
+/**
+ * "1 task, 2 reminders" for the non-zero counts of `refs`, or null when nothing points to the
+ * memory.
+ */
+export function describeReferences(refs: MemoryReferences): string | null {
+  const parts: string[] = [];
+  const add = (n: number, one: string, many: string) => {
+    if (n > 0) parts.push(`${n} ${n === 1 ? one : many}`);
+  };
+  add(refs.tasks, "task", "tasks");
+  add(refs.reminders, "reminder", "reminders");
+  add(refs.events, "event", "events");
+  return parts.length === 0 ? null : parts.join(", ");
+}

@@ -1,0 +1,163 @@
+/**
+ * User notifications on `notify:telegram`, and dead-letter entries, each published at most once.
+ *
+ * A job can run more than once (a crash before the ack, a duplicate stream message), so every
+ * publish goes through a Lua script that sets a marker key with `SET NX EX` and appends to the
+ * stream only when the marker was new. Both happen in one atomic script: a re-run never
+ * notifies twice, and no crash can fall between the marker and the XADD.
+ *
+ * Notifications of a completed job are derived from its stored result alone
+ * ({@linkcode resultNotifications}), so a re-delivered, already completed job re-sends exactly
+ * what the first run would have (and the marker drops it when that run did send it).
+ */
+import type { Redis } from "ioredis";
+import type { JobType, MessageType } from "../shared/enums.ts";
+import type { Notification } from "../shared/schemas.ts";
+import { DEAD_LETTER_STREAM, NOTIFY_STREAM } from "../shared/streams.ts";
+
+/** How long a marker lives: longer than any job stays pending (7 days). */
+export const MARKER_TTL_SECONDS = 604800;
+
+const PUBLISH_ONCE_LUA = `
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) then
+  return redis.call('XADD', KEYS[2], '*', 'data', ARGV[1])
+end
+return false
+`;
+
+/** Options for {@linkcode publishOnce}. */
+export interface PublishOnceOptions {
+  /** Stream to append to. */
+  stream: string;
+  /** The JSON value of the entry's `data` field. */
+  data: unknown;
+  /** Marker lifetime in seconds. */
+  ttlSeconds?: number;
+}
+
+/**
+ * Append `data` to a stream unless `markerKey` already exists; resolves to the new entry id, or
+ * null when it had been published before.
+ */
+export async function publishOnce(
+  redis: Redis,
+  markerKey: string,
+  options: PublishOnceOptions,
+): Promise<string | null> {
+  const id = await redis.eval(
+    PUBLISH_ONCE_LUA,
+    2,
+    markerKey,
+    options.stream,
+    JSON.stringify(options.data),
+    String(options.ttlSeconds ?? MARKER_TTL_SECONDS),
+  );
+  return typeof id === "string" ? id : null;
+}
+
+/** A notification to send for a job, with its position (the marker's `<n>`). */
+export interface JobNotification {
+  /** The job it belongs to (the marker's `<job_id>`). */
+  jobId: string;
+  /** Marker suffix: the index among the job's result notifications, or `failure`. */
+  n: string;
+  /** The notification itself. */
+  notification: Notification;
+}
+
+/** Send a job's notification once: marker `notified:<job_id>:<n>`. */
+export async function notifyOnce(redis: Redis, item: JobNotification): Promise<boolean> {
+  const id = await publishOnce(redis, `notified:${item.jobId}:${item.n}`, {
+    stream: NOTIFY_STREAM,
+    data: item.notification,
+  });
+  return id !== null;
+}
+
+/** What a dead-letter entry says. */
+export interface DeadLetter {
+  /** Short machine-readable reason, e.g. `bad_output`, `malformed_entry`. */
+  reason: string;
+  /** Human-readable detail. */
+  error: string;
+  /** Stream the message came from. */
+  stream: string;
+  /** Its entry id there. */
+  entry_id: string;
+  /** Job id, when the message named one. */
+  job_id?: string | null;
+  /** Job type, when known. */
+  job_type?: string | null;
+  /** The original message: its parsed `data`, or the raw fields when it had none. */
+  message: unknown;
+  /** When it was parked. */
+  dead_lettered_at: string;
+}
+
+/**
+ * Park a message on `llm:dead_letter`, once per job (or, for a malformed entry, whose job id
+ * cannot be trusted, once per stream entry).
+ */
+export async function deadLetterOnce(redis: Redis, entry: DeadLetter): Promise<boolean> {
+  const marker = entry.job_id && entry.reason !== "malformed_entry"
+    ? `deadletter:${entry.job_id}`
+    : `deadletter:${entry.stream}:${entry.entry_id}`;
+  const id = await publishOnce(redis, marker, { stream: DEAD_LETTER_STREAM, data: entry });
+  return id !== null;
+}
+
+const RESULT_TYPES: Record<JobType, MessageType> = {
+  image_tag: "llm_image_tag_result",
+  intent_classify: "llm_intent_result",
+  followup: "llm_followup_result",
+  task_match: "llm_task_match_result",
+  email_extract: "event_confirmation",
+};
+
+/** The job fields notifications are made from. */
+export interface NotifiableJob {
+  /** Job id (goes into the content so the gateway can correlate). */
+  id: string;
+  /** Job type. */
+  job_type: JobType;
+  /** Recipient; no notifications without one. */
+  user_id: number | null;
+}
+
+/**
+ * The notifications of a completed job, from its result alone:
+ * - image_tag, intent_classify, followup: one notification whose content is the result.
+ * - task_match: one `llm_task_match_result` only when a task matched (`task_id` not null); a
+ *   non-match is not worth interrupting the user for.
+ * - email_extract: one `event_confirmation` per created event, asking the user to confirm it.
+ */
+export function resultNotifications(
+  job: NotifiableJob,
+  result: Record<string, unknown>,
+): JobNotification[] {
+  if (job.user_id === null || job.user_id === undefined) return [];
+  const user_id = job.user_id;
+  const one = (content: Record<string, unknown>): JobNotification[] => [{
+    jobId: job.id,
+    n: "0",
+    notification: { user_id, message_type: RESULT_TYPES[job.job_type], content },
+  }];
+  switch (job.job_type) {
+    case "task_match":
+      return result.task_id ? one({ ...result, job_id: job.id }) : [];
+    case "email_extract": {
+      const events = Array.isArray(result.events) ? result.events : [];
+      return events.map((event, i) => ({
+        jobId: job.id,
+        n: String(i),
+        notification: {
+          user_id,
+          message_type: "event_confirmation",
+          content: { ...(event as Record<string, unknown>), job_id: job.id },
+        },
+      }));
+    }
+    default:
+      return one({ ...result, job_id: job.id });
+  }
+}

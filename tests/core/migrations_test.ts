@@ -1,0 +1,119 @@
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { openDatabase } from "../../core/db/open.ts";
+import { migrate, schemaVersion } from "../../core/db/migrate.ts";
+import { MIGRATIONS } from "../../core/db/migrations/mod.ts";
+
+const DIR = new URL("../../core/db/migrations/", import.meta.url);
+const LATEST = MIGRATIONS.at(-1)!.version;
+
+Deno.test("every NNN_*.sql migration file is listed in mod.ts, in order, with its own text", async () => {
+  const files: string[] = [];
+  for await (const e of Deno.readDir(DIR)) {
+    if (e.isFile && e.name.endsWith(".sql")) files.push(e.name);
+  }
+  files.sort();
+  for (const name of files) assert.match(name, /^\d{3}_[a-z0-9_]+\.sql$/, `badly named: ${name}`);
+  assert.deepEqual(MIGRATIONS.map((m) => m.name), files);
+  MIGRATIONS.forEach((m, i) => {
+    assert.equal(m.version, i + 1, `${m.name}: numbers run 1, 2, 3, ... without gaps`);
+    assert.equal(m.version, Number(m.name.slice(0, 3)), m.name);
+  });
+  for (const m of MIGRATIONS) {
+    assert.equal(m.sql, await Deno.readTextFile(new URL(m.name, DIR)), m.name);
+  }
+});
+
+Deno.test("a fresh database reaches the latest version with the contract's tables", () => {
+  const db = openDatabase(":memory:");
+  try {
+    assert.equal(schemaVersion(db), LATEST);
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all()
+      .map((r) => String(r.name));
+    for (
+      const t of [
+        "users",
+        "user_settings",
+        "memories",
+        "memory_tags",
+        "tasks",
+        "reminders",
+        "events",
+        "audit_log",
+        "llm_jobs",
+        "backup_jobs",
+        "memories_fts",
+        "idempotency_keys",
+      ]
+    ) assert.ok(tables.includes(t), t);
+    const jobCols = db.prepare("PRAGMA table_info(llm_jobs)").all().map((r) => r.name);
+    assert.ok(jobCols.includes("stream_message_id"));
+    assert.ok(jobCols.includes("published_at"));
+    const eventCols = db.prepare("PRAGMA table_info(events)").all().map((r) => r.name);
+    assert.ok(eventCols.includes("last_reprompt_at"));
+    assert.equal(
+      (db.prepare("PRAGMA foreign_keys").get() as { foreign_keys: number }).foreign_keys,
+      1,
+    );
+    // Migrating again does nothing.
+    assert.deepEqual(migrate(db), []);
+  } finally {
+    db.close();
+  }
+});
+
+Deno.test("each intermediate version upgrades to the latest", () => {
+  for (let v = 0; v <= LATEST; v++) {
+    const db = openDatabase(":memory:", { upTo: v });
+    try {
+      assert.equal(schemaVersion(db), v);
+      const applied = migrate(db);
+      assert.equal(applied.length, LATEST - v, `from ${v}`);
+      assert.equal(schemaVersion(db), LATEST);
+    } finally {
+      db.close();
+    }
+  }
+});
+
+Deno.test("a database file newer than this program is refused with a clear message", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "memori_mig_" });
+  try {
+    const path = `${dir}/future.db`;
+    const raw = new DatabaseSync(path);
+    raw.exec(`PRAGMA user_version = ${LATEST + 1}`);
+    raw.close();
+    assert.throws(
+      () => openDatabase(path),
+      (err: Error) => {
+        assert.match(err.message, new RegExp(`version ${LATEST + 1} is newer`));
+        assert.match(err.message, new RegExp(`\\(${LATEST}\\)`));
+        assert.match(err.message, /upgrade the program/);
+        return true;
+      },
+    );
+    // Refusing did not touch the file.
+    const again = new DatabaseSync(path);
+    assert.equal(schemaVersion(again), LATEST + 1);
+    again.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a failing migration leaves the database as it was", () => {
+  const db = openDatabase(":memory:", { upTo: 2 });
+  try {
+    const broken = [
+      ...MIGRATIONS.slice(0, 3),
+      { version: 4, name: "004_broken.sql", sql: "CREATE TABLE half (x); SELECT * FROM nowhere;" },
+    ];
+    assert.throws(() => migrate(db, { migrations: broken }), /migration 004_broken\.sql failed/);
+    // 003 applied in its own transaction; 004 rolled back entirely.
+    assert.equal(schemaVersion(db), 3);
+    const half = db.prepare("SELECT name FROM sqlite_master WHERE name = 'half'").get();
+    assert.equal(half, undefined);
+  } finally {
+    db.close();
+  }
+});

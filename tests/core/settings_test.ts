@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { call, createUser, itest, makeCore, type TestCore } from "../helpers/core_app.ts";
+
+const T0 = "2026-03-01T00:00:00.000Z";
+
+/** A core whose clock the test moves by assigning `time.now`. */
+async function coreAt(iso: string): Promise<TestCore & { time: { now: Date } }> {
+  const time = { now: new Date(iso) };
+  const core = await makeCore({ clock: () => time.now });
+  return Object.assign(core, { time });
+}
+
+function settingsAudits(core: TestCore, userId: number): { action: string; actor: string }[] {
+  return core.db.prepare(
+    "SELECT action, actor FROM audit_log WHERE entity_type = 'settings' AND entity_id = ? " +
+      "ORDER BY id",
+  ).all(String(userId)).map((r) => ({ action: String(r.action), actor: String(r.actor) }));
+}
+
+itest("GET /settings/{user_id} answers the defaults POST /users made", async () => {
+  const core = await coreAt(T0);
+  try {
+    const id = await createUser(core.app, 77);
+    const res = await call(core.app, "GET", `/settings/${id}`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body, {
+      user_id: 77,
+      timezone: "UTC",
+      language: "en",
+      created_at: T0,
+      updated_at: T0,
+    });
+  } finally {
+    await core.close();
+  }
+});
+
+itest(
+  "GET /settings: unknown user is 404 (not 500), a bad id 422, and nothing is created",
+  async () => {
+    const core = await coreAt(T0);
+    try {
+      const missing = await call(core.app, "GET", "/settings/4242");
+      assert.equal(missing.status, 404);
+      assert.deepEqual(missing.body, { detail: "User not found" });
+      const bad = await call(core.app, "GET", "/settings/abc");
+      assert.equal(bad.status, 422);
+      assert.deepEqual(bad.body.detail[0].loc, ["path", "user_id"]);
+      const rows = core.db.prepare("SELECT count(*) AS n FROM user_settings").get();
+      assert.equal(rows?.n, 0);
+    } finally {
+      await core.close();
+    }
+  },
+);
+
+itest("a known user without a settings row (old data) gets the defaults created", async () => {
+  const core = await coreAt(T0);
+  try {
+    const id = await createUser(core.app, 77);
+    core.db.prepare("DELETE FROM user_settings WHERE user_id = ?").run(id);
+    core.time.now = new Date("2026-03-02T00:00:00Z");
+    const res = await call(core.app, "GET", `/settings/${id}`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body, {
+      user_id: 77,
+      timezone: "UTC",
+      language: "en",
+      created_at: "2026-03-02T00:00:00.000Z",
+      updated_at: "2026-03-02T00:00:00.000Z",
+    });
+    assert.deepEqual(settingsAudits(core, id), [{ action: "created", actor: "system:api" }]);
+    // A second read finds the row and writes nothing more.
+    const again = await call(core.app, "GET", `/settings/${id}`);
+    assert.deepEqual(again.body, res.body);
+    assert.equal(settingsAudits(core, id).length, 1);
+  } finally {
+    await core.close();
+  }
+});
+
+itest("PUT /settings changes timezone and language and audits the change", async () => {
+  const core = await coreAt(T0);
+  try {
+    const id = await createUser(core.app, 77);
+    core.time.now = new Date("2026-03-03T00:00:00Z");
+    const res = await call(core.app, "PUT", `/settings/${id}`, {
+      timezone: "Asia/Singapore",
+      language: "fr",
+    });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(res.body, {
+      user_id: 77,
+      timezone: "Asia/Singapore",
+      language: "fr",
+      created_at: T0,
+      updated_at: "2026-03-03T00:00:00.000Z",
+    });
+    const partial = await call(core.app, "PUT", `/settings/${id}`, { language: "de" });
+    assert.equal(partial.status, 200);
+    assert.equal(partial.body.timezone, "Asia/Singapore");
+    assert.equal(partial.body.language, "de");
+    // Nothing to change: same answer, no audit entry.
+    const same = await call(core.app, "PUT", `/settings/${id}`, {});
+    assert.equal(same.status, 200);
+    assert.deepEqual(same.body, partial.body);
+    assert.deepEqual(settingsAudits(core, id), [
+      { action: "updated", actor: "user:77" },
+      { action: "updated", actor: "user:77" },
+    ]);
+    const detail = core.db.prepare(
+      "SELECT detail FROM audit_log WHERE entity_type = 'settings' ORDER BY id LIMIT 1",
+    ).get();
+    assert.deepEqual(JSON.parse(String(detail?.detail)).changes.timezone, {
+      from: "UTC",
+      to: "Asia/Singapore",
+    });
+    const got = await call(core.app, "GET", `/settings/${id}`);
+    assert.deepEqual(got.body, partial.body);
+  } finally {
+    await core.close();
+  }
+});
+
+itest("PUT /settings: bad timezone 422, unknown user 404, and nothing changes", async () => {
+  const core = await coreAt(T0);
+  try {
+    const id = await createUser(core.app, 77);
+    for (const body of [{ timezone: "Mars/Olympus" }, { language: "" }, { timezone: 5 }, "{"]) {
+      const res = await call(core.app, "PUT", `/settings/${id}`, body);
+      assert.equal(res.status, 422, JSON.stringify(body));
+    }
+    const tz = await call(core.app, "PUT", `/settings/${id}`, { timezone: "Mars/Olympus" });
+    assert.deepEqual(tz.body.detail[0].loc, ["body", "timezone"]);
+    const missing = await call(core.app, "PUT", "/settings/5150", { timezone: "UTC" });
+    assert.equal(missing.status, 404);
+    assert.deepEqual(missing.body, { detail: "User not found" });
+    const bad = await call(core.app, "PUT", "/settings/1.5", { timezone: "UTC" });
+    assert.equal(bad.status, 422);
+    const got = await call(core.app, "GET", `/settings/${id}`);
+    assert.equal(got.body.timezone, "UTC");
+    assert.equal(got.body.language, "en");
+    assert.equal(got.body.updated_at, T0);
+    const rows = core.db.prepare("SELECT count(*) AS n FROM user_settings").get();
+    assert.equal(rows?.n, 1);
+    assert.equal(settingsAudits(core, id).length, 0);
+  } finally {
+    await core.close();
+  }
+});

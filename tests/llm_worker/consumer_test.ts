@@ -1,0 +1,428 @@
+/**
+ * The consumer end to end (real Redis, a real core over HTTP, the fake model): completion,
+ * failure classes, retries without blocking, reclaiming, duplicates, malformed entries,
+ * concurrency. Most jobs here are followup and email_extract jobs, which need only /llm_jobs.
+ */
+import assert from "node:assert/strict";
+import { itest } from "../helpers/core_app.ts";
+import { jsonReply, promptText } from "../helpers/fake_llm.ts";
+import { ensureGroup, JOB_STREAMS, publish, readGroup } from "../../shared/streams.ts";
+import { startHarness, TEST_API_KEY, waitFor } from "./harness.ts";
+
+itest(
+  "a followup job completes, notifies once, is acked, and the worker acts as itself",
+  async () => {
+    const h = await startHarness();
+    try {
+      h.fake.enqueue({ content: '  "Do you mean the blue folder or the red one?"  ' });
+      const id = await h.createJob("followup", {
+        message: "where is the folder",
+        context: "files",
+      });
+      const job = await h.waitJob(id);
+      assert.equal(job.status, "completed", JSON.stringify(job));
+      assert.deepEqual(job.result, { question: "Do you mean the blue folder or the red one?" });
+      assert.equal(job.error_message, null);
+      const notes = await h.notifications();
+      assert.deepEqual(notes, [{
+        user_id: h.userId,
+        message_type: "llm_followup_result",
+        content: { question: "Do you mean the blue folder or the red one?", job_id: id },
+      }]);
+      const prompt = promptText(h.fake.requests[0].body);
+      assert.match(prompt, /where is the folder/);
+      assert.match(prompt, /Context: files/);
+      assert.ok(!prompt.includes("{{"));
+      await waitFor(
+        "ack",
+        async () => await h.pendingCount(JOB_STREAMS.followup) === 0 || undefined,
+      );
+      const actors = h.core.db.prepare(
+        "SELECT DISTINCT actor FROM audit_log WHERE entity_type = 'llm_job' AND action = 'updated'",
+      ).all().map((r) => r.actor);
+      assert.deepEqual(actors, ["system:llm_worker"]);
+      assert.ok(h.logs.length > 0);
+      assert.ok(!h.logs.some((l) => l.includes(TEST_API_KEY)), "the API key reached the log");
+    } finally {
+      await h.close();
+    }
+  },
+);
+
+itest(
+  "unusable model output is retried twice, then failed with a notification and a dead letter",
+  async () => {
+    const h = await startHarness();
+    try {
+      h.fake.setDefault({ content: "<think>hmm</think>" });
+      const id = await h.createJob("email_extract", { subject: "Hi", body: "See you Monday" });
+      const job = await h.waitJob(id);
+      assert.equal(job.status, "failed");
+      assert.match(job.error_message!, /unusable after 3 attempts/);
+      assert.match(job.error_message!, /no JSON object/);
+      assert.equal(h.fake.requests.length, 3, "one try and two retries");
+      const notes = await h.notifications();
+      assert.equal(notes.length, 1);
+      assert.equal(notes[0].message_type, "llm_failure");
+      assert.equal(notes[0].user_id, h.userId);
+      assert.equal(notes[0].content.job_type, "email_extract");
+      assert.equal(notes[0].content.memory_id, null);
+      assert.match(notes[0].content.message, /^Sorry, I could not read the events in your email/);
+      const dead = await h.deadLetters();
+      assert.equal(dead.length, 1);
+      assert.equal(dead[0].reason, "bad_output");
+      assert.equal(dead[0].job_id, id);
+      assert.equal(dead[0].stream, "llm:email_extract");
+      assert.equal(dead[0].message.job_id, id);
+      assert.deepEqual(dead[0].message.payload, { subject: "Hi", body: "See you Monday" });
+      await waitFor(
+        "ack",
+        async () => await h.pendingCount(JOB_STREAMS.email_extract) === 0 || undefined,
+      );
+    } finally {
+      await h.close();
+    }
+  },
+);
+
+itest("output that fails the schema once and then fits completes the job", async () => {
+  const h = await startHarness();
+  try {
+    h.fake.enqueue(jsonReply({ evnts: [] }), jsonReply({ events: [] }));
+    const id = await h.createJob("email_extract", { subject: "Nothing", body: "No dates here" });
+    const job = await h.waitJob(id);
+    assert.equal(job.status, "completed", JSON.stringify(job));
+    assert.deepEqual(job.result, { event_ids: [], events: [], skipped: 0 });
+    assert.equal(h.fake.requests.length, 2);
+    assert.deepEqual(await h.deadLetters(), []);
+  } finally {
+    await h.close();
+  }
+});
+
+itest(
+  "a model outage is retried with backoff while a job on another stream completes",
+  async () => {
+    const h = await startHarness({
+      env: { LLM_MAX_RETRIES: "200", LLM_RETRY_BASE_MS: "20", LLM_RETRY_MAX_MS: "60" },
+    });
+    try {
+      let outage = true;
+      h.fake.when((r) => outage && promptText(r).includes("slow one"), {
+        status: 503,
+        message: "model loading",
+      });
+      h.fake.when((r) => promptText(r).includes("slow one"), { content: "Which slow one?" });
+      h.fake.when((r) => promptText(r).includes("Subject: Quick"), jsonReply({ events: [] }));
+      const slow = await h.createJob("followup", { message: "the slow one" });
+      await waitFor(
+        "a few failed attempts",
+        () =>
+          h.fake.requests.filter((r) => promptText(r.body).includes("slow one")).length >= 3 ||
+          undefined,
+      );
+      const quick = await h.createJob("email_extract", { subject: "Quick", body: "no events" });
+      assert.equal((await h.waitJob(quick)).status, "completed");
+      // The slow job is still waiting out the outage: backoff did not hold up the other job.
+      assert.equal((await h.getJob(slow)).status, "processing");
+      outage = false;
+      const done = await h.waitJob(slow);
+      assert.equal(done.status, "completed", JSON.stringify(done));
+      assert.deepEqual(done.result, { question: "Which slow one?" });
+      assert.deepEqual(await h.deadLetters(), []);
+      assert.ok(h.logs.some((l) => l.includes("transient failure; retrying")));
+    } finally {
+      await h.close();
+    }
+  },
+);
+
+itest(
+  "a model server that goes away and comes back on the same port: the job completes",
+  async () => {
+    const h = await startHarness({
+      env: { LLM_MAX_RETRIES: "200", LLM_RETRY_BASE_MS: "20", LLM_RETRY_MAX_MS: "80" },
+    });
+    try {
+      h.fake.setDefault({ content: "Which one?" });
+      await h.fake.stop();
+      const id = await h.createJob("followup", { message: "that one" });
+      await waitFor(
+        "retries",
+        () => h.logs.filter((l) => l.includes("unreachable")).length >= 2 || undefined,
+      );
+      assert.equal((await h.getJob(id)).status, "processing");
+      await h.fake.restart();
+      const job = await h.waitJob(id);
+      assert.equal(job.status, "completed", JSON.stringify(job));
+      assert.deepEqual(job.result, { question: "Which one?" });
+    } finally {
+      await h.close();
+    }
+  },
+);
+
+itest("a timeout counts as an outage and is retried", async () => {
+  const h = await startHarness({ env: { LLM_TIMEOUT_SECONDS: "1" } });
+  try {
+    h.fake.enqueue({ hang: true }, { content: "Which folder?" });
+    const id = await h.createJob("followup", { message: "the folder" });
+    const job = await h.waitJob(id);
+    assert.equal(job.status, "completed", JSON.stringify(job));
+    assert.equal(h.fake.requests.length, 2);
+    assert.ok(h.logs.some((l) => l.includes("did not answer in time")));
+  } finally {
+    await h.close();
+  }
+});
+
+itest("an outage that outlasts the retries fails the job with a readable error", async () => {
+  const h = await startHarness({ env: { LLM_MAX_RETRIES: "2" } });
+  try {
+    h.fake.setDefault({ status: 502, message: "bad gateway" });
+    const id = await h.createJob("followup", { message: "anything" });
+    const job = await h.waitJob(id);
+    assert.equal(job.status, "failed");
+    assert.match(job.error_message!, /could not be reached after 3 attempts/);
+    assert.match(job.error_message!, /502/);
+    assert.equal(h.fake.requests.length, 3, "one try and LLM_MAX_RETRIES retries");
+    const notes = await h.notifications();
+    assert.equal(notes.length, 1);
+    assert.equal(notes[0].message_type, "llm_expiry");
+    assert.deepEqual(notes[0].content, {
+      job_type: "followup",
+      memory_id: null,
+      original_message: "anything",
+      failure_type: "llm_unavailable",
+      job_id: id,
+    });
+    const dead = await h.deadLetters();
+    assert.equal(dead.length, 1);
+    assert.equal(dead[0].reason, "llm_unavailable");
+  } finally {
+    await h.close();
+  }
+});
+
+itest("an entry left pending by a dead consumer is reclaimed and completed", async () => {
+  const h = await startHarness({ worker: false, env: { WORKER_CLAIM_IDLE_SECONDS: "1" } });
+  try {
+    await ensureGroup(h.redis, Object.values(JOB_STREAMS));
+    h.fake.setDefault({ content: "Reclaimed?" });
+    const id = await h.createJob("followup", { message: "orphan" });
+    const taken = await readGroup(h.redis, "dead", { streams: [JOB_STREAMS.followup], count: 1 });
+    assert.equal(taken.length, 1);
+    assert.equal((taken[0].data as { job_id: string }).job_id, id);
+    const w = await h.startWorker();
+    const job = await h.waitJob(id);
+    assert.equal(job.status, "completed", JSON.stringify(job));
+    await waitFor("ack", async () => await h.pendingCount(JOB_STREAMS.followup) === 0 || undefined);
+    assert.ok(h.logs.some((l) => l.includes("reclaimed an idle entry")));
+    const consumers = await h.redis.xinfo(
+      "CONSUMERS",
+      JOB_STREAMS.followup,
+      "llm-worker-group",
+    ) as unknown[][];
+    const names = consumers.map((c) => c[1]);
+    assert.ok(names.includes(w.consumer) && names.includes("dead"));
+    assert.match(w.consumer, /^.+-\d+-[0-9a-f]{8}$/);
+  } finally {
+    await h.close();
+  }
+});
+
+itest("a long job of a live consumer is not taken over by another consumer", async () => {
+  const h = await startHarness({ env: { WORKER_CLAIM_IDLE_SECONDS: "1" } });
+  try {
+    await h.startWorker();
+    // Longer than WORKER_CLAIM_IDLE_SECONDS, shorter than LLM_TIMEOUT_SECONDS (2).
+    h.fake.enqueue({ content: "Slow?", delayMs: 1700 });
+    h.fake.setDefault({ content: "Again?" });
+    const id = await h.createJob("followup", { message: "long" });
+    const job = await h.waitJob(id);
+    assert.equal(job.status, "completed");
+    assert.equal(h.fake.requests.length, 1, "the second worker did not run it again");
+    assert.equal((await h.notifications()).length, 1);
+  } finally {
+    await h.close();
+  }
+});
+
+itest("the same message delivered twice runs once and notifies once", async () => {
+  const h = await startHarness();
+  try {
+    h.fake.setDefault({ content: "Once?" });
+    const id = await h.createJob("followup", { message: "duplicate me" });
+    const first = await h.waitJob(id);
+    assert.equal(first.status, "completed");
+    await publish(h.redis, JOB_STREAMS.followup, {
+      job_id: id,
+      job_type: "followup",
+      payload: { message: "duplicate me" },
+      user_id: h.userId,
+    });
+    await waitFor(
+      "second delivery acked",
+      async () =>
+        (await h.pendingCount(JOB_STREAMS.followup) === 0 &&
+          h.logs.some((l) => l.includes("already finished"))) || undefined,
+    );
+    assert.equal(h.fake.requests.length, 1, "a completed job is not run again");
+    assert.equal((await h.notifications()).length, 1);
+    assert.deepEqual((await h.getJob(id)).result, first.result);
+  } finally {
+    await h.close();
+  }
+});
+
+itest(
+  "two copies of a message in flight at once: one result stored, one notification",
+  async () => {
+    const h = await startHarness({ worker: false });
+    try {
+      h.fake.setDefault({ content: "Together?", delayMs: 100 });
+      const id = await h.createJob("followup", { message: "twins" });
+      await publish(h.redis, JOB_STREAMS.followup, {
+        job_id: id,
+        job_type: "followup",
+        payload: { message: "twins" },
+        user_id: h.userId,
+      });
+      await h.startWorker();
+      const job = await h.waitJob(id);
+      assert.equal(job.status, "completed");
+      await waitFor(
+        "both acked",
+        async () => await h.pendingCount(JOB_STREAMS.followup) === 0 || undefined,
+      );
+      assert.equal((await h.notifications()).length, 1);
+    } finally {
+      await h.close();
+    }
+  },
+);
+
+itest("malformed stream entries are dead-lettered and acked; the next job still runs", async () => {
+  const h = await startHarness();
+  try {
+    await h.redis.xadd(JOB_STREAMS.intent_classify, "*", "other", "field");
+    await h.redis.xadd(JOB_STREAMS.intent_classify, "*", "data", "{not json");
+    await h.redis.xadd(JOB_STREAMS.intent_classify, "*", "data", '{"job_id": 5}');
+    await h.redis.xadd(JOB_STREAMS.followup, "*", "data", '{"job_id":"x","job_type":"nope"}');
+    h.fake.setDefault({ content: "Still working?" });
+    const id = await h.createJob("followup", { message: "after the junk" });
+    assert.equal((await h.waitJob(id)).status, "completed");
+    const dead = await waitFor("dead letters", async () => {
+      const d = await h.deadLetters();
+      return d.length === 4 ? d : undefined;
+    });
+    assert.ok(dead.every((d) => d.reason === "malformed_entry"), JSON.stringify(dead));
+    const byError = dead.map((d) => d.error).join("\n");
+    assert.match(byError, /no `data` field/);
+    assert.match(byError, /not JSON/);
+    assert.match(byError, /not a job message/);
+    assert.deepEqual(dead.find((d) => /no `data`/.test(d.error)).message, ["other", "field"]);
+    for (const s of [JOB_STREAMS.intent_classify, JOB_STREAMS.followup]) {
+      await waitFor(`acks on ${s}`, async () => await h.pendingCount(s) === 0 || undefined);
+    }
+  } finally {
+    await h.close();
+  }
+});
+
+itest("a bad payload fails at once, without asking the model", async () => {
+  const h = await startHarness({ worker: false });
+  try {
+    const id = await h.createJob("followup", { message: "fine at first" });
+    h.core.db.prepare("UPDATE llm_jobs SET payload = ? WHERE id = ?")
+      .run(JSON.stringify({ message: 5 }), id);
+    await h.startWorker();
+    const job = await h.waitJob(id);
+    assert.equal(job.status, "failed");
+    assert.match(job.error_message!, /invalid followup payload: message/);
+    assert.equal(h.fake.requests.length, 0);
+    const dead = await h.deadLetters();
+    assert.equal(dead[0].reason, "bad_payload");
+    const notes = await h.notifications();
+    assert.equal(notes[0].message_type, "llm_failure");
+  } finally {
+    await h.close();
+  }
+});
+
+itest("a message for a job the core does not know is dead-lettered and acked", async () => {
+  const h = await startHarness();
+  try {
+    const ghost = crypto.randomUUID();
+    await publish(h.redis, JOB_STREAMS.followup, {
+      job_id: ghost,
+      job_type: "followup",
+      payload: { message: "boo" },
+      user_id: h.userId,
+    });
+    const dead = await waitFor("dead letter", async () => {
+      const d = await h.deadLetters();
+      return d.length ? d : undefined;
+    });
+    assert.equal(dead[0].reason, "unknown_job");
+    assert.equal(dead[0].job_id, ghost);
+    await waitFor("ack", async () => await h.pendingCount(JOB_STREAMS.followup) === 0 || undefined);
+    assert.equal(h.fake.requests.length, 0);
+  } finally {
+    await h.close();
+  }
+});
+
+itest("with the core unreachable a job is left pending, not failed", async () => {
+  const h = await startHarness({ worker: false, env: { LLM_MAX_RETRIES: "1" } });
+  try {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const deadPort = (l.addr as Deno.NetAddr).port;
+    l.close();
+    await h.startWorker({
+      core: (await import("../../llm_worker/core_client.ts")).createCoreClient(
+        `http://127.0.0.1:${deadPort}`,
+      ),
+    });
+    const id = await h.createJob("followup", { message: "core down" });
+    await waitFor("give up", () => h.logs.some((l) => l.includes("left pending")) || undefined);
+    assert.equal((await h.getJob(id)).status, "queued");
+    assert.equal(await h.pendingCount(JOB_STREAMS.followup), 1);
+    assert.deepEqual(await h.deadLetters(), []);
+    assert.deepEqual(await h.notifications(), []);
+  } finally {
+    await h.close();
+  }
+});
+
+itest("12 jobs of 100 ms each at concurrency 4 run in parallel, never more than 4", async () => {
+  const h = await startHarness({ worker: false, env: { WORKER_CONCURRENCY: "4" } });
+  try {
+    h.fake.when(
+      (r) => promptText(r).includes("Subject:"),
+      jsonReply({ events: [] }, {
+        delayMs: 100,
+      }),
+    );
+    h.fake.setDefault({ content: "Parallel?", delayMs: 100 });
+    const ids: string[] = [];
+    // Spread over two streams: one read returns up to COUNT entries per stream.
+    for (let i = 0; i < 6; i++) {
+      ids.push(await h.createJob("followup", { message: `job ${i}` }));
+      ids.push(await h.createJob("email_extract", { subject: `mail ${i}`, body: "none" }));
+    }
+    const started = performance.now();
+    await h.startWorker();
+    const jobs = await Promise.all(ids.map((id) => h.waitJob(id)));
+    const elapsed = performance.now() - started;
+    assert.ok(jobs.every((j) => j.status === "completed"));
+    assert.ok(elapsed < 0.75 * 12 * 100, `took ${Math.round(elapsed)} ms`);
+    assert.ok(h.fake.maxActive <= 4, `${h.fake.maxActive} model calls at once`);
+    assert.ok(h.fake.maxActive >= 2, `${h.fake.maxActive} model calls at once`);
+    for (const s of [JOB_STREAMS.followup, JOB_STREAMS.email_extract]) {
+      await waitFor(`acks on ${s}`, async () => await h.pendingCount(s) === 0 || undefined);
+    }
+  } finally {
+    await h.close();
+  }
+});

@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { detectImageMime, loadImage, resolveImagePath } from "../../llm_worker/images.ts";
+import { PermanentError } from "../../llm_worker/errors.ts";
+import { PNG_BYTES } from "./harness.ts";
+
+function refused(reason: string) {
+  return (err: unknown) => {
+    assert.ok(err instanceof PermanentError, String(err));
+    assert.equal(err.reason, reason, err.message);
+    return true;
+  };
+}
+
+Deno.test("detectImageMime reads magic bytes", () => {
+  assert.equal(detectImageMime(PNG_BYTES), "image/png");
+  assert.equal(detectImageMime(new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0, 0])), "image/jpeg");
+  assert.equal(detectImageMime(new TextEncoder().encode("GIF89a......")), "image/gif");
+  assert.equal(detectImageMime(new TextEncoder().encode("RIFF\0\0\0\0WEBPVP8 ")), "image/webp");
+  assert.equal(detectImageMime(new TextEncoder().encode("BM......")), "image/bmp");
+  assert.equal(detectImageMime(new TextEncoder().encode("hello world")), null);
+  assert.equal(detectImageMime(new Uint8Array()), null);
+});
+
+Deno.test("loadImage reads absolute and relative paths inside the directory as a data URL", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(join(dir, "sub"));
+    await Deno.writeFile(join(dir, "sub", "a.png"), PNG_BYTES);
+    const abs = await loadImage(dir, join(dir, "sub", "a.png"));
+    assert.equal(abs.mime, "image/png");
+    assert.equal(abs.size, PNG_BYTES.length);
+    assert.ok(abs.dataUrl.startsWith("data:image/png;base64,iVBORw0KGgo"));
+    const rel = await loadImage(dir, "sub/a.png");
+    assert.equal(rel.dataUrl, abs.dataUrl);
+    // `..` that stays inside is fine.
+    const inside = await loadImage(dir, "sub/../sub/a.png");
+    assert.equal(inside.dataUrl, abs.dataUrl);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("image paths leaving the directory are refused: absolute, .., symlinks", async () => {
+  const root = await Deno.makeTempDir();
+  const dir = join(root, "images");
+  const outside = join(root, "secret.png");
+  try {
+    await Deno.mkdir(dir);
+    await Deno.writeFile(outside, PNG_BYTES);
+    await Deno.symlink(outside, join(dir, "link.png"));
+    await Deno.symlink(root, join(dir, "up"));
+    await assert.rejects(resolveImagePath(dir, outside), refused("image_path_refused"));
+    await assert.rejects(resolveImagePath(dir, "../secret.png"), refused("image_path_refused"));
+    await assert.rejects(
+      resolveImagePath(dir, `${dir}/../secret.png`),
+      refused("image_path_refused"),
+    );
+    await assert.rejects(resolveImagePath(dir, "link.png"), refused("image_path_refused"));
+    await assert.rejects(resolveImagePath(dir, "up/secret.png"), refused("image_path_refused"));
+    await assert.rejects(resolveImagePath(dir, "/etc/passwd"), refused("image_path_refused"));
+    await assert.rejects(resolveImagePath(dir, "a\0b.png"), refused("image_path_refused"));
+    // A sibling directory sharing the prefix is not inside.
+    await Deno.mkdir(`${dir}2`);
+    await Deno.writeFile(`${dir}2/x.png`, PNG_BYTES);
+    await assert.rejects(resolveImagePath(dir, `${dir}2/x.png`), refused("image_path_refused"));
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("a missing file and a non-image fail permanently with clear reasons", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await assert.rejects(loadImage(dir, "nope.jpg"), refused("image_missing"));
+    await Deno.writeTextFile(join(dir, "notes.txt"), "just text");
+    await assert.rejects(loadImage(dir, "notes.txt"), refused("image_unreadable"));
+    await Deno.mkdir(join(dir, "folder"));
+    await assert.rejects(loadImage(dir, "folder"), refused("image_unreadable"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
