@@ -3,7 +3,6 @@
  * plus the image path check shared by job payloads and the scheduler's file cleanup.
  */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
-import { posix } from "node:path";
 import type { JobStatus, JobType } from "../shared/enums.ts";
 import { toUtcIso } from "../shared/schemas.ts";
 
@@ -178,21 +177,4 @@ export function jobMessageOf(row: JobRow): Record<string, unknown> {
     payload: parseJson(row.payload),
     user_id: row.user_id,
   };
-}
-
-/**
- * `imagePath` as an absolute path inside `imageDir`, or null when it is not one: absolute paths
- * must lie inside the directory, relative ones are taken relative to it, `..` may not escape it
- * and NUL bytes are refused. Purely lexical (the core needs no read access to check a payload);
- * the worker resolves real paths again before reading, which also catches symlinks.
- */
-export function imagePathInside(imagePath: string, imageDir: string): string | null {
-  if (imagePath.includes("\0") || imageDir.includes("\0")) return null;
-  const base = posix.normalize(imageDir).replace(/\/+$/, "") || "/";
-  const full = posix.isAbsolute(imagePath)
-    ? posix.normalize(imagePath)
-    : posix.normalize(posix.join(base, imagePath));
-  const prefix = base === "/" ? "/" : `${base}/`;
-  if (!full.startsWith(prefix) || full.length <= prefix.length) return null;
-  return full.replace(/\/+$/, "");
 }

@@ -12,7 +12,7 @@ import type { DatabaseSync } from "node:sqlite";
 import type { CoreDeps } from "./deps.ts";
 import { writeAudit } from "./audit.ts";
 import { transaction } from "./db/open.ts";
-import { imagePathInside } from "./job_repo.ts";
+import { deleteImage } from "./images.ts";
 import { notify } from "./notify.ts";
 import { createReminder } from "./reminder_repo.ts";
 import type { Logger } from "../shared/log.ts";
@@ -309,21 +309,14 @@ async function expirePendingMemories(
 }
 
 async function removeImage(deps: CoreDeps, path: string): Promise<void> {
-  const inside = imagePathInside(path, deps.config.IMAGE_STORAGE_PATH);
-  if (inside === null) {
-    // A path outside the image directory is never ours to delete.
-    deps.log.warn("image of expired memory is outside IMAGE_STORAGE_PATH; not deleted", { path });
-    return;
-  }
   try {
-    await Deno.remove(inside);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) {
-      deps.log.warn("could not delete image of expired memory", {
-        path: inside,
-        error: err as Error,
-      });
+    const outcome = await deleteImage(path, deps.config.IMAGE_STORAGE_PATH);
+    if (outcome === "outside") {
+      // A path outside the image directory is never ours to delete.
+      deps.log.warn("image of expired memory is outside IMAGE_STORAGE_PATH; not deleted", { path });
     }
+  } catch (err) {
+    deps.log.warn("could not delete image of expired memory", { path, error: err as Error });
   }
 }
 

@@ -11,15 +11,9 @@ import { transaction } from "../db/open.ts";
 import { ApiError, notFound, validationError, type ValidationIssue } from "../http/errors.ts";
 import { parseBody, parseQuery, pathId } from "../http/validate.ts";
 import { findIdempotent, idempotencyKey, rememberIdempotent } from "../idempotency.ts";
-import {
-  getJob,
-  imagePathInside,
-  insertJob,
-  jobJson,
-  listJobs,
-  TERMINAL_STATUSES,
-} from "../job_repo.ts";
+import { getJob, insertJob, jobJson, listJobs, TERMINAL_STATUSES } from "../job_repo.ts";
 import { publishJob } from "../job_publisher.ts";
+import { imagePathInside } from "../images.ts";
 import type { JobStatus, JobType } from "../../shared/enums.ts";
 import {
   JOB_PAYLOAD_SCHEMAS,
