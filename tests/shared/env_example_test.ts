@@ -1,0 +1,168 @@
+/**
+ * `.env.example` and scripts/serve.sh against shared/config.ts, the one list of what each
+ * service reads: a variable added to the config but not documented, or not let through
+ * `--allow-env`, fails here rather than in a container.
+ */
+import assert from "node:assert/strict";
+import {
+  CORE_ENV_VARS,
+  loadCoreConfig,
+  loadWorkerConfig,
+  WORKER_ENV_VARS,
+} from "../../shared/config.ts";
+
+const root = new URL("../../", import.meta.url);
+const envExample = await Deno.readTextFile(new URL(".env.example", root));
+// The script without its comments, which mention flags and `${VAR:-default}` in prose.
+const serveSh = (await Deno.readTextFile(new URL("scripts/serve.sh", root)))
+  .split("\n").filter((l) => !l.trimStart().startsWith("#")).join("\n");
+
+/** `NAME=value` lines of an env file, in order (comments and blank lines skipped). */
+function envLines(text: string): [string, string][] {
+  const out: [string, string][] = [];
+  for (const line of text.split("\n")) {
+    const m = line.match(/^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/);
+    if (m) out.push([m[1], m[2]]);
+  }
+  return out;
+}
+
+/** The lines of one `case` branch of serve.sh, from `  name)` to its `;;`. */
+function caseBlock(script: string, name: string): string[] {
+  const lines = script.split("\n");
+  const start = lines.findIndex((l) => l.trim() === `${name})`);
+  assert.ok(start >= 0, `serve.sh has no "${name})" branch`);
+  const end = lines.findIndex((l, i) => i > start && l.trim() === ";;");
+  assert.ok(end > start, `the "${name})" branch of serve.sh has no ";;"`);
+  return lines.slice(start + 1, end);
+}
+
+/**
+ * The value `env_vars` has when the branch runs `--allow-env="$env_vars"`: its assignments are
+ * plain text, or `$env_vars,` followed by more names, so they can be replayed without a shell.
+ */
+function allowEnvList(block: string[], service: string): string[] {
+  let value: string | undefined;
+  for (const line of block) {
+    const m = line.trim().match(/^env_vars=(.*)$/);
+    if (m) {
+      const rhs = m[1].replace(/^"|"$/g, "");
+      if (rhs.startsWith("$env_vars,")) {
+        assert.ok(value !== undefined, `${service}: env_vars extended before it was set`);
+        value = `${value},${rhs.slice("$env_vars,".length)}`;
+      } else {
+        assert.ok(!rhs.includes("$"), `${service}: unexpected expansion in env_vars=${rhs}`);
+        value = rhs;
+      }
+    }
+  }
+  const flags = block.join("\n").match(/--allow-env=\S+/g) ?? [];
+  assert.deepEqual(flags, ['--allow-env="$env_vars"'], `${service}: one --allow-env of env_vars`);
+  assert.ok(value !== undefined, `${service}: env_vars is never set`);
+  return value.split(",");
+}
+
+const allVars = [...new Set([...CORE_ENV_VARS, ...WORKER_ENV_VARS])];
+
+Deno.test(".env.example sets every variable the services read, and nothing else", () => {
+  const names = envLines(envExample).map(([name]) => name);
+  const missing = allVars.filter((n) => !names.includes(n));
+  const unknown = names.filter((n) => !allVars.includes(n));
+  assert.deepEqual(missing, [], "variables the services read but .env.example lacks");
+  assert.deepEqual(unknown, [], "variables in .env.example that no service reads");
+  const repeated = names.filter((n, i) => names.indexOf(n) !== i);
+  assert.deepEqual(repeated, [], "variables set twice in .env.example");
+});
+
+Deno.test(".env.example has the Core, Redis and LLM Worker groups, each variable commented", () => {
+  const lines = envExample.split("\n");
+  const header = (title: string) =>
+    lines.findIndex((l, i) => l === `# ${title}` && /^# =+$/.test(lines[i - 1] ?? ""));
+  const core = header("Core");
+  const redis = header("Redis");
+  const worker = header("LLM Worker");
+  assert.ok(core >= 0 && redis > core && worker > redis, "groups Core, Redis, LLM Worker in order");
+  const lineOf = (name: string) => lines.findIndex((l) => l.startsWith(`${name}=`));
+  assert.ok(lineOf("CORE_PORT") > core && lineOf("CORE_PORT") < redis);
+  assert.ok(lineOf("DATABASE_PATH") > core && lineOf("DATABASE_PATH") < redis);
+  assert.ok(lineOf("REDIS_URL") > redis && lineOf("REDIS_URL") < worker);
+  assert.ok(lineOf("LLM_BASE_URL") > worker && lineOf("WORKER_CONCURRENCY") > worker);
+  // Every variable sits under a comment block (its own or its group's) that states a default.
+  for (const name of allVars) {
+    let i = lineOf(name) - 1;
+    while (i >= 0 && !lines[i].startsWith("#")) i--;
+    let comment = "";
+    while (i >= 0 && lines[i].startsWith("#") && !/^# =+$/.test(lines[i])) {
+      comment = `${lines[i]}\n${comment}`;
+      i--;
+    }
+    assert.match(comment, /Default/, `${name} has no comment giving its default`);
+  }
+});
+
+Deno.test(".env.example's LLM section is the one the design note gives", () => {
+  assert.ok(
+    envExample.includes(
+      [
+        "LLM_BASE_URL=http://<llm-server>:8080/v1",
+        "LLM_VISION_MODEL=llava",
+        "LLM_TEXT_MODEL=mistral",
+        "LLM_API_KEY=not-needed",
+        "LLM_MAX_RETRIES=5",
+      ].join("\n"),
+    ),
+  );
+});
+
+Deno.test(".env.example values are the defaults of shared/config.ts, apart from LLM_BASE_URL", () => {
+  const values = Object.fromEntries(envLines(envExample));
+  // The LLM server has no default that works in compose: the user must name theirs.
+  const withLlm = { ...values, LLM_BASE_URL: "http://localhost:8080/v1" };
+  assert.deepEqual(loadCoreConfig(withLlm), loadCoreConfig({}));
+  assert.deepEqual(loadWorkerConfig(withLlm), loadWorkerConfig({}));
+  // And the values that make compose work are the ones named in DESIGN.md.
+  assert.equal(values.REDIS_URL, "redis://redis:6379");
+  assert.equal(values.CORE_API_URL, "http://core:8000");
+  assert.equal(values.DATABASE_PATH, "/data/db/life_organiser.db");
+  assert.equal(values.IMAGE_STORAGE_PATH, "/data/images");
+});
+
+Deno.test("serve.sh lets each service see exactly the variables shared/config.ts reads", () => {
+  const core = allowEnvList(caseBlock(serveSh, "core"), "core");
+  const worker = allowEnvList(caseBlock(serveSh, "worker"), "worker");
+  assert.deepEqual([...core].sort(), [...CORE_ENV_VARS].sort());
+  assert.deepEqual([...worker].sort(), [...WORKER_ENV_VARS].sort());
+  assert.equal(new Set(core).size, core.length, "core --allow-env lists a name twice");
+  assert.equal(new Set(worker).size, worker.length, "worker --allow-env lists a name twice");
+  assert.equal(serveSh.match(/--allow-env/g)?.length, 2, "an --allow-env outside the branches");
+});
+
+Deno.test("serve.sh falls back to the same defaults as shared/config.ts", () => {
+  const defaults: Record<string, unknown> = { ...loadWorkerConfig({}), ...loadCoreConfig({}) };
+  const uses = [...serveSh.matchAll(/\$\{([A-Z_][A-Z0-9_]*):-([^}]*)\}/g)];
+  assert.ok(uses.length >= 6, "serve.sh reads its settings as ${NAME:-default}");
+  for (const [, name, fallback] of uses) {
+    assert.ok(name in defaults, `serve.sh reads ${name}, which shared/config.ts does not know`);
+    assert.equal(fallback, String(defaults[name]), `default of ${name}`);
+  }
+});
+
+Deno.test("README's configuration table lists every variable with its service and default", async () => {
+  const readme = await Deno.readTextFile(new URL("README.md", root));
+  const rows = new Map<string, { services: string; fallback: string }>();
+  for (const m of readme.matchAll(/^\|\s*`([A-Z_][A-Z0-9_]*)`\s*\|([^|]+)\|\s*`([^`]*)`\s*\|/gm)) {
+    rows.set(m[1], { services: m[2].trim(), fallback: m[3] });
+  }
+  assert.deepEqual([...rows.keys()].sort(), [...allVars].sort());
+  const defaults: Record<string, unknown> = { ...loadWorkerConfig({}), ...loadCoreConfig({}) };
+  for (const [name, row] of rows) {
+    assert.equal(row.fallback, String(defaults[name]), `README default of ${name}`);
+    const expected = [
+      CORE_ENV_VARS.includes(name) ? "core" : "",
+      WORKER_ENV_VARS.includes(name) ? "worker" : "",
+    ].filter(Boolean).join(", ");
+    assert.equal(row.services, expected, `README service of ${name}`);
+  }
+  // The one test command, as CI runs it.
+  assert.match(readme, /^deno task test$/m);
+});
