@@ -12,8 +12,8 @@ import {
   deleteReminder,
   getReminder,
   updateReminder,
-  utcOut,
 } from "./reminder_repo.ts";
+import { utcOut } from "./time.ts";
 
 /** An `events` row as stored. */
 export interface EventRow {

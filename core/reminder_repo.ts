@@ -1,54 +1,10 @@
 /**
  * Reminder rows: the contract's JSON, create, list, change (with re-arming) and delete, each
- * writing its audit entry. Used by the reminders and events routers and by the scheduler. Also
- * holds the small helpers the task, reminder and event repositories share (normalized time in SQL
- * and in answers, the "memory belongs to the owner" check).
+ * writing its audit entry. Used by the reminders and events routers and by the scheduler.
  */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { writeAudit } from "./audit.ts";
-import { ApiError } from "./http/errors.ts";
-import { requireMemory, requireUser } from "./lookups.ts";
-import { toUtcIso } from "../shared/schemas.ts";
-
-/**
- * SQL expression for `column` as normalized UTC (`YYYY-MM-DDTHH:MM:SS.sssZ`). Rows of the first
- * version may carry offsets or lack the Z, and those compare wrongly as plain strings; values
- * SQLite cannot parse are kept as they are.
- */
-export function utcSql(column: string): string {
-  return `coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', ${column}), ${column})`;
-}
-
-/** A stored time as the contract's UTC `...Z` string (null stays null; unparseable kept). */
-export function utcOut(value: string | null): string | null {
-  if (value === null) return null;
-  return toUtcIso(value) ?? value;
-}
-
-/** The memory and owner a new task, reminder or event names. */
-export interface MemoryRef {
-  /** Memory id from the request body. */
-  memory_id: string;
-  /** Owner from the request body. */
-  owner_user_id: number;
-}
-
-/**
- * Check that the owner exists (404 "User not found"), the memory exists (404 "Memory not found")
- * and belongs to that owner (422 on `body.memory_id`), so a task, reminder or event can never
- * point to someone else's memory.
- */
-export function requireOwnedMemory(db: DatabaseSync, ref: MemoryRef): void {
-  requireUser(db, ref.owner_user_id);
-  const memory = requireMemory(db, ref.memory_id.toLowerCase());
-  if (memory.owner_user_id !== ref.owner_user_id) {
-    throw new ApiError(422, [{
-      loc: ["body", "memory_id"],
-      msg: "memory belongs to another user than owner_user_id",
-      type: "value_error",
-    }]);
-  }
-}
+import { utcOut, utcSql } from "./time.ts";
 
 /** A `reminders` row as stored. */
 export interface ReminderRow {

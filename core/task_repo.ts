@@ -1,7 +1,7 @@
 /** Task rows: the contract's JSON, insert, list, and when the next task of a series is due. */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type { TaskState } from "../shared/enums.ts";
-import { utcOut, utcSql } from "./reminder_repo.ts";
+import { utcOut, utcSql } from "./time.ts";
 
 /** A `tasks` row as stored. */
 export interface TaskRow {

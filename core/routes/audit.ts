@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import type { SQLInputValue } from "node:sqlite";
 import type { CoreDeps } from "../deps.ts";
 import { parseQuery } from "../http/validate.ts";
-import { utcOut } from "../reminder_repo.ts";
+import { utcOut } from "../time.ts";
 import { auditQuery } from "../../shared/schemas.ts";
 
 interface AuditRow {

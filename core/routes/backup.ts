@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import type { CoreDeps } from "../deps.ts";
 import { ApiError } from "../http/errors.ts";
 import { pathUserId } from "../http/validate.ts";
-import { utcOut, utcSql } from "../reminder_repo.ts";
+import { utcOut, utcSql } from "../time.ts";
 
 interface BackupRow {
   backup_id: string;

@@ -21,7 +21,7 @@ import {
   listEvents,
   updateEvent,
 } from "../event_repo.ts";
-import { requireOwnedMemory } from "../reminder_repo.ts";
+import { requireOwnedMemory } from "../lookups.ts";
 import { eventCreate, eventListQuery, eventUpdate } from "../../shared/schemas.ts";
 
 const WHAT = "Event";

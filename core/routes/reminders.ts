@@ -15,9 +15,9 @@ import {
   getReminder,
   listReminders,
   reminderJson,
-  requireOwnedMemory,
   updateReminder,
 } from "../reminder_repo.ts";
+import { requireOwnedMemory } from "../lookups.ts";
 import { reminderCreate, reminderListQuery, reminderUpdate } from "../../shared/schemas.ts";
 
 const WHAT = "Reminder";

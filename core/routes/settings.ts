@@ -12,7 +12,7 @@ import { actorOf, writeAudit } from "../audit.ts";
 import { transaction } from "../db/open.ts";
 import { parseBody, pathUserId } from "../http/validate.ts";
 import { requireUser } from "../lookups.ts";
-import { utcOut } from "../reminder_repo.ts";
+import { utcOut } from "../time.ts";
 import { settingsUpdate } from "../../shared/schemas.ts";
 
 interface SettingsRow {

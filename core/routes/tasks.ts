@@ -10,7 +10,7 @@ import { actorOf, writeAudit } from "../audit.ts";
 import { transaction } from "../db/open.ts";
 import { notFound } from "../http/errors.ts";
 import { parseBody, parseQuery, pathId } from "../http/validate.ts";
-import { requireOwnedMemory } from "../reminder_repo.ts";
+import { requireOwnedMemory } from "../lookups.ts";
 import { getTask, insertTask, listTasks, nextDueAt, taskJson, type TaskRow } from "../task_repo.ts";
 import { taskCreate, taskListQuery, taskUpdate } from "../../shared/schemas.ts";
 
