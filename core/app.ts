@@ -17,11 +17,23 @@ import { settingsRouter } from "./routes/settings.ts";
 import { auditRouter } from "./routes/audit.ts";
 import { backupRouter } from "./routes/backup.ts";
 import { llmJobsRouter } from "./routes/llm_jobs.ts";
+import { adminRouter } from "./routes/admin.ts";
+import { metricsRouter } from "./routes/metrics.ts";
+import { docsRouter } from "./routes/docs.ts";
+import { requireToken } from "./http/auth.ts";
+import { observeRequests } from "./http/observe.ts";
+import { createCoreMetrics } from "./metrics.ts";
 
 /** Build the core app on `deps`. */
 export function createApp(deps: CoreDeps): Hono {
   const app = new Hono();
   const { config, log } = deps;
+  const metrics = createCoreMetrics(deps);
+
+  // First, so every answer (401, 413, 404 and errors too) is counted, timed and logged.
+  app.use("*", observeRequests(log, metrics));
+  // Before the body limits: a caller without the token learns nothing else.
+  app.use("*", requireToken(config.CORE_API_TOKEN));
 
   const tooLarge = (limit: number) => (c: Parameters<typeof errorResponse>[0]) =>
     errorResponse(c, new ApiError(413, `request body is larger than ${limit} bytes`));
@@ -54,6 +66,9 @@ export function createApp(deps: CoreDeps): Hono {
   app.route("/audit", auditRouter(deps));
   app.route("/backup", backupRouter(deps));
   app.route("/llm_jobs", llmJobsRouter(deps));
+  app.route("/admin", adminRouter(deps));
+  app.route("/metrics", metricsRouter(metrics));
+  app.route("/", docsRouter());
 
   app.notFound((c) => c.json({ detail: "Not Found" }, 404));
   app.onError((err, c) => {
@@ -63,7 +78,12 @@ export function createApp(deps: CoreDeps): Hono {
     if (typeof status === "number" && status >= 400 && status < 500) {
       return c.json({ detail: err.message || "Bad Request" }, status as 400);
     }
-    log.error("unhandled error", { path: c.req.path, method: c.req.method, error: err.message });
+    log.error("unhandled error", {
+      request_id: c.get("requestId"),
+      path: c.req.path,
+      method: c.req.method,
+      error: err.message,
+    });
     return c.json({ detail: "Internal Server Error" }, 500);
   });
   return app;

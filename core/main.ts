@@ -44,7 +44,13 @@ async function main(): Promise<void> {
   const server = Deno.serve({
     hostname: config.CORE_HOST,
     port: config.CORE_PORT,
-    onListen: ({ hostname, port }) => log.info("core listening", { hostname, port }),
+    onListen: ({ hostname, port }) =>
+      log.info("core listening", {
+        hostname,
+        port,
+        // Whether the API is open is worth seeing at start; the token itself never is.
+        core_api_token: config.CORE_API_TOKEN === undefined ? "unset" : "set",
+      }),
   }, app.fetch);
 
   let stopping = false;

@@ -90,28 +90,18 @@ export interface SearchParams {
 }
 
 /**
- * Bounds that keep a search fast on a large store; the defaults suit 100,000 memories. Tests
- * lower them to exercise every plan on a few rows.
+ * Bounds that keep a search fast on a large store; the default suits 100,000 memories. Tests
+ * lower it to exercise every plan on a few rows.
  */
 export interface SearchTuning {
-  /** Up to this many index matches (all owners), rank every one of the owner's matches. */
-  exactLimit?: number;
   /**
-   * Past `exactLimit`, an owner with at most this many memories still has every match ranked
-   * (filtered through the set of their rowids instead of a join).
-   */
-  smallOwner?: number;
-  /**
-   * Past both, rank only the owner's newest this-many matches, plus every pinned match.
+   * Rank at most the owner's newest this-many matches, plus every pinned match. An owner with
+   * fewer matches has all of them ranked.
    */
   candidateCap?: number;
 }
 
-const DEFAULT_TUNING: Required<SearchTuning> = {
-  exactLimit: 4000,
-  smallOwner: 5000,
-  candidateCap: 1000,
-};
+const DEFAULT_TUNING: Required<SearchTuning> = { candidateCap: 1000 };
 
 /** A ranked match: the memory's rowid and its relevance. */
 interface Ranked {
@@ -120,19 +110,35 @@ interface Ranked {
 }
 
 /**
+ * The index token of an owner's memories, and of their pinned ones (migration 013 writes them
+ * in the `meta` column; a minus sign becomes `n`, which the tokenizer keeps in the token).
+ */
+function ownerToken(owner: number, pinned = false): string {
+  return `${pinned ? "p" : "o"}${String(owner).replace("-", "n")}`;
+}
+
+/** The owner's (or owner's pinned) memories matching the user's words, as one MATCH. */
+function ownerMatch(words: string, owner: number, pinned = false): string {
+  // The words are confined to content and tags, so no user word can match a meta token.
+  return `meta : "${ownerToken(owner, pinned)}" AND {content tags} : (${words})`;
+}
+
+/**
  * Search the owner's confirmed memories. With words: FTS5 MATCH over content and confirmed
  * tags, pinned first, then by relevance (`-bm25`, higher is better; newer first on ties), at
  * most {@linkcode SEARCH_LIMIT}. Without words and with `pinnedOnly`: the owner's pinned
  * confirmed memories, newest first, also at most {@linkcode SEARCH_LIMIT}, score 0 (nothing was
- * matched, so there is no relevance to report). Only the results' rows and tags are loaded, with one query each.
+ * matched, so there is no relevance to report). Only the results' rows and tags are loaded, with
+ * one query each.
  *
- * bm25 costs about a microsecond per matching row, so a word found in most of a large store
- * would take tens of milliseconds to rank in full. The plan therefore depends on how much
- * matches (see {@linkcode SearchTuning}): every match is ranked unless the query matches more
- * than `exactLimit` rows and the owner has more than `smallOwner` memories; then only the
- * owner's newest `candidateCap` matches compete on relevance, while pinned matches of any age
- * still come first. Such a common word says little about relevance, and recent memories are
- * the likelier target.
+ * The owner (and pinned) filter is part of the MATCH (see {@linkcode ownerMatch}), so FTS5
+ * intersects the word lists with the owner's instead of looking every match up in `memories`.
+ * bm25 costs about a microsecond per ranked row, plus a pass over the whole list of every
+ * phrase of the query (its document frequency) each time a query ranks; a word found in most of
+ * a large store makes that pass the larger part of a search. So one query ranks: the owner's
+ * newest `candidateCap` matches (all of them for most owners and queries). Pinned matches are
+ * found without ranking, and only pinned matches older than those are ranked separately. A
+ * common word says little about relevance, and recent memories are the likelier target.
  */
 export function searchMemories(
   db: DatabaseSync,
@@ -150,108 +156,64 @@ export function searchMemories(
     ).all(params.owner, SEARCH_LIMIT) as unknown as MemoryRow[];
     return withTags(db, rows).map((memory) => ({ memory, score: 0 }));
   }
-  const match = buildMatchQuery(q);
-  if (match === null) return [];
-  const ranked = rank(db, { match, owner: params.owner, pinnedOnly }, {
-    ...DEFAULT_TUNING,
-    ...tuning,
-  });
-  return load(db, ranked);
+  const words = buildMatchQuery(q);
+  if (words === null) return [];
+  const { candidateCap } = { ...DEFAULT_TUNING, ...tuning };
+  return load(db, rank(db, { words, owner: params.owner, pinnedOnly, cap: candidateCap }));
 }
 
 function rank(
   db: DatabaseSync,
-  p: { match: string; owner: number; pinnedOnly: boolean },
-  t: Required<SearchTuning>,
+  p: { words: string; owner: number; pinnedOnly: boolean; cap: number },
 ): Ranked[] {
-  if (p.pinnedOnly) return rankPinned(db, p.match, p.owner);
-  const total = (db.prepare(
-    `SELECT count(*) AS n FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)`,
-  ).get(p.match, t.exactLimit + 1) as { n: number }).n;
-  if (total === 0) return [];
-  if (total <= t.exactLimit) return rankJoined(db, p.match, p.owner);
-  const ownerSize = (db.prepare(
-    `SELECT count(*) AS n FROM (SELECT 1 FROM memories WHERE owner_user_id = ? LIMIT ?)`,
-  ).get(p.owner, t.smallOwner + 1) as { n: number }).n;
-  if (ownerSize <= t.smallOwner) return rankOwnerSet(db, p.match, p.owner);
-  const hasPinned = db.prepare(
-    "SELECT 1 AS x FROM memories WHERE owner_user_id = ? AND is_pinned = 1 LIMIT 1",
-  ).get(p.owner) !== undefined;
-  const pinned = hasPinned ? rankPinned(db, p.match, p.owner) : [];
-  const seen = new Set(pinned.map((r) => r.rid));
-  const rest = rankNewest(db, { match: p.match, owner: p.owner, cap: t.candidateCap });
-  return [...pinned, ...rest.filter((r) => !seen.has(r.rid))].slice(0, SEARCH_LIMIT);
+  const pinnedMatch = ownerMatch(p.words, p.owner, true);
+  if (p.pinnedOnly) return rankAll(db, pinnedMatch, SEARCH_LIMIT);
+  const pinned = new Set(
+    (db.prepare("SELECT rowid AS rid FROM memories_fts WHERE memories_fts MATCH ?")
+      .all(pinnedMatch) as { rid: number }[]).map((r) => r.rid),
+  );
+  const ranked = rankNewest(db, ownerMatch(p.words, p.owner), p.cap);
+  if (pinned.size === 0) return ranked.slice(0, SEARCH_LIMIT);
+  let first = ranked.filter((r) => pinned.has(r.rid));
+  // Pinned matches older than the ranked ones still come first; rank them all (scores do not
+  // depend on the query's other phrases, so they compare with the rest).
+  if (first.length < Math.min(pinned.size, SEARCH_LIMIT)) {
+    first = rankAll(db, pinnedMatch, SEARCH_LIMIT);
+  }
+  const rest = ranked.filter((r) => !pinned.has(r.rid));
+  return [...first, ...rest].slice(0, SEARCH_LIMIT);
 }
-
-// Twice the limit: the newest matches may include the (at most 20) pinned ones, which the
-// caller drops as duplicates.
-const REST_LIMIT = 2 * SEARCH_LIMIT;
 
 function toRanked(rows: unknown[]): Ranked[] {
   return (rows as Ranked[]).map((r) => ({ rid: r.rid, score: r.score }));
 }
 
-/** Every match of the owner, ranked: the plan when few rows match. */
-function rankJoined(db: DatabaseSync, match: string, owner: number): Ranked[] {
+// bm25 column weights: content, tags, and 0 for the owner tokens.
+const BM25 = "-bm25(memories_fts, 1.0, 1.0, 0.0)";
+
+/** Every match of `match`, ranked, best `limit`. */
+function rankAll(db: DatabaseSync, match: string, limit: number): Ranked[] {
   return toRanked(
     db.prepare(
-      `SELECT memories_fts.rowid AS rid, m.is_pinned AS pinned, -bm25(memories_fts) AS score
-       FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid
-       WHERE memories_fts MATCH ? AND m.owner_user_id = ? AND m.status = 'confirmed'
-       ORDER BY pinned DESC, score DESC, rid DESC LIMIT ${SEARCH_LIMIT}`,
-    ).all(match, owner),
-  );
-}
-
-// The `+` keeps SQLite from handing the rowid test to FTS5 as a lookup per listed rowid
-// (which re-runs the MATCH for each); instead FTS5 scans its matches once and each is checked
-// against the small in-memory set the subquery builds.
-
-/** The owner's pinned matches, ranked. */
-function rankPinned(db: DatabaseSync, match: string, owner: number): Ranked[] {
-  return toRanked(
-    db.prepare(
-      `SELECT rowid AS rid, -bm25(memories_fts) AS score FROM memories_fts
-       WHERE memories_fts MATCH ? AND +rowid IN (
-         SELECT rowid FROM memories
-         WHERE owner_user_id = ? AND is_pinned = 1 AND status = 'confirmed')
-       ORDER BY score DESC, rid DESC LIMIT ${SEARCH_LIMIT}`,
-    ).all(match, owner),
-  );
-}
-
-/** Every match of a small owner, pinned first, ranked, in one pass over the matches. */
-function rankOwnerSet(db: DatabaseSync, match: string, owner: number): Ranked[] {
-  return toRanked(
-    db.prepare(
-      `SELECT rowid AS rid, -bm25(memories_fts) AS score,
-              rowid IN (SELECT rowid FROM memories
-                        WHERE owner_user_id = ?2 AND is_pinned = 1) AS pinned
-       FROM memories_fts
-       WHERE memories_fts MATCH ?1 AND +rowid IN (
-         SELECT rowid FROM memories WHERE owner_user_id = ?2 AND status = 'confirmed')
-       ORDER BY pinned DESC, score DESC, rid DESC LIMIT ${SEARCH_LIMIT}`,
-    ).all(match, owner),
+      `SELECT rowid AS rid, ${BM25} AS score FROM memories_fts WHERE memories_fts MATCH ?
+       ORDER BY score DESC, rid DESC LIMIT ?`,
+    ).all(match, limit),
   );
 }
 
 /**
- * The owner's newest `cap` matches, ranked. FTS5 walks its matches newest rowid first and stops
- * after `cap` of the owner's, so bm25 runs at most `cap` times.
+ * The newest `cap` matches, ranked, best first (twice the limit: the caller drops the pinned
+ * ones, which it puts first). FTS5 walks its matches newest rowid first and stops after `cap`,
+ * so bm25 runs at most `cap` times.
  */
-function rankNewest(
-  db: DatabaseSync,
-  p: { match: string; owner: number; cap: number },
-): Ranked[] {
+function rankNewest(db: DatabaseSync, match: string, cap: number): Ranked[] {
   return toRanked(
     db.prepare(
       `SELECT rid, score FROM (
-         SELECT memories_fts.rowid AS rid, -bm25(memories_fts) AS score
-         FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid
-         WHERE memories_fts MATCH ? AND m.owner_user_id = ? AND m.status = 'confirmed'
-         ORDER BY memories_fts.rowid DESC LIMIT ?)
-       ORDER BY score DESC, rid DESC LIMIT ${REST_LIMIT}`,
-    ).all(p.match, p.owner, p.cap),
+         SELECT rowid AS rid, ${BM25} AS score FROM memories_fts
+         WHERE memories_fts MATCH ? ORDER BY rowid DESC LIMIT ?)
+       ORDER BY score DESC, rid DESC LIMIT ${2 * SEARCH_LIMIT}`,
+    ).all(match, cap),
   );
 }
 

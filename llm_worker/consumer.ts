@@ -46,6 +46,8 @@ import {
   resultNotifications,
 } from "./notifications.ts";
 import { backoffDelay, sleep } from "./retry.ts";
+import { runInJobScope } from "./job_scope.ts";
+import type { WorkerMetricsHooks } from "./metrics.ts";
 import type { JobContext, JobResult } from "./handlers/context.ts";
 import { handleImageTag } from "./handlers/image_tag.ts";
 import { handleIntent } from "./handlers/intent.ts";
@@ -97,6 +99,8 @@ export interface WorkerOptions {
   badOutputRetries?: number;
   /** Random source for backoff jitter. */
   random?: () => number;
+  /** Told how each job run ends and when a job is retried (the worker's /metrics). */
+  metrics?: WorkerMetricsHooks;
 }
 
 /** A running worker. */
@@ -149,9 +153,11 @@ export function startWorker(config: WorkerConfig, options: WorkerOptions = {}): 
   const reader = options.reader ??
     createRedis(config.REDIS_URL, { log, name: `llm-worker-reader:${consumer}` });
   const llm = options.llm ?? createLlmClient(config, { log });
-  const core = options.core ?? createCoreClient(config.CORE_API_URL);
+  const core = options.core ??
+    createCoreClient(config.CORE_API_URL, { token: config.CORE_API_TOKEN });
   const clock = options.clock ?? (() => new Date());
   const random = options.random ?? Math.random;
+  const metrics = options.metrics;
   const blockMs = options.blockMs ?? 2000;
   const claimIdleMs = config.WORKER_CLAIM_IDLE_SECONDS * 1000;
   const claimIntervalMs = options.claimIntervalMs ??
@@ -245,7 +251,20 @@ export function startWorker(config: WorkerConfig, options: WorkerOptions = {}): 
       await ackEntry(entry, elog);
       return;
     }
-    await runJob(entry, msg, withFields(elog, { job_id: msg.job_id, job_type: msg.job_type }));
+    // In the job's scope, every core request carries X-Request-Id: <job_id> and every log line
+    // (the model client's too) its job_id.
+    const job = msg;
+    const jlog = withFields(elog, { job_id: job.job_id, job_type: job.job_type });
+    // The job's own signal, aborted with `hard` while the job runs and detached from it after.
+    // The model client composes each request's signal with the one it is given
+    // (AbortSignal.any), and Deno keeps an entry on the source signal for every signal composed
+    // from it: composed from `hard` directly, the worker's memory grew with every model call.
+    const scope = childSignal(hard.signal);
+    try {
+      await runInJobScope(job.job_id, () => runJob(entry, job, jlog, scope.signal));
+    } finally {
+      scope.release();
+    }
   }
 
   async function finishTerminal(entry: StreamEntry, job: JobRecord, jlog: Logger): Promise<void> {
@@ -258,6 +277,7 @@ export function startWorker(config: WorkerConfig, options: WorkerOptions = {}): 
       }
     }
     jlog.info("job already finished; acked and skipped", { status: job.status });
+    metrics?.jobFinished(job.job_type, "skipped");
     await ackEntry(entry, jlog);
   }
 
@@ -265,8 +285,12 @@ export function startWorker(config: WorkerConfig, options: WorkerOptions = {}): 
     for (const item of items) await notifyOnce(redis, item);
   }
 
-  async function runJob(entry: StreamEntry, msg: JobMessage, jlog: Logger): Promise<void> {
-    const signal = hard.signal;
+  async function runJob(
+    entry: StreamEntry,
+    msg: JobMessage,
+    jlog: Logger,
+    signal: AbortSignal,
+  ): Promise<void> {
     let job: JobRecord;
     try {
       job = await withTransientRetry(() => core.getJob(msg.job_id, { signal }), jlog);
@@ -346,7 +370,9 @@ export function startWorker(config: WorkerConfig, options: WorkerOptions = {}): 
       signal,
     };
 
-    let transient = 0;
+    // Counted per service: a core outage must not use up the model's retries, or a job the model
+    // answered well would fail as "model unreachable" on the model's next hiccup.
+    const transient = { llm: 0, core: 0 };
     let bad = 0;
     for (;;) {
       let result: JobResult;
@@ -358,7 +384,8 @@ export function startWorker(config: WorkerConfig, options: WorkerOptions = {}): 
           return;
         }
         if (err instanceof TransientError) {
-          if (transient >= config.LLM_MAX_RETRIES) {
+          const tries = transient[err.service];
+          if (tries >= config.LLM_MAX_RETRIES) {
             if (err.service === "core") {
               // The core cannot store a failure either; keep the message for a later reclaim.
               leavePending(err, jlog);
@@ -368,7 +395,7 @@ export function startWorker(config: WorkerConfig, options: WorkerOptions = {}): 
               kind: "llm_unavailable",
               reason: "llm_unavailable",
               error: `The language model could not be reached after ${
-                transient + 1
+                tries + 1
               } attempts: ${err.message}`,
               userMessage: `Sorry, I could not ${
                 TYPE_LABEL[jobType]
@@ -376,10 +403,14 @@ export function startWorker(config: WorkerConfig, options: WorkerOptions = {}): 
             }, jlog);
             return;
           }
-          const delay = backoffDelay(transient++, backoff);
+          const delay = backoffDelay(transient[err.service]++, backoff);
+          metrics?.jobRetried(
+            jobType,
+            err.service === "llm" ? "llm_unavailable" : "core_unavailable",
+          );
           jlog.warn("transient failure; retrying", {
             error: err.message,
-            attempt: transient,
+            attempt: transient[err.service],
             delay_ms: delay,
           });
           if (!await pause(delay)) return await handBack(job.id, jlog);
@@ -398,6 +429,7 @@ export function startWorker(config: WorkerConfig, options: WorkerOptions = {}): 
             return;
           }
           bad++;
+          metrics?.jobRetried(jobType, "bad_output");
           jlog.warn("unusable model output; asking again", { error: err.message, attempt: bad });
           if (!await pause(backoffDelay(0, backoff))) return await handBack(job.id, jlog);
           continue;
@@ -490,6 +522,7 @@ export function startWorker(config: WorkerConfig, options: WorkerOptions = {}): 
       return;
     }
     jlog.info("job completed");
+    metrics?.jobFinished(job.job_type, "completed");
     await ackEntry(entry, jlog);
   }
 
@@ -579,6 +612,7 @@ export function startWorker(config: WorkerConfig, options: WorkerOptions = {}): 
       }
     }
     jlog.warn("job failed", { reason: failure.reason, error: failure.error });
+    metrics?.jobFinished(job.job_type, "failed", failure.reason);
     await ackEntry(entry, jlog);
   }
 
@@ -639,11 +673,14 @@ export function startWorker(config: WorkerConfig, options: WorkerOptions = {}): 
 
   function slotFreed(): Promise<void> {
     return new Promise((resolve) => {
+      // Called once per wait for a slot, so the listener must not outlive the wait.
+      const onAbort = () => resolve();
       wakeReader = () => {
         wakeReader = undefined;
+        soft.signal.removeEventListener("abort", onAbort);
         resolve();
       };
-      soft.signal.addEventListener("abort", () => resolve(), { once: true });
+      soft.signal.addEventListener("abort", onAbort, { once: true });
     });
   }
 
@@ -725,7 +762,15 @@ export function startWorker(config: WorkerConfig, options: WorkerOptions = {}): 
   }
 
   async function claimLoop(): Promise<void> {
-    await ready;
+    // Wait for the groups, but not past a stop: a worker that never reached Redis must still
+    // exit on SIGTERM (stop() waits for this loop).
+    await Promise.race([
+      ready,
+      new Promise<void>((resolve) => {
+        if (soft.signal.aborted) resolve();
+        soft.signal.addEventListener("abort", () => resolve(), { once: true });
+      }),
+    ]);
     while (!soft.signal.aborted) {
       try {
         await claimOnce();
@@ -777,6 +822,18 @@ export function startWorker(config: WorkerConfig, options: WorkerOptions = {}): 
       return stopping;
     },
   };
+}
+
+/** A signal aborted with `parent` until `release()` detaches it. */
+export function childSignal(parent: AbortSignal): { signal: AbortSignal; release(): void } {
+  const child = new AbortController();
+  if (parent.aborted) {
+    child.abort(parent.reason);
+    return { signal: child.signal, release: () => {} };
+  }
+  const onAbort = () => child.abort(parent.reason);
+  parent.addEventListener("abort", onAbort, { once: true });
+  return { signal: child.signal, release: () => parent.removeEventListener("abort", onAbort) };
 }
 
 /** Wait until `redis` is connected (commands fail at once before that), or `signal` aborts. */

@@ -1,11 +1,13 @@
 /**
  * The core's HTTP API, as the worker uses it. Every request says `X-Actor: system:llm_worker` so
- * the audit trail names the worker. Errors come out classified: unreachable, timeouts, 408/429
- * and 5xx are {@linkcode TransientError}; 409 on a job update is {@linkcode JobFinalError}; other
- * 4xx are {@linkcode PermanentError}.
+ * the audit trail names the worker, carries the bearer token when CORE_API_TOKEN is set, and,
+ * while a job runs, `X-Request-Id: <job_id>`. Errors come out classified: unreachable, timeouts,
+ * 408/429 and 5xx are {@linkcode TransientError}; 409 on a job update is
+ * {@linkcode JobFinalError}; other 4xx are {@linkcode PermanentError}.
  */
 import { JobFinalError, PermanentError, ShutdownError, TransientError } from "./errors.ts";
 import type { JobStatus, JobType, TagStatus } from "../shared/enums.ts";
+import { currentJobId } from "./job_scope.ts";
 
 /** A job as GET /llm_jobs/{id} answers it. */
 export interface JobRecord {
@@ -157,6 +159,8 @@ export interface CoreClientOptions {
   fetch?: typeof fetch;
   /** Per-request timeout in ms (default 30 s). */
   timeoutMs?: number;
+  /** CORE_API_TOKEN, sent as `Authorization: Bearer <token>` when set. */
+  token?: string;
 }
 
 /** The `X-Actor` the worker sends. */
@@ -178,25 +182,45 @@ export function createCoreClient(baseUrl: string, options: CoreClientOptions = {
       accept: "application/json",
       ...opts.headers,
     };
+    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+    // The core logs it as the request id, so its log lines for a job can be found by job id.
+    const jobId = currentJobId();
+    if (jobId !== undefined) headers["x-request-id"] = jobId;
     if (opts.body !== undefined) headers["content-type"] = "application/json";
-    const signals = [AbortSignal.timeout(timeoutMs)];
-    if (opts.signal) signals.push(opts.signal);
+    // One controller per request, released when the answer is read. Not AbortSignal.any() or
+    // AbortSignal.timeout(): Deno keeps an entry on the caller's signal (the worker's, alive for
+    // the whole process) for every signal composed from it, and a timeout signal lives until it
+    // fires; at hundreds of requests a second both added up to tens of megabytes.
+    const abort = new AbortController();
+    const timer = setTimeout(
+      () => abort.abort(new DOMException(`timed out after ${timeoutMs} ms`, "TimeoutError")),
+      timeoutMs,
+    );
+    const onCallerAbort = () => abort.abort(opts.signal?.reason);
+    if (opts.signal?.aborted) onCallerAbort();
+    else opts.signal?.addEventListener("abort", onCallerAbort, { once: true });
     let res: Response;
+    let text: string;
     try {
-      res = await doFetch(`${base}${path}`, {
-        method,
-        headers,
-        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-        signal: AbortSignal.any(signals),
-      });
-    } catch (err) {
-      if (opts.signal?.aborted) throw new ShutdownError();
-      const what = (err as Error).name === "TimeoutError"
-        ? `timed out after ${timeoutMs} ms`
-        : `unreachable (${(err as Error).message})`;
-      throw new TransientError("core", `core ${method} ${path}: ${what}`, { cause: err });
+      try {
+        res = await doFetch(`${base}${path}`, {
+          method,
+          headers,
+          body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+          signal: abort.signal,
+        });
+      } catch (err) {
+        if (opts.signal?.aborted) throw new ShutdownError();
+        const what = (err as Error).name === "TimeoutError"
+          ? `timed out after ${timeoutMs} ms`
+          : `unreachable (${(err as Error).message})`;
+        throw new TransientError("core", `core ${method} ${path}: ${what}`, { cause: err });
+      }
+      text = await res.text().catch(() => "");
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onCallerAbort);
     }
-    const text = await res.text().catch(() => "");
     if (res.ok) {
       try {
         return (text ? JSON.parse(text) : null) as T;

@@ -60,6 +60,18 @@ export interface LlmClientOptions {
   fetch?: typeof fetch;
   /** Sampling temperature; low, since we want parseable, repeatable answers. */
   temperature?: number;
+  /** Told about every model request: which model, how long it took, and whether it answered. */
+  onCall?: (call: LlmCall) => void;
+}
+
+/** One model request, as {@linkcode LlmClientOptions.onCall} hears of it. */
+export interface LlmCall {
+  /** The model asked. */
+  model: string;
+  /** Seconds from sending to the answer (or the error). */
+  seconds: number;
+  /** `ok` when the model answered text (usable or not: that is judged later), else `error`. */
+  outcome: "ok" | "error";
 }
 
 type Message = OpenAI.Chat.Completions.ChatCompletionMessageParam;
@@ -87,6 +99,10 @@ export function createLlmClient(config: LlmConfig, options: LlmClientOptions = {
     callOptions: CallOptions,
   ): Promise<string> {
     const useJsonMode = json && !noJsonMode.has(model);
+    const started = performance.now();
+    const observe = (outcome: LlmCall["outcome"]) =>
+      options.onCall?.({ model, seconds: (performance.now() - started) / 1000, outcome });
+    let content: string | null | undefined;
     try {
       const completion = await sdk.chat.completions.create(
         {
@@ -97,12 +113,10 @@ export function createLlmClient(config: LlmConfig, options: LlmClientOptions = {
         },
         { signal: callOptions.signal },
       );
-      const content = completion.choices?.[0]?.message?.content;
-      if (typeof content !== "string" || content.trim() === "") {
-        throw new BadOutputError("the model returned an empty answer");
-      }
-      return content;
+      content = completion.choices?.[0]?.message?.content;
     } catch (err) {
+      // Observed before any retry below, so each request is timed on its own.
+      observe("error");
       if (useJsonMode && rejectsResponseFormat(err)) {
         noJsonMode.add(model);
         log.warn("model rejected response_format; asking without it from now on", { model });
@@ -110,6 +124,12 @@ export function createLlmClient(config: LlmConfig, options: LlmClientOptions = {
       }
       throw classify(err, { model, signal: callOptions.signal });
     }
+    if (typeof content !== "string" || content.trim() === "") {
+      observe("error");
+      throw new BadOutputError("the model returned an empty answer");
+    }
+    observe("ok");
+    return content;
   }
 
   return {

@@ -3,11 +3,17 @@
  * the consumer, signals). Everything testable lives in consumer.ts.
  */
 import { loadWorkerConfig, readEnv, redisHostPort, WORKER_ENV_VARS } from "../shared/config.ts";
-import { createLogger } from "../shared/log.ts";
 import { createRedis } from "../shared/redis.ts";
 import { consumerName, startWorker } from "./consumer.ts";
 import { createCoreClient } from "./core_client.ts";
 import { createLlmClient } from "./llm_client.ts";
+import { createWorkerLogger } from "./job_scope.ts";
+import {
+  createWorkerMetrics,
+  metricsHandler,
+  type MetricsServer,
+  startMetricsServer,
+} from "./metrics.ts";
 
 function main(): void {
   let config;
@@ -17,7 +23,7 @@ function main(): void {
     console.error((err as Error).message);
     Deno.exit(2);
   }
-  const log = createLogger("llm_worker", { level: config.LOG_LEVEL });
+  const log = createWorkerLogger({ level: config.LOG_LEVEL });
   const consumer = consumerName();
   // Settings worth seeing at start; never the API key.
   log.info("llm worker starting", {
@@ -29,17 +35,29 @@ function main(): void {
     core_api_url: config.CORE_API_URL,
     image_storage_path: config.IMAGE_STORAGE_PATH,
     concurrency: config.WORKER_CONCURRENCY,
+    metrics_port: config.WORKER_METRICS_PORT,
+    core_api_token: config.CORE_API_TOKEN === undefined ? "unset" : "set",
   });
   const redis = createRedis(config.REDIS_URL, { log, name: `llm-worker:${consumer}` });
   const reader = createRedis(config.REDIS_URL, { log, name: `llm-worker-reader:${consumer}` });
+  const metrics = createWorkerMetrics();
   const worker = startWorker(config, {
     log,
     redis,
     reader,
-    llm: createLlmClient(config, { log }),
-    core: createCoreClient(config.CORE_API_URL),
+    llm: createLlmClient(config, { log, onCall: metrics.llmCall }),
+    core: createCoreClient(config.CORE_API_URL, { token: config.CORE_API_TOKEN }),
     consumerName: consumer,
+    metrics,
   });
+  metrics.trackInFlight(() => worker.inFlight());
+  let metricsServer: MetricsServer | null = null;
+  if (config.WORKER_METRICS_PORT !== 0) {
+    metricsServer = startMetricsServer(
+      metricsHandler(metrics, { redis, coreUrl: config.CORE_API_URL }),
+      { port: config.WORKER_METRICS_PORT, log },
+    );
+  }
 
   let stopping = false;
   const shutdown = async () => {
@@ -48,6 +66,7 @@ function main(): void {
     stopping = true;
     log.info("llm worker shutting down");
     await worker.stop();
+    await metricsServer?.stop();
     redis.disconnect();
     Deno.exit(0);
   };

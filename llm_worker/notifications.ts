@@ -13,7 +13,7 @@
 import type { Redis } from "ioredis";
 import type { JobType, MessageType } from "../shared/enums.ts";
 import type { Notification } from "../shared/schemas.ts";
-import { DEAD_LETTER_STREAM, NOTIFY_STREAM } from "../shared/streams.ts";
+import { DEAD_LETTER_STREAM, deadLetterMarkerKey, NOTIFY_STREAM } from "../shared/streams.ts";
 
 /** How long a marker lives: longer than any job stays pending (7 days). */
 export const MARKER_TTL_SECONDS = 604800;
@@ -100,7 +100,7 @@ export interface DeadLetter {
  */
 export async function deadLetterOnce(redis: Redis, entry: DeadLetter): Promise<boolean> {
   const marker = entry.job_id && entry.reason !== "malformed_entry"
-    ? `deadletter:${entry.job_id}`
+    ? deadLetterMarkerKey(entry.job_id)
     : `deadletter:${entry.stream}:${entry.entry_id}`;
   const id = await publishOnce(redis, marker, { stream: DEAD_LETTER_STREAM, data: entry });
   return id !== null;

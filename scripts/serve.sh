@@ -1,7 +1,8 @@
 #!/bin/sh
-# Start a Memori service under the narrowest Deno permissions that work. `deno task core` and
-# `deno task worker` run this, the container images run those tasks, and the end-to-end tests
-# start the services through them, so a permission that is too wide or too narrow shows there.
+# Start a Memori service under the narrowest Deno permissions that work. `deno task core`,
+# `deno task worker` and `deno task doctor` run this, the container images run those tasks, and
+# the end-to-end tests start the services through them, so a permission that is too wide or too
+# narrow shows there.
 #
 # --ignore-env: libraries that enumerate the environment (ioredis' `debug`) see only the
 # variables listed in --allow-env; any other variable reads as unset instead of failing.
@@ -25,8 +26,28 @@ host_port() {
   esac
 }
 
+# The well-formed host:port entries among the arguments, comma-joined. A malformed one (from a
+# mistyped URL) is left out rather than passed on: Deno would refuse the whole flag with "invalid
+# host", while config.ts stops the service with a message naming the variable.
+net_list() {
+  out=
+  for hp in "$@"; do
+    case "$hp" in
+      '' | :* | *: | *[!]A-Za-z0-9.:_[-]*) ;;
+      *) out=${out:+$out,}$hp ;;
+    esac
+  done
+  printf '%s' "$out"
+}
+
 image_dir=${IMAGE_STORAGE_PATH:-/data/images}
 redis=$(host_port "${REDIS_URL:-redis://redis:6379}" 6379)
+
+# What the worker and the doctor reach: Redis, the core and the LLM server.
+llm_url=${LLM_BASE_URL:-http://localhost:8080/v1}
+case "$llm_url" in https://*) llm_port=443 ;; *) llm_port=80 ;; esac
+llm=$(host_port "$llm_url" "$llm_port")
+core=$(host_port "${CORE_API_URL:-http://core:8000}" 80)
 
 case "$service" in
   core)
@@ -35,32 +56,52 @@ case "$service" in
     listen="${CORE_HOST:-0.0.0.0}:${CORE_PORT:-8000}"
     env_vars=CORE_HOST,CORE_PORT,DATABASE_PATH,IMAGE_STORAGE_PATH,REDIS_URL,MAX_UPLOAD_BYTES
     env_vars=$env_vars,MAX_BODY_BYTES,SCHEDULER_INTERVAL_SECONDS,REPUBLISH_INTERVAL_SECONDS
-    env_vars=$env_vars,LOG_LEVEL
+    env_vars=$env_vars,LOG_LEVEL,CORE_API_TOKEN
+    net=$(net_list "$listen" "$redis")
     exec deno run --no-prompt \
       --allow-read="$db_dir,$image_dir" \
       --allow-write="$db_dir,$image_dir" \
-      --allow-net="$listen,$redis" \
+      ${net:+"--allow-net=$net"} \
       --allow-env="$env_vars" --ignore-env \
       "$here/core/main.ts"
     ;;
   worker)
-    llm_url=${LLM_BASE_URL:-http://localhost:8080/v1}
-    case "$llm_url" in https://*) llm_port=443 ;; *) llm_port=80 ;; esac
-    llm=$(host_port "$llm_url" "$llm_port")
-    core=$(host_port "${CORE_API_URL:-http://core:8000}" 80)
     env_vars=LLM_BASE_URL,LLM_VISION_MODEL,LLM_TEXT_MODEL,LLM_API_KEY,LLM_MAX_RETRIES
     env_vars=$env_vars,LLM_TIMEOUT_SECONDS,LLM_RETRY_BASE_MS,LLM_RETRY_MAX_MS,REDIS_URL
     env_vars=$env_vars,CORE_API_URL,IMAGE_STORAGE_PATH,WORKER_CONCURRENCY
-    env_vars=$env_vars,WORKER_CLAIM_IDLE_SECONDS,LOG_LEVEL
+    env_vars=$env_vars,WORKER_CLAIM_IDLE_SECONDS,LOG_LEVEL,CORE_API_TOKEN,WORKER_METRICS_PORT
+    # Its /metrics and /health listener (WORKER_METRICS_PORT=0 turns it off).
+    metrics_port=${WORKER_METRICS_PORT:-9100}
+    case "$metrics_port" in
+      # Off, or not a port at all: config.ts stops the worker with a message naming it.
+      0 | '' | *[!0-9]*) metrics_listen= ;;
+      *) metrics_listen=0.0.0.0:$metrics_port ;;
+    esac
+    net=$(net_list "$redis" "$core" "$llm" "$metrics_listen")
     exec deno run --no-prompt \
       --allow-read="$image_dir" \
-      --allow-net="$redis,$core,$llm" \
+      ${net:+"--allow-net=$net"} \
       --allow-env="$env_vars" --ignore-env \
       --allow-sys=hostname \
       "$here/llm_worker/main.ts"
     ;;
+  doctor)
+    # Checks both services' settings, so it sees both lists; it reaches what the worker reaches,
+    # and reads and writes nothing.
+    env_vars=CORE_HOST,CORE_PORT,DATABASE_PATH,IMAGE_STORAGE_PATH,REDIS_URL,MAX_UPLOAD_BYTES
+    env_vars=$env_vars,MAX_BODY_BYTES,SCHEDULER_INTERVAL_SECONDS,REPUBLISH_INTERVAL_SECONDS
+    env_vars=$env_vars,LOG_LEVEL,CORE_API_TOKEN,LLM_BASE_URL,LLM_VISION_MODEL,LLM_TEXT_MODEL
+    env_vars=$env_vars,LLM_API_KEY,LLM_MAX_RETRIES,LLM_TIMEOUT_SECONDS,LLM_RETRY_BASE_MS
+    env_vars=$env_vars,LLM_RETRY_MAX_MS,CORE_API_URL,WORKER_CONCURRENCY
+    env_vars=$env_vars,WORKER_CLAIM_IDLE_SECONDS,WORKER_METRICS_PORT
+    net=$(net_list "$redis" "$core" "$llm")
+    exec deno run --no-prompt \
+      ${net:+"--allow-net=$net"} \
+      --allow-env="$env_vars" --ignore-env \
+      "$here/llm_worker/doctor.ts"
+    ;;
   *)
-    echo "usage: serve.sh core|worker" >&2
+    echo "usage: serve.sh core|worker|doctor" >&2
     exit 2
     ;;
 esac

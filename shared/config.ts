@@ -11,6 +11,11 @@ const nonNegativeInt = z.coerce.number().int().min(0);
 const url = z.string().url();
 const redisUrl = z.string().regex(/^rediss?:\/\/[^\s]+$/, "must look like redis://host:port[/db]");
 const logLevel = z.enum(["debug", "info", "warn", "error"]);
+// Sent as an HTTP header, so no whitespace; a short token is too easy to guess to be worth it.
+const apiToken = z.string().regex(/^\S+$/, "must not contain whitespace").min(
+  16,
+  "must be at least 16 characters (e.g. the output of `openssl rand -hex 32`)",
+);
 
 const coreShape = {
   CORE_HOST: z.string().min(1).default("0.0.0.0"),
@@ -23,6 +28,8 @@ const coreShape = {
   SCHEDULER_INTERVAL_SECONDS: positiveInt.default(30),
   REPUBLISH_INTERVAL_SECONDS: positiveInt.default(5),
   LOG_LEVEL: logLevel.default("info"),
+  // Unset keeps the API open, as the first version was; see README "Operating it".
+  CORE_API_TOKEN: apiToken.optional(),
 };
 
 const workerShape = {
@@ -40,6 +47,9 @@ const workerShape = {
   WORKER_CONCURRENCY: positiveInt.default(4),
   WORKER_CLAIM_IDLE_SECONDS: positiveInt.default(60),
   LOG_LEVEL: logLevel.default("info"),
+  CORE_API_TOKEN: apiToken.optional(),
+  // 0 turns the worker's /metrics and /health listener off.
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9100),
 };
 
 const coreSchema = z.object(coreShape);
@@ -54,6 +64,12 @@ export type WorkerConfig = z.infer<typeof workerSchema>;
 export const CORE_ENV_VARS: readonly string[] = Object.keys(coreShape);
 /** Variables the worker reads; the `--allow-env` list of `deno task worker` is this list. */
 export const WORKER_ENV_VARS: readonly string[] = Object.keys(workerShape);
+
+/** Variables with no default: unset means the feature is off (see `.env.example`). */
+export const OPTIONAL_ENV_VARS: readonly string[] = ["CORE_API_TOKEN"];
+
+/** Variables whose values are never printed, not even in a configuration error. */
+export const SECRET_VARS: readonly string[] = ["LLM_API_KEY", "CORE_API_TOKEN"];
 
 /** Raised when the environment holds a bad value; the message names each variable. */
 export class ConfigError extends Error {
@@ -71,9 +87,12 @@ function parseWith<T>(schema: z.ZodType<T>, env: Record<string, string | undefin
   const parsed = schema.safeParse(cleaned);
   if (!parsed.success) {
     throw new ConfigError(
-      parsed.error.issues.map((i) =>
-        `${i.path.join(".")}=${JSON.stringify(cleaned[String(i.path[0])] ?? "")}: ${i.message}`
-      ),
+      parsed.error.issues.map((i) => {
+        const name = String(i.path[0]);
+        // The message goes to the log; a mistyped secret is still a secret.
+        const shown = SECRET_VARS.includes(name) ? "<hidden>" : JSON.stringify(cleaned[name] ?? "");
+        return `${i.path.join(".")}=${shown}: ${i.message}`;
+      }),
     );
   }
   return parsed.data;

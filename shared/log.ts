@@ -29,6 +29,12 @@ export interface LoggerOptions {
   level?: LogLevel;
   /** Where lines go; stderr by default. */
   sink?: (line: string) => void;
+  /**
+   * Fields of the surrounding work added to every line (e.g. the worker's current job id), so
+   * code that only has the service's logger still says which job a line is about. Fields passed
+   * to the call win over these.
+   */
+  context?: () => LogFields | undefined;
 }
 
 /** A logger that tags every line with `service`. */
@@ -38,8 +44,9 @@ export function createLogger(service: string, options: LoggerOptions = {}): Logg
   function write(level: LogLevel, message: string, fields?: LogFields): void {
     if (ORDER[level] < min) return;
     const line: LogFields = { time: new Date().toISOString(), level, service, message };
-    if (fields) {
-      for (const [k, v] of Object.entries(fields)) {
+    for (const extra of [options.context?.(), fields]) {
+      if (!extra) continue;
+      for (const [k, v] of Object.entries(extra)) {
         line[k] = v instanceof Error ? v.message : v;
       }
     }

@@ -303,3 +303,31 @@ export const notification = z.object({
 });
 /** A notification on `notify:telegram`. */
 export type Notification = z.infer<typeof notification>;
+
+// ---- operator endpoints ----
+
+/** POST /memories/{id}/image: a multipart body with one `file` part. */
+export const imageUpload = z.object({ file: z.file() });
+
+/** POST /llm_jobs/retry-failed (the body is optional: `{}` retries every failed job). */
+export const llmJobRetryFailed = z.object({
+  job_type: z.enum(JOB_TYPES).optional(),
+  limit: z.number().int().min(1).max(10_000).default(1000),
+});
+
+/** A Redis stream entry id, e.g. `1700000000000-0`. */
+export const streamEntryId = z.string().regex(
+  /^\d{1,20}-\d{1,20}$/,
+  "must be a stream entry id, e.g. 1700000000000-0",
+).refine(
+  // Both parts are 64-bit unsigned in Redis; a larger number is no id it could hold.
+  (id) =>
+    !/^\d+-\d+$/.test(id) || id.split("-").every((part) => BigInt(part) <= 0xffff_ffff_ffff_ffffn),
+  "must be a stream entry id, e.g. 1700000000000-0",
+);
+
+/** GET /admin/dead-letters: newest first; `before` pages on from the last id of a page. */
+export const deadLetterListQuery = z.object({
+  limit: queryInt(1, 1000).default(50),
+  before: streamEntryId.optional(),
+});

@@ -26,6 +26,14 @@ export const NOTIFY_STREAM = "notify:telegram";
 /** Messages the worker gave up on, kept for an operator to inspect or replay. */
 export const DEAD_LETTER_STREAM = "llm:dead_letter";
 
+/**
+ * The key that makes the worker park a job on the dead-letter stream once only. The core deletes
+ * it when an operator re-queues the job, so a job that fails again is parked again.
+ */
+export function deadLetterMarkerKey(jobId: string): string {
+  return `deadletter:${jobId}`;
+}
+
 /** One entry read from a stream. */
 export interface StreamEntry {
   /** The stream the entry came from. */

@@ -2,6 +2,7 @@
 import type { Context } from "hono";
 import type { z } from "zod";
 import { ApiError, validationError } from "./errors.ts";
+import type {} from "./context.ts";
 import { uuid } from "../../shared/schemas.ts";
 
 /** Parse the JSON body with `schema`; malformed JSON and a non-object body are 422 too. */
@@ -9,10 +10,28 @@ export async function parseBody<S extends z.ZodType>(
   c: Context,
   schema: S,
 ): Promise<z.output<S>> {
+  return await parseJsonBody(c, schema, { optional: false });
+}
+
+/** Like {@linkcode parseBody}, but an empty body counts as `{}`. */
+export async function parseOptionalBody<S extends z.ZodType>(
+  c: Context,
+  schema: S,
+): Promise<z.output<S>> {
+  return await parseJsonBody(c, schema, { optional: true });
+}
+
+async function parseJsonBody<S extends z.ZodType>(
+  c: Context,
+  schema: S,
+  options: { optional: boolean },
+): Promise<z.output<S>> {
+  // Recorded so the OpenAPI tests can check the document names the schema really used.
+  c.set("bodySchema", schema);
   let raw: unknown;
   try {
     const body = await c.req.text();
-    raw = JSON.parse(body);
+    raw = options.optional && body.trim() === "" ? {} : JSON.parse(body);
   } catch (err) {
     if (err instanceof ApiError) throw err;
     throw new ApiError(422, [{
@@ -28,6 +47,7 @@ export async function parseBody<S extends z.ZodType>(
 
 /** Parse the query string with `schema`; a repeated key keeps its last value. */
 export function parseQuery<S extends z.ZodType>(c: Context, schema: S): z.output<S> {
+  c.set("querySchema", schema);
   const parsed = schema.safeParse(c.req.query());
   if (!parsed.success) throw validationError("query", parsed.error);
   return parsed.data;

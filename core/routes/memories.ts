@@ -9,7 +9,7 @@ import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
 import { actorOf, writeAudit } from "../audit.ts";
 import { transaction } from "../db/open.ts";
-import { ApiError, notFound } from "../http/errors.ts";
+import { ApiError, notFound, validationError } from "../http/errors.ts";
 import { parseBody, pathId } from "../http/validate.ts";
 import {
   findIdempotent,
@@ -33,7 +33,7 @@ import {
   imagePathInside,
   saveImage,
 } from "../images.ts";
-import { memoryCreate, memoryUpdate, tagsAdd } from "../../shared/schemas.ts";
+import { imageUpload, memoryCreate, memoryUpdate, tagsAdd } from "../../shared/schemas.ts";
 import type { TagStatus } from "../../shared/enums.ts";
 
 /** How long an image memory waits for the user's confirmation. */
@@ -394,12 +394,9 @@ async function uploadedFile(c: Context): Promise<File> {
       type: "multipart_invalid",
     }]);
   }
-  const file = form.file;
-  if (file === undefined) {
-    throw new ApiError(422, [{ loc: ["body", "file"], msg: "Field required", type: "missing" }]);
-  }
-  if (!(file instanceof File)) {
-    throw bodyIssue("file", "must be a file upload (multipart/form-data)");
-  }
-  return file;
+  // The same schema the OpenAPI document gives for this body.
+  c.set("bodySchema", imageUpload);
+  const parsed = imageUpload.safeParse(form);
+  if (!parsed.success) throw validationError("body", parsed.error);
+  return parsed.data.file;
 }

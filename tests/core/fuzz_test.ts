@@ -1,6 +1,7 @@
 /**
  * Property tests over the whole HTTP contract: random JSON values, random strings and
- * near-valid bodies sent to every POST/PATCH/PUT endpoint of DESIGN.md section 3, random
+ * near-valid bodies sent to every POST/PATCH/PUT endpoint of DESIGN.md section 3 and of the
+ * operator endpoints (retries, dead-letter replay), random
  * query strings to the list endpoints and random path ids. The answer is never a 5xx, and
  * every 4xx is JSON with `detail`. Seeds are fixed, so a failure reproduces.
  */
@@ -325,6 +326,18 @@ function endpoints(
         error_message: text,
       },
     },
+    // Operator endpoints: the retry routes read no body (any is ignored), retry-failed an
+    // optional one.
+    { method: "POST", path: `/llm_jobs/${ids.job}/retry`, good: {} },
+    {
+      method: "POST",
+      path: "/llm_jobs/retry-failed",
+      good: {
+        job_type: fc.constantFrom("image_tag", "followup", "task_match", "nope"),
+        limit: fc.oneof(fc.integer({ min: 1, max: 10_000 }), fc.integer()),
+      },
+    },
+    { method: "POST", path: "/admin/dead-letters/1-0/replay", good: {} },
   ];
 }
 
@@ -398,6 +411,9 @@ itest("fuzz: random query strings on the list endpoints never answer 5xx", async
       [`/backup/status/${USER}`, []],
       [`/memories/${ids.memory}`, []],
       [`/llm_jobs/${ids.job}`, []],
+      ["/admin/dead-letters", ["limit", "before"]],
+      ["/admin/queue-stats", []],
+      ["/metrics", []],
     ];
     const value = fc.oneof(
       fc.string({ unit: "binary", maxLength: 30 }),
@@ -466,6 +482,9 @@ itest("fuzz: random path ids never answer 5xx", async () => {
       ["GET", "/backup/status/{}"],
       ["GET", "/llm_jobs/{}"],
       ["PATCH", "/llm_jobs/{}"],
+      ["POST", "/llm_jobs/{}/retry"],
+      ["POST", "/admin/dead-letters/{}/replay"],
+      ["DELETE", "/admin/dead-letters/{}"],
     ];
     await fc.assert(
       fc.asyncProperty(

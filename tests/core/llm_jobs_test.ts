@@ -4,6 +4,7 @@ import { Redis as RedisClient } from "ioredis";
 import { call, itest, makeCore, type TestCore } from "../helpers/core_app.ts";
 import { freePort, startRedisServer } from "../helpers/redis_server.ts";
 import { republishOnce } from "../../core/republisher.ts";
+import { recordInBatch } from "../../core/job_publisher.ts";
 import { ALL_JOB_STREAMS } from "../../shared/streams.ts";
 
 const JOB_KEYS = [
@@ -630,6 +631,59 @@ itest(
       assert.equal(cleared.status, 200);
       assert.equal(cleared.body.result, null);
       assert.equal(cleared.body.status, "queued");
+    } finally {
+      await core.close();
+    }
+  },
+);
+
+itest(
+  "publishes recorded in one event-loop turn share one transaction; each waits for it",
+  async () => {
+    const core = await makeCore();
+    try {
+      await call(core.app, "POST", "/users", { telegram_user_id: 77, display_name: "Batch" });
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const res = await call(core.app, "POST", "/llm_jobs", {
+          job_type: "followup",
+          payload: { message: `batch ${i}` },
+          user_id: 77,
+        });
+        ids.push(res.body.id);
+      }
+      core.db.exec("UPDATE llm_jobs SET stream_message_id = NULL, published_at = NULL");
+      const exec = core.db.exec.bind(core.db);
+      let begins = 0;
+      core.db.exec = (sql: string) => {
+        if (/^BEGIN/.test(sql)) begins++;
+        return exec(sql);
+      };
+      const at = "2026-03-01T10:00:00.000Z";
+      // Before, each record was its own commit (a WAL write per job).
+      await Promise.all(
+        ids.map((id, i) => recordInBatch(core.db, { id, messageId: `1-${i}`, at })),
+      );
+      core.db.exec = exec;
+      assert.equal(begins, 1);
+      for (const [i, id] of ids.entries()) assert.equal(row(core, id)!.stream_message_id, `1-${i}`);
+      // A publish already recorded is kept (the republisher's or the request's own, late one).
+      await recordInBatch(core.db, { id: ids[0], messageId: "9-9", at });
+      assert.equal(row(core, ids[0])!.stream_message_id, "1-0");
+
+      // Concurrent POSTs: each answers only once its publish is recorded.
+      const answers = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          call(core.app, "POST", "/llm_jobs", {
+            job_type: "followup",
+            payload: { message: `concurrent ${i}` },
+            user_id: 77,
+          })),
+      );
+      for (const a of answers) {
+        assert.equal(a.status, 201);
+        assert.match(String(row(core, a.body.id)!.stream_message_id), /^\d+-\d+$/);
+      }
     } finally {
       await core.close();
     }

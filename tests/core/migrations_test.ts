@@ -117,3 +117,44 @@ Deno.test("a failing migration leaves the database as it was", () => {
     db.close();
   }
 });
+
+Deno.test("tag lookups of the search-index triggers use the primary key, not every confirmed tag", () => {
+  const db = openDatabase(":memory:");
+  try {
+    const plan = (sql: string) =>
+      db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all().map((r) => String(r.detail)).join("\n");
+    // The subquery every memories_fts trigger runs (migration 010). Through
+    // idx_memory_tags_status (dropped by 013) it read all confirmed tags in the database.
+    const triggerLookup = plan(
+      "SELECT group_concat(t.tag, ' ') FROM memory_tags t " +
+        "WHERE t.memory_id = ? AND t.status = 'confirmed'",
+    );
+    assert.match(triggerLookup, /USING INDEX sqlite_autoindex_memory_tags_1 \(memory_id=\?\)/);
+    const triggers = db.prepare(
+      "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%memory_tags t%'",
+    ).all().map((r) => String(r.sql));
+    assert.ok(triggers.length >= 5, "the triggers still look tags up this way");
+    for (const sql of triggers) assert.match(sql, /t\.memory_id = \w+\.(id|memory_id)/);
+    // The scheduler's expiry of old suggestions pages through the suggestions alone.
+    const expiry = plan(
+      "SELECT memory_id, tag, suggested_at FROM memory_tags WHERE status = 'suggested' " +
+        "AND suggested_at IS NOT NULL AND (suggested_at <= ? OR suggested_at NOT LIKE '%Z') " +
+        "AND (memory_id, tag) > (?, ?) ORDER BY memory_id, tag LIMIT ?",
+    );
+    assert.match(expiry, /USING INDEX idx_memory_tags_suggested/);
+    assert.doesNotMatch(expiry, /TEMP B-TREE/);
+  } finally {
+    db.close();
+  }
+});
+
+Deno.test("openDatabase reuses prepared statements by SQL text", () => {
+  const db = openDatabase(":memory:");
+  try {
+    assert.equal(db.prepare("SELECT 1 AS x"), db.prepare("SELECT 1 AS x"));
+    assert.notEqual(db.prepare("SELECT 1 AS x"), db.prepare("SELECT 2 AS x"));
+    assert.deepEqual({ ...db.prepare("SELECT 1 AS x").get() }, { x: 1 });
+  } finally {
+    db.close();
+  }
+});

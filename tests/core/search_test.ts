@@ -291,7 +291,7 @@ itest("GET /search refuses empty q, bad owners and unknown owners", async () => 
 });
 
 itest(
-  "searchMemories keeps pinned-first and owner isolation in its large-store plans",
+  "searchMemories keeps pinned-first and owner isolation when it ranks only the newest matches",
   async () => {
     const core = await coreWithUsers();
     try {
@@ -306,34 +306,24 @@ itest(
       const pending = await remember(core, "tea pending", { image: true });
 
       const exact = searchMemories(core.db, { owner: ANN, q: "tea" });
-      // Past exactLimit, Ann (7 memories > smallOwner 3) gets the newest-candidates plan; Bob
-      // (3 memories) gets the owner-set plan. Both must agree with the exact plan on what is
-      // pinned and whose memories come back.
-      const big = searchMemories(core.db, { owner: ANN, q: "tea" }, {
-        exactLimit: 2,
-        smallOwner: 3,
-        candidateCap: 2,
-      });
-      assert.equal(big[0].memory.id, oldPinned);
-      assert.equal(big[0].memory.is_pinned, true);
-      assert.equal(big.length, 3, "the pinned match plus the 2 newest candidates");
-      for (const h of big) assert.ok(annIds.includes(h.memory.id));
-      assert.ok(!big.some((h) => h.memory.id === pending));
       assert.equal(exact[0].memory.id, oldPinned);
       assert.equal(exact.length, 7);
+      // Ann has 7 matches: past a cap of 2 only her 2 newest are ranked, and her pinned match,
+      // older than those, still comes first.
+      const capped = searchMemories(core.db, { owner: ANN, q: "tea" }, { candidateCap: 2 });
+      assert.equal(capped[0].memory.id, oldPinned);
+      assert.equal(capped[0].memory.is_pinned, true);
+      assert.equal(capped[0].score, exact[0].score, "the same score whichever query ranked it");
+      assert.equal(capped.length, 3, "the pinned match plus the 2 newest");
+      assert.deepEqual(capped.slice(1).map((h) => h.memory.id).sort(), annIds.slice(-2).sort());
+      assert.ok(!capped.some((h) => h.memory.id === pending));
 
-      const small = searchMemories(core.db, { owner: BOB, q: "tea" }, {
-        exactLimit: 2,
-        smallOwner: 3,
-        candidateCap: 2,
-      });
-      const smallExact = searchMemories(core.db, { owner: BOB, q: "tea" });
-      assert.deepEqual(small.map((h) => h.memory.id), smallExact.map((h) => h.memory.id));
-      assert.equal(small[0].memory.id, bobPinned);
-      assert.deepEqual(new Set(small.map((h) => h.memory.id)), new Set(bobIds));
+      const bob = searchMemories(core.db, { owner: BOB, q: "tea" }, { candidateCap: 2 });
+      assert.equal(bob[0].memory.id, bobPinned);
+      for (const h of bob) assert.ok(bobIds.includes(h.memory.id));
 
       const pinnedOnly = searchMemories(core.db, { owner: ANN, q: "tea", pinnedOnly: true }, {
-        exactLimit: 2,
+        candidateCap: 2,
       });
       assert.deepEqual(pinnedOnly.map((h) => h.memory.id), [oldPinned]);
     } finally {
@@ -341,3 +331,33 @@ itest(
     }
   },
 );
+
+itest("GET /search keeps owner and pinned filters in the index through edits", async () => {
+  const core = await coreWithUsers();
+  try {
+    // Owner tokens live in the index (migration 013); user words can never reach them.
+    const ann = await remember(core, "lighthouse at dusk");
+    await remember(core, "lighthouse keeper", { owner: BOB });
+    assert.deepEqual(await ids(core, "lighthouse"), [ann]);
+    assert.deepEqual(await ids(core, `o${ANN}`), []);
+    assert.deepEqual(await ids(core, `p${ANN} o${BOB} meta`), []);
+    // Pinning and unpinning re-index the memory's pinned token.
+    const later = await remember(core, "lighthouse tour booked");
+    assert.equal((await ids(core, "lighthouse"))[0], later, "newer first on equal relevance");
+    await call(core.app, "PATCH", `/memories/${ann}`, { is_pinned: true });
+    assert.deepEqual(await ids(core, "lighthouse"), [ann, later]);
+    const pinned = await search(core, { q: "lighthouse", owner: String(ANN), pinned: "true" });
+    assert.deepEqual(pinned.map((h) => h.memory.id), [ann]);
+    await call(core.app, "PATCH", `/memories/${ann}`, { is_pinned: false });
+    assert.deepEqual(
+      await search(core, { q: "lighthouse", owner: String(ANN), pinned: "true" }),
+      [],
+    );
+    // A confirmed tag edit keeps the owner token.
+    await call(core.app, "POST", `/memories/${ann}/tags`, { tags: ["beacon"] });
+    assert.deepEqual(await ids(core, "beacon"), [ann]);
+    assert.deepEqual(await ids(core, "beacon", BOB), []);
+  } finally {
+    await core.close();
+  }
+});

@@ -40,12 +40,16 @@ interface Stack {
   coreUrl: string;
   fake?: FakeLlm;
   worker?: ServiceProcess;
+  /** The worker's /metrics and /health port. */
+  workerMetricsPort?: number;
+  /** CORE_API_TOKEN, when the core was started with one ({@linkcode api} sends it). */
+  token?: string;
 }
 
 /** Stacks not yet closed, so a failed setup is still torn down. */
 const stacks = new Set<Stack>();
 
-async function startCoreStack(): Promise<Stack> {
+async function startCoreStack(extraEnv: Record<string, string> = {}): Promise<Stack> {
   const tmp = await Deno.makeTempDir({ prefix: "memori_e2e_" });
   const dbPath = join(tmp, "db", "life_organiser.db");
   const imageDir = join(tmp, "images");
@@ -60,9 +64,19 @@ async function startCoreStack(): Promise<Stack> {
     IMAGE_STORAGE_PATH: imageDir,
     REDIS_URL: redisServer.url,
     LOG_LEVEL: "debug",
+    ...extraEnv,
   });
   const coreUrl = `http://127.0.0.1:${port}`;
-  const stack: Stack = { tmp, dbPath, imageDir, redisServer, redis, core, coreUrl };
+  const stack: Stack = {
+    tmp,
+    dbPath,
+    imageDir,
+    redisServer,
+    redis,
+    core,
+    coreUrl,
+    token: extraEnv.CORE_API_TOKEN,
+  };
   stacks.add(stack);
   try {
     await core.waitFor("GET /health", () => httpOk(`${coreUrl}/health`), 30_000);
@@ -73,7 +87,13 @@ async function startCoreStack(): Promise<Stack> {
   return stack;
 }
 
-async function addWorker(stack: Stack, fake: FakeLlm): Promise<ServiceProcess> {
+async function addWorker(
+  stack: Stack,
+  fake: FakeLlm,
+  extraEnv: Record<string, string> = {},
+): Promise<ServiceProcess> {
+  // A free port rather than the default 9100, which something on the machine may hold.
+  const metricsPort = freePort();
   const worker = startService("worker", {
     LLM_BASE_URL: fake.url,
     LLM_TEXT_MODEL: TEXT_MODEL,
@@ -85,9 +105,12 @@ async function addWorker(stack: Stack, fake: FakeLlm): Promise<ServiceProcess> {
     CORE_API_URL: stack.coreUrl,
     IMAGE_STORAGE_PATH: stack.imageDir,
     LOG_LEVEL: "debug",
+    WORKER_METRICS_PORT: String(metricsPort),
+    ...extraEnv,
   });
   stack.fake = fake;
   stack.worker = worker;
+  stack.workerMetricsPort = metricsPort;
   // Ready once its consumer group exists on every job stream (created at the stream's start, so
   // jobs published earlier are read too).
   await worker.waitFor("the worker's consumer group", async () => {
@@ -114,8 +137,11 @@ async function closeStack(stack: Stack): Promise<Record<string, Deno.CommandStat
 }
 
 /** Run `fn` on a fresh stack and always tear it down. */
-async function withStack(fn: (stack: Stack) => Promise<void>): Promise<void> {
-  const stack = await startCoreStack();
+async function withStack(
+  fn: (stack: Stack) => Promise<void>,
+  coreEnv: Record<string, string> = {},
+): Promise<void> {
+  const stack = await startCoreStack(coreEnv);
   try {
     await fn(stack);
   } catch (err) {
@@ -131,11 +157,13 @@ async function withStack(fn: (stack: Stack) => Promise<void>): Promise<void> {
 
 // deno-lint-ignore no-explicit-any
 async function api(stack: Stack, method: string, path: string, body?: unknown): Promise<any> {
-  const init: RequestInit = { method };
+  const headers: Record<string, string> = {};
+  if (stack.token) headers.authorization = `Bearer ${stack.token}`;
+  const init: RequestInit = { method, headers };
   if (body instanceof FormData) init.body = body;
   else if (body !== undefined) {
     init.body = JSON.stringify(body);
-    init.headers = { "content-type": "application/json" };
+    headers["content-type"] = "application/json";
   }
   const res = await fetch(`${stack.coreUrl}${path}`, init);
   const text = await res.text();
@@ -449,6 +477,8 @@ itest("deno task worker may only read the image directory and writes nothing", a
         `127.0.0.1:${stack.redisServer.port}`,
         `127.0.0.1:${core.port}`,
         `127.0.0.1:${llm.port}`,
+        // Its /metrics and /health listener.
+        `0.0.0.0:${stack.workerMetricsPort}`,
       ].sort(),
     );
     assert.deepEqual(flagValue(args, "--allow-env")?.split(","), [...WORKER_ENV_VARS]);
@@ -489,3 +519,62 @@ itest("deno task worker may only read the image directory and writes nothing", a
     });
   });
 });
+
+itest(
+  "with CORE_API_TOKEN on both services the smoke job completes; both serve /metrics",
+  async () => {
+    const token = "e2e-core-token-0123456789abcdef";
+    await withStack(async (stack) => {
+      // Without the token the core refuses everything but /health.
+      const open = await fetch(`${stack.coreUrl}/llm_jobs`);
+      await open.body?.cancel();
+      assert.equal(open.status, 401);
+      assert.ok(await httpOk(`${stack.coreUrl}/health`));
+
+      assert.equal(
+        (await api(stack, "POST", "/users", { telegram_user_id: 12345, display_name: "Tok" }))
+          .status,
+        200,
+      );
+      const fake = await startFakeLlm();
+      fake.when((r) => r.model === TEXT_MODEL, jsonReply({ intent: "general_note" }));
+      await addWorker(stack, fake, { CORE_API_TOKEN: token });
+      const created = await api(stack, "POST", "/llm_jobs", SMOKE_JOB);
+      assert.equal(created.status, 201);
+      const job = await finishedJob(stack, created.body.id);
+      assert.equal(job.status, "completed", job.error_message);
+
+      // The worker's own listener, under its real permissions.
+      const workerUrl = `http://127.0.0.1:${stack.workerMetricsPort}`;
+      await stack.worker!.waitFor("the worker's /health", () => httpOk(`${workerUrl}/health`));
+      const health = await fetch(`${workerUrl}/health`);
+      assert.deepEqual(await health.json(), { status: "ok", redis: "ok", core: "ok" });
+      const workerMetrics = await (await fetch(`${workerUrl}/metrics`)).text();
+      assert.match(
+        workerMetrics,
+        /^memori_worker_jobs_handled_total\{job_type="intent_classify",outcome="completed"\} 1$/m,
+      );
+      assert.match(
+        workerMetrics,
+        /^memori_worker_llm_request_duration_seconds_count\{model="fake-text",outcome="ok"\} 1$/m,
+      );
+
+      // The core's, with the token; its request log carries the job id the worker sent.
+      const coreMetrics = await fetch(`${stack.coreUrl}/metrics`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(coreMetrics.status, 200);
+      assert.match(
+        await coreMetrics.text(),
+        /^memori_llm_jobs\{job_type="intent_classify",status="completed"\} 1$/m,
+      );
+      const jobLines = stack.core.output().split("\n").filter((l) =>
+        l.includes('"message":"request"') && l.includes(`"request_id":"${job.id}"`)
+      );
+      assert.ok(jobLines.length >= 3, stack.core.output());
+      for (const output of [stack.core.output(), stack.worker!.output()]) {
+        assert.ok(!output.includes(token), "the token reached a log");
+      }
+    }, { CORE_API_TOKEN: token });
+  },
+);

@@ -6,7 +6,7 @@ import { createApp } from "../../core/app.ts";
 import type { Clock, CoreDeps } from "../../core/deps.ts";
 import { openDatabase } from "../../core/db/open.ts";
 import { loadCoreConfig } from "../../shared/config.ts";
-import { silentLogger } from "../../shared/log.ts";
+import { type Logger, silentLogger } from "../../shared/log.ts";
 import { createRedis } from "../../shared/redis.ts";
 import { testRedis } from "./redis_server.ts";
 
@@ -38,6 +38,8 @@ export interface MakeCoreOptions {
   databasePath?: string;
   /** Extra config variables. */
   env?: Record<string, string>;
+  /** The app's logger (silent by default). */
+  log?: Logger;
 }
 
 /** Build a core app on real parts. */
@@ -57,7 +59,7 @@ export async function makeCore(options: MakeCoreOptions = {}): Promise<TestCore>
     redis: publisher,
     config,
     clock: options.clock ?? (() => new Date()),
-    log: silentLogger,
+    log: options.log ?? silentLogger,
   };
   return {
     app: createApp(deps),

@@ -130,6 +130,8 @@ export function jsonReply(value: unknown, options: { delayMs?: number } = {}): F
 export interface StartFakeLlmOptions {
   /** Port to listen on; a free one by default. */
   port?: number;
+  /** What `GET /v1/models` lists (default `["fake-model"]`). */
+  models?: readonly string[];
 }
 
 /** Start the fake on 127.0.0.1. */
@@ -178,7 +180,11 @@ export async function startFakeLlm(options: StartFakeLlmOptions = {}): Promise<F
     const raw = new TextDecoder().decode(concat(chunks));
     const path = (req.url ?? "/").split("?")[0];
     if (req.method === "GET" && path.endsWith("/models")) {
-      send(res, 200, { object: "list", data: [{ id: "fake-model", object: "model" }] });
+      const models = options.models ?? ["fake-model"];
+      send(res, 200, {
+        object: "list",
+        data: models.map((id) => ({ id, object: "model", owned_by: "fake" })),
+      });
       return;
     }
     if (req.method !== "POST" || !path.endsWith("/chat/completions")) {

@@ -200,3 +200,36 @@ export async function httpOk(url: string): Promise<boolean> {
     return false;
   }
 }
+
+/** What a finished `deno task` printed, and its exit code. */
+export interface TaskRun {
+  /** Exit code. */
+  code: number;
+  /** Standard output. */
+  stdout: string;
+  /** Standard error. */
+  stderr: string;
+}
+
+/**
+ * Run `deno task <task>` to the end with `env` (plus PATH, HOME and Deno's cache location), the
+ * way {@linkcode startService} starts the long-running ones; for short tasks such as `doctor`.
+ */
+export async function runTask(task: string, env: Record<string, string>): Promise<TaskRun> {
+  const base: Record<string, string> = { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" };
+  for (const name of PASS_THROUGH) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) base[name] = value;
+  }
+  const out = await new Deno.Command("deno", {
+    args: ["task", task],
+    cwd: REPO_ROOT,
+    clearEnv: true,
+    env: { ...base, ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}

@@ -7,6 +7,10 @@ import assert from "node:assert/strict";
 import { itest } from "../helpers/core_app.ts";
 import { jsonReply, promptText } from "../helpers/fake_llm.ts";
 import { ensureGroup, JOB_STREAMS, publish, readGroup } from "../../shared/streams.ts";
+import { childSignal } from "../../llm_worker/consumer.ts";
+import { createCoreClient } from "../../llm_worker/core_client.ts";
+import { TransientError } from "../../llm_worker/errors.ts";
+import { createLlmClient, type LlmClient } from "../../llm_worker/llm_client.ts";
 import { startHarness, TEST_API_KEY, waitFor } from "./harness.ts";
 
 itest(
@@ -422,6 +426,141 @@ itest("12 jobs of 100 ms each at concurrency 4 run in parallel, never more than 
     for (const s of [JOB_STREAMS.followup, JOB_STREAMS.email_extract]) {
       await waitFor(`acks on ${s}`, async () => await h.pendingCount(s) === 0 || undefined);
     }
+  } finally {
+    await h.close();
+  }
+});
+
+/** The signals composed from `signal` that Deno still holds on to (its `[[dependentSignals]]`). */
+function dependents(signal: AbortSignal): number {
+  const key = Object.getOwnPropertySymbols(signal)
+    .find((k) => k.description === "[[dependentSignals]]");
+  const set = key ? (signal as unknown as Record<symbol, { size: number }>)[key] : undefined;
+  return set?.size ?? 0;
+}
+
+itest(
+  "core client requests leave nothing on the caller's signal, and time out on their own",
+  async () => {
+    const h = await startHarness({ worker: false });
+    const hung = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const held: Deno.Conn[] = [];
+    const accepting = (async () => {
+      for await (const conn of hung) held.push(conn); // accepts, never answers
+    })();
+    try {
+      const id = await h.createJob("followup", { message: "look me up" });
+      const worker = new AbortController();
+      let added = 0;
+      let removed = 0;
+      const add = worker.signal.addEventListener.bind(worker.signal);
+      const remove = worker.signal.removeEventListener.bind(worker.signal);
+      worker.signal.addEventListener = (...args: Parameters<typeof add>) => (added++, add(...args));
+      worker.signal.removeEventListener = (...args: Parameters<typeof remove>) => (
+        removed++, remove(...args)
+      );
+      const core = createCoreClient(h.server.url);
+      for (let i = 0; i < 50; i++) {
+        assert.equal((await core.getJob(id, { signal: worker.signal })).id, id);
+      }
+      // Composed with AbortSignal.any(), each request left an entry on the worker's signal.
+      assert.equal(dependents(worker.signal), 0);
+      assert.equal(added, 50);
+      assert.equal(removed, 50);
+
+      const port = (hung.addr as Deno.NetAddr).port;
+      const slow = createCoreClient(`http://127.0.0.1:${port}`, { timeoutMs: 100 });
+      await assert.rejects(
+        slow.getJob(id, { signal: worker.signal }),
+        (err: Error) => err instanceof TransientError && /timed out after 100 ms/.test(err.message),
+      );
+      assert.equal(removed, 51);
+    } finally {
+      hung.close();
+      for (const c of held) c.close();
+      await accepting.catch(() => {});
+      await h.close();
+    }
+  },
+);
+
+itest(
+  "each job runs with its own signal, detached from the worker's once the job ends",
+  async () => {
+    const h = await startHarness({ worker: false });
+    try {
+      h.fake.setDefault({ content: "Which one?" });
+      const real = createLlmClient(h.config);
+      const seen: AbortSignal[] = [];
+      const llm: LlmClient = {
+        text: (prompt, o = {}) => (o.signal && seen.push(o.signal), real.text(prompt, o)),
+        json: (
+          schema,
+          prompt,
+          o = {},
+        ) => (o.signal && seen.push(o.signal), real.json(schema, prompt, o)),
+        visionJson: (schema, prompt, o = {}) => (
+          o.signal && seen.push(o.signal), real.visionJson(schema, prompt, o)
+        ),
+      };
+      const w = await h.startWorker({ llm });
+      const ids = [
+        await h.createJob("followup", { message: "first" }),
+        await h.createJob("followup", { message: "second" }),
+      ];
+      for (const id of ids) assert.equal((await h.waitJob(id)).status, "completed");
+      assert.equal(seen.length, 2);
+      assert.notEqual(seen[0], seen[1]);
+      // The model client composes its request signals from this one (AbortSignal.any); had it been
+      // the worker's own signal, every model call would have left an entry there for good.
+      await w.stop();
+      assert.ok(seen.every((s) => !s.aborted), "finished jobs were detached from the worker");
+    } finally {
+      await h.close();
+    }
+  },
+);
+
+Deno.test("childSignal follows its parent until released", () => {
+  const parent = new AbortController();
+  const a = childSignal(parent.signal);
+  const b = childSignal(parent.signal);
+  b.release();
+  parent.abort(new Error("stop"));
+  assert.equal(a.signal.aborted, true);
+  assert.equal((a.signal.reason as Error).message, "stop");
+  assert.equal(b.signal.aborted, false);
+  assert.equal(childSignal(parent.signal).signal.aborted, true);
+});
+
+itest("a core outage in mid-job does not use up the model's retries", async () => {
+  // LLM_MAX_RETRIES is 3 in the harness. The core fails the memory write three times, then the
+  // model fails once: with one counter for both, that fourth failure failed the job as "model
+  // unreachable after 4 attempts" although the model had failed only once.
+  const h = await startHarness({ worker: false });
+  try {
+    const real = createCoreClient(h.server.url);
+    let coreFailures = 0;
+    await h.startWorker({
+      core: {
+        ...real,
+        createMemory(body, o) {
+          if (coreFailures < 3) {
+            coreFailures++;
+            return Promise.reject(new TransientError("core", "core POST /memories answered 503"));
+          }
+          return real.createMemory(body, o);
+        },
+      },
+    });
+    const note = jsonReply({ intent: "general_note" });
+    h.fake.enqueue(note, note, note, { status: 503, message: "busy" }, note);
+    const id = await h.createJob("intent_classify", { message: "buy stamps" });
+    const job = await h.waitJob(id);
+    assert.equal(job.status, "completed", job.error_message ?? "");
+    assert.equal(coreFailures, 3);
+    assert.equal(h.fake.requests.length, 5);
+    assert.equal(typeof job.result.memory_id, "string");
   } finally {
     await h.close();
   }

@@ -4,7 +4,8 @@
  */
 import type { Redis } from "ioredis";
 import { loadWorkerConfig, type WorkerConfig } from "../../shared/config.ts";
-import { createLogger } from "../../shared/log.ts";
+import type { Logger } from "../../shared/log.ts";
+import { createWorkerLogger } from "../../llm_worker/job_scope.ts";
 import type { JobType } from "../../shared/enums.ts";
 import {
   ALL_JOB_STREAMS,
@@ -94,6 +95,10 @@ export interface HarnessOptions {
   worker?: boolean;
   /** Options of that worker. */
   workerOptions?: WorkerOptions;
+  /** Core variables (e.g. CORE_API_TOKEN). */
+  coreEnv?: Record<string, string>;
+  /** The core's logger (silent by default). */
+  coreLog?: Logger;
 }
 
 /** Poll `check` until it returns a value other than undefined. */
@@ -113,10 +118,18 @@ export async function waitFor<T>(
 
 /** Build the harness. */
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
-  const server = await startCoreServer();
+  const server = await startCoreServer({ env: options.coreEnv, log: options.coreLog });
   const fake = await startFakeLlm();
   const core = server.core;
-  const userId = await createUser(core.app, 4242, "Worker Tester");
+  const token = options.coreEnv?.CORE_API_TOKEN;
+  // The harness's own calls to the core, with the token when the core wants one.
+  const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const userId = token
+    ? (await call(core.app, "POST", "/users", {
+      telegram_user_id: 4242,
+      display_name: "Worker Tester",
+    }, auth)).body.telegram_user_id
+    : await createUser(core.app, 4242, "Worker Tester");
   const config = loadWorkerConfig({
     LLM_BASE_URL: fake.url,
     LLM_TEXT_MODEL: "text-model",
@@ -171,7 +184,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     logs,
     async startWorker(workerOptions = {}) {
       const w = startWorker(config, {
-        log: createLogger("llm_worker", { level: "debug", sink: (l) => logs.push(l) }),
+        // The logger main.ts uses: lines written during a job carry its job_id.
+        log: createWorkerLogger({ level: "debug", sink: (l) => logs.push(l) }),
         ...workerOptions,
       });
       workers.push(w);
@@ -183,14 +197,14 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         job_type: jobType,
         payload,
         user_id: jobOptions.userId === undefined ? userId : jobOptions.userId,
-      });
+      }, auth);
       if (res.status !== 201) {
         throw new Error(`POST /llm_jobs: ${res.status} ${JSON.stringify(res.body)}`);
       }
       return res.body.id;
     },
     async getJob(id) {
-      const res = await call(core.app, "GET", `/llm_jobs/${id}`);
+      const res = await call(core.app, "GET", `/llm_jobs/${id}`, undefined, auth);
       if (res.status !== 200) throw new Error(`GET /llm_jobs/${id}: ${res.status}`);
       return res.body;
     },

@@ -154,3 +154,23 @@ itest("the worker process stops at start with a message naming a bad variable", 
   assert.equal(out.code, 2, stderr);
   assert.match(stderr, /WORKER_CONCURRENCY="zero"/);
 });
+
+itest("stop() returns even when the worker never reached Redis", async () => {
+  const { freePort } = await import("../helpers/redis_server.ts");
+  const { loadWorkerConfig } = await import("../../shared/config.ts");
+  const { startWorker } = await import("../../llm_worker/consumer.ts");
+  const config = loadWorkerConfig({
+    REDIS_URL: `redis://127.0.0.1:${freePort()}`,
+    CORE_API_URL: `http://127.0.0.1:${freePort()}`,
+    LLM_BASE_URL: `http://127.0.0.1:${freePort()}/v1`,
+  });
+  const worker = startWorker(config);
+  await new Promise((r) => setTimeout(r, 300));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const outcome = await Promise.race([
+    worker.stop().then(() => "stopped"),
+    new Promise((r) => timer = setTimeout(() => r("still running after 10 s"), 10_000)),
+  ]);
+  clearTimeout(timer);
+  assert.equal(outcome, "stopped");
+});

@@ -119,6 +119,21 @@ Deno.test("compose: the worker reads images read-only, waits for healthy core an
   assert.equal(worker.environment.IMAGE_STORAGE_PATH, "/data/images");
 });
 
+Deno.test("compose: the worker's healthcheck fetches its /health, as the image's does", () => {
+  const worker = compose.services["llm-worker"];
+  // The healthcheck's port; fixed, so a WORKER_METRICS_PORT in .env cannot break it.
+  assert.equal(String(worker.environment.WORKER_METRICS_PORT), "9100");
+  const test: string[] = worker.healthcheck.test;
+  assert.deepEqual(test.slice(0, 3), ["CMD", "deno", "eval"]);
+  assert.match(test[3], /fetch\('http:\/\/127\.0\.0\.1:9100\/health'\)/);
+  assert.match(test[3], /Deno\.exit\(1\)/);
+  const image = dockerfiles.worker.find((i) => i.op === "HEALTHCHECK");
+  assert.ok(image, "llm_worker/Dockerfile has a HEALTHCHECK");
+  const cmd = image.args.match(/CMD\s+(\[.*\])\s*$/);
+  assert.ok(cmd, "the image's HEALTHCHECK is in exec form");
+  assert.deepEqual(["CMD", ...execForm(cmd[1])], test);
+});
+
 Deno.test("compose: nothing pins a worker's identity, so --scale llm-worker=N works", () => {
   const worker = compose.services["llm-worker"];
   assert.equal(worker.container_name, undefined);

@@ -4,6 +4,7 @@ import {
   CORE_ENV_VARS,
   loadCoreConfig,
   loadWorkerConfig,
+  OPTIONAL_ENV_VARS,
   readEnv,
   redisHostPort,
   WORKER_ENV_VARS,
@@ -17,10 +18,13 @@ Deno.test("core defaults match DESIGN.md section 6", () => {
   assert.equal(c.IMAGE_STORAGE_PATH, "/data/images");
   assert.equal(c.REDIS_URL, "redis://redis:6379");
   assert.equal(c.SCHEDULER_INTERVAL_SECONDS, 30);
-  // Every setting has a default: an empty environment is a valid configuration.
+  // Every setting has a default: an empty environment is a valid configuration. The optional
+  // ones (the access token) default to unset, i.e. off.
   for (const name of CORE_ENV_VARS) {
+    if (OPTIONAL_ENV_VARS.includes(name)) continue;
     assert.notEqual((c as Record<string, unknown>)[name], undefined, name);
   }
+  assert.equal(c.CORE_API_TOKEN, undefined);
 });
 
 Deno.test("worker defaults match DESIGN.md section 6", () => {
@@ -34,8 +38,11 @@ Deno.test("worker defaults match DESIGN.md section 6", () => {
   assert.equal(w.CORE_API_URL, "http://core:8000");
   assert.equal(w.IMAGE_STORAGE_PATH, "/data/images");
   for (const name of WORKER_ENV_VARS) {
+    if (OPTIONAL_ENV_VARS.includes(name)) continue;
     assert.notEqual((w as Record<string, unknown>)[name], undefined, name);
   }
+  assert.equal(w.CORE_API_TOKEN, undefined);
+  assert.equal(w.WORKER_METRICS_PORT, 9100);
 });
 
 Deno.test("values are parsed; an empty variable means unset", () => {
@@ -81,6 +88,9 @@ Deno.test("a bad value fails with a ConfigError naming each bad variable", () =>
     [{ LLM_MAX_RETRIES: "-2" }, "LLM_MAX_RETRIES"],
     [{ CORE_API_URL: "//core:8000" }, "CORE_API_URL"],
     [{ WORKER_CONCURRENCY: "0" }, "WORKER_CONCURRENCY"],
+    [{ WORKER_METRICS_PORT: "-1" }, "WORKER_METRICS_PORT"],
+    [{ WORKER_METRICS_PORT: "65536" }, "WORKER_METRICS_PORT"],
+    [{ CORE_API_TOKEN: "short" }, "CORE_API_TOKEN"],
   ];
   for (const [env, name] of workerCases) {
     try {
@@ -111,4 +121,29 @@ Deno.test("readEnv reads only the names asked for; redisHostPort", () => {
   assert.equal(redisHostPort("redis://127.0.0.1:6380/3"), "127.0.0.1:6380");
   assert.equal(redisHostPort("redis://cache"), "cache:6379");
   assert.equal(redisHostPort("rediss://user:pw@host:7000"), "host:7000");
+});
+
+Deno.test("CORE_API_TOKEN: optional, long enough, no whitespace, never echoed", () => {
+  const token = "tok-0123456789abcdef";
+  assert.equal(loadCoreConfig({ CORE_API_TOKEN: token }).CORE_API_TOKEN, token);
+  assert.equal(loadWorkerConfig({ CORE_API_TOKEN: token }).CORE_API_TOKEN, token);
+  // Empty means unset (a `CORE_API_TOKEN=` line in .env).
+  assert.equal(loadCoreConfig({ CORE_API_TOKEN: "" }).CORE_API_TOKEN, undefined);
+  for (const bad of ["too-short-tok", "has a space in it, long enough"]) {
+    for (const load of [loadCoreConfig, loadWorkerConfig]) {
+      try {
+        load({ CORE_API_TOKEN: bad });
+        assert.fail(`${JSON.stringify(bad)} should be refused`);
+      } catch (e) {
+        assert.ok(e instanceof ConfigError, String(e));
+        assert.match(e.message, /\bCORE_API_TOKEN=<hidden>/);
+        assert.ok(!e.message.includes(bad), "a refused token is still a secret");
+      }
+    }
+  }
+});
+
+Deno.test("WORKER_METRICS_PORT: 0 turns the listener off, any port else", () => {
+  assert.equal(loadWorkerConfig({ WORKER_METRICS_PORT: "0" }).WORKER_METRICS_PORT, 0);
+  assert.equal(loadWorkerConfig({ WORKER_METRICS_PORT: "9200" }).WORKER_METRICS_PORT, 9200);
 });

@@ -12,6 +12,7 @@ import m009 from "./009_llm_job_publish_tracking.sql" with { type: "text" };
 import m010 from "./010_rebuild_search_index.sql" with { type: "text" };
 import m011 from "./011_idempotency_keys.sql" with { type: "text" };
 import m012 from "./012_event_reprompt_tracking.sql" with { type: "text" };
+import m013 from "./013_search_index_owner.sql" with { type: "text" };
 
 /** One migration: its number (the `user_version` it leaves) and its SQL. */
 export interface Migration {
@@ -37,4 +38,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 10, name: "010_rebuild_search_index.sql", sql: m010 },
   { version: 11, name: "011_idempotency_keys.sql", sql: m011 },
   { version: 12, name: "012_event_reprompt_tracking.sql", sql: m012 },
+  { version: 13, name: "013_search_index_owner.sql", sql: m013 },
 ];

@@ -1,0 +1,231 @@
+/**
+ * A realistic search corpus, written straight into a database file before the core starts:
+ * memories made of words from a fixed vocabulary drawn with Zipf-like frequencies (a few words
+ * are in most memories, most words are rare), stop words mixed in as in real notes, some
+ * confirmed tags, a few pinned, spread over a few owners of different sizes. Everything comes
+ * from a seeded PRNG, so every run indexes the same corpus and asks the same queries.
+ */
+import { openDatabase, transaction } from "../core/db/open.ts";
+
+/** A seeded PRNG (mulberry32): numbers in [0, 1). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// Frequent words of personal notes first, so the head of the distribution reads like notes.
+const NOTE_WORDS = (
+  "meeting call buy milk doctor appointment passport birthday mum dad car keys office email " +
+  "report project deadline dinner lunch train flight hotel booking ticket bank card payment " +
+  "invoice rent gym school kids pickup groceries bread eggs coffee tea wine gift party friday " +
+  "monday tuesday wednesday thursday saturday sunday morning evening tonight tomorrow week " +
+  "month year photo receipt password wifi code door garage garden plants dentist pharmacy " +
+  "medicine insurance tax form letter parcel delivery shop store market recipe book film " +
+  "music concert game team client boss colleague plan idea list notes phone charger laptop " +
+  "bike repair plumber electrician landlord holiday trip beach museum park walk run yoga " +
+  "class course exam homework teacher vet dog cat food water bill electricity internet " +
+  "subscription renew cancel order return refund address street station airport visa"
+).split(" ");
+
+const STOP = (
+  "the a to and of in for on at with my is it this that be have from by about i we our " +
+  "your at an or as do"
+).split(" ");
+
+/** The vocabulary: note words first, then distinct made-up words, `size` in all. */
+export function vocabulary(size: number, seed = 7): string[] {
+  const rnd = prng(seed);
+  const onsets = "b c d f g h j k l m n p r s t v w z br cr dr fl gr pl st tr ch sh th".split(" ");
+  const vowels = "a e i o u ai ea io ou".split(" ");
+  const codas = ["", "", "", "n", "r", "s", "l", "m", "nd", "st", "x"];
+  const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)];
+  const words = [...NOTE_WORDS];
+  const seen = new Set(words.concat(STOP));
+  while (words.length < size) {
+    const syllables = 2 + Math.floor(rnd() * 3);
+    let w = "";
+    for (let s = 0; s < syllables; s++) w += pick(onsets) + pick(vowels);
+    w += pick(codas);
+    if (!seen.has(w)) {
+      seen.add(w);
+      words.push(w);
+    }
+  }
+  return words;
+}
+
+/** Draws ranks 0..n-1 with probability proportional to 1 / (rank + 1)^s. */
+export function zipf(n: number, s: number, rnd: () => number): () => number {
+  const cdf = new Float64Array(n);
+  let sum = 0;
+  for (let i = 0; i < n; i++) cdf[i] = sum += 1 / Math.pow(i + 1, s);
+  return () => {
+    const x = rnd() * sum;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cdf[mid] < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+}
+
+/** An owner of the corpus and the share of memories they have. */
+export interface SeedOwner {
+  /** Telegram user id. */
+  id: number;
+  /** Fraction of all memories. */
+  share: number;
+}
+
+/** The owners: one heavy user, a few lighter ones. */
+export const SEED_OWNERS: readonly SeedOwner[] = [
+  { id: 1001, share: 0.4 },
+  { id: 1002, share: 0.25 },
+  { id: 1003, share: 0.2 },
+  { id: 1004, share: 0.1 },
+  { id: 1005, share: 0.05 },
+];
+
+/** Options for {@linkcode seedMemories}. */
+export interface SeedOptions {
+  /** How many memories (100,000 for the benchmark). */
+  count: number;
+  /** Vocabulary size (20,000 by default). */
+  vocabularySize?: number;
+  /** Zipf exponent (1.0 by default). */
+  exponent?: number;
+  /** PRNG seed. */
+  seed?: number;
+}
+
+/** What was seeded: enough to build requests against it. */
+export interface SeedResult {
+  /** Some memory ids (every 10th), for GET /memories/{id}. */
+  sampleIds: string[];
+  /** The vocabulary, most frequent first. */
+  words: string[];
+  /** How many memories hold each of the 5 most frequent words (share of all memories). */
+  headShares: { word: string; share: number }[];
+  /** Seconds it took. */
+  seconds: number;
+}
+
+/** Write users and `count` confirmed memories (indexed by the triggers) into `databasePath`. */
+export function seedMemories(databasePath: string, options: SeedOptions): SeedResult {
+  const started = performance.now();
+  const rnd = prng(options.seed ?? 42);
+  const words = vocabulary(options.vocabularySize ?? 20_000);
+  const word = zipf(words.length, options.exponent ?? 1.0, rnd);
+  const db = openDatabase(databasePath);
+  // Indexing row by row through the triggers takes a while for 100,000 memories; index once at
+  // the end instead (as migration 013 does), then put the same triggers back.
+  const triggers = db.prepare(
+    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%memories_fts%'",
+  ).all() as { name: string; sql: string }[];
+  const sampleIds: string[] = [];
+  const headCounts = new Map<string, number>(words.slice(0, 5).map((w) => [w, 0]));
+  const base = Date.parse("2025-01-01T00:00:00.000Z");
+  try {
+    transaction(db, () => {
+      for (const t of triggers) db.exec(`DROP TRIGGER ${t.name}`);
+      const user = db.prepare(
+        "INSERT INTO users (telegram_user_id, display_name, is_allowed, created_at) " +
+          "VALUES (?, ?, 1, ?)",
+      );
+      for (const o of SEED_OWNERS) user.run(o.id, `Bench ${o.id}`, new Date(base).toISOString());
+      const insert = db.prepare(
+        `INSERT INTO memories (id, owner_user_id, content, status, is_pinned, created_at,
+           updated_at) VALUES (?, ?, ?, 'confirmed', ?, ?, ?)`,
+      );
+      const tag = db.prepare(
+        `INSERT OR IGNORE INTO memory_tags (memory_id, tag, status, suggested_at, confirmed_at)
+         VALUES (?, ?, 'confirmed', ?, ?)`,
+      );
+      for (let i = 0; i < options.count; i++) {
+        const id = crypto.randomUUID();
+        let r = rnd();
+        let owner = SEED_OWNERS[0].id;
+        for (const o of SEED_OWNERS) {
+          if (r < o.share) {
+            owner = o.id;
+            break;
+          }
+          r -= o.share;
+        }
+        const length = 4 + Math.floor(rnd() * 22);
+        const tokens: string[] = [];
+        for (let t = 0; t < length; t++) {
+          tokens.push(rnd() < 0.3 ? STOP[Math.floor(rnd() * STOP.length)] : words[word()]);
+        }
+        for (const w of new Set(tokens)) {
+          if (headCounts.has(w)) headCounts.set(w, headCounts.get(w)! + 1);
+        }
+        const at = new Date(base + i * 5 * 60_000).toISOString();
+        insert.run(id, owner, tokens.join(" "), rnd() < 0.01 ? 1 : 0, at, at);
+        if (rnd() < 0.1) {
+          const n = 1 + Math.floor(rnd() * 3);
+          for (let k = 0; k < n; k++) tag.run(id, words[word()], at, at);
+        }
+        if (i % 10 === 0) sampleIds.push(id);
+      }
+      // `+status`: look tags up by memory id (the primary key), whatever other index exists.
+      db.exec("DELETE FROM memories_fts");
+      db.exec(
+        `INSERT INTO memories_fts (rowid, content, tags, meta)
+         SELECT m.rowid, coalesce(m.content, ''),
+                coalesce((SELECT group_concat(t.tag, ' ') FROM memory_tags t
+                          WHERE t.memory_id = m.id AND +t.status = 'confirmed'), ''),
+                'o' || replace(m.owner_user_id, '-', 'n') ||
+                CASE WHEN m.is_pinned THEN ' p' || replace(m.owner_user_id, '-', 'n') ELSE '' END
+         FROM memories m WHERE m.status = 'confirmed'`,
+      );
+      for (const t of triggers) db.exec(t.sql);
+    });
+    db.exec("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')");
+    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  } finally {
+    db.close();
+  }
+  return {
+    sampleIds,
+    words,
+    headShares: [...headCounts].map(([w, n]) => ({ word: w, share: n / options.count })),
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** A fixed list of search queries: 1 to 3 words drawn with the corpus' own frequencies. */
+export function searchQueries(
+  words: string[],
+  options: { count: number; seed?: number; exponent?: number },
+): { q: string; owner: number }[] {
+  const rnd = prng(options.seed ?? 99);
+  const word = zipf(words.length, options.exponent ?? 1.0, rnd);
+  const out: { q: string; owner: number }[] = [];
+  for (let i = 0; i < options.count; i++) {
+    const n = 1 + Math.floor(rnd() * 3);
+    const q = Array.from({ length: n }, () => words[word()]).join(" ");
+    const owner = SEED_OWNERS[Math.floor(rnd() * SEED_OWNERS.length)].id;
+    out.push({ q, owner });
+  }
+  return out;
+}
+
+/** A note-like sentence for POST /memories. */
+export function sentence(words: string[], rnd: () => number, draw: () => number): string {
+  const length = 4 + Math.floor(rnd() * 16);
+  const tokens: string[] = [];
+  for (let t = 0; t < length; t++) {
+    tokens.push(rnd() < 0.3 ? STOP[Math.floor(rnd() * STOP.length)] : words[draw()]);
+  }
+  return tokens.join(" ");
+}
