@@ -78,7 +78,10 @@ case "$service" in
       *) metrics_listen=0.0.0.0:$metrics_port ;;
     esac
     net=$(net_list "$redis" "$core" "$llm" "$metrics_listen")
+    # A small young generation: the worker's garbage is short-lived per-job objects, and the
+    # default semi-space let peak RSS reach ~200 MB; 2 MB measured ~130 MB at the same throughput.
     exec deno run --no-prompt \
+      --v8-flags=--max-semi-space-size=2 \
       --allow-read="$image_dir" \
       ${net:+"--allow-net=$net"} \
       --allow-env="$env_vars" --ignore-env \
