@@ -1,23 +1,8 @@
 import assert from "node:assert/strict";
-import { call, createUser, itest, makeCore, type TestCore } from "../helpers/core_app.ts";
+import { call, createUser, itest, type TestCore } from "../helpers/core_app.ts";
+import { coreAt, insertMemory } from "../helpers/fixtures.ts";
 
 const T0 = "2026-03-01T00:00:00.000Z";
-
-/** A core whose clock the test moves by assigning `time.now`. */
-async function coreAt(iso: string): Promise<TestCore & { time: { now: Date } }> {
-  const time = { now: new Date(iso) };
-  const core = await makeCore({ clock: () => time.now });
-  return Object.assign(core, { time });
-}
-
-function insertMemory(core: TestCore, owner: number): string {
-  const id = crypto.randomUUID();
-  core.db.prepare(
-    `INSERT INTO memories (id, owner_user_id, content, status, created_at, updated_at)
-     VALUES (?, ?, 'a memory', 'confirmed', ?, ?)`,
-  ).run(id, owner, T0, T0);
-  return id;
-}
 
 interface Entry {
   id: number;

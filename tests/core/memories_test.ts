@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { call, createUser, itest, makeCore, type TestCore } from "../helpers/core_app.ts";
+import { count } from "../helpers/fixtures.ts";
 
 const OWNER = 501;
 const START = Date.parse("2026-03-01T10:00:00.000Z");
@@ -26,10 +27,6 @@ async function newMemory(core: TestCore, body: Record<string, unknown> = {}): Pr
   });
   assert.equal(res.status, 201, JSON.stringify(res.body));
   return res.body;
-}
-
-function count(core: TestCore, sql: string, ...args: (string | number)[]): number {
-  return Number((core.db.prepare(sql).get(...args) as { n: number }).n);
 }
 
 function audits(core: TestCore, id: string): { action: string; actor: string; detail: string }[] {

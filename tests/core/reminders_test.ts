@@ -1,30 +1,10 @@
 import assert from "node:assert/strict";
-import { call, createUser, itest, makeCore, type TestCore } from "../helpers/core_app.ts";
+import { call, createUser, itest, type TestCore } from "../helpers/core_app.ts";
+import { coreAt, count, insertMemory } from "../helpers/fixtures.ts";
 import { runSchedulerOnce } from "../../core/scheduler.ts";
 import { NOTIFY_STREAM } from "../../shared/streams.ts";
 
 const T0 = "2026-03-01T00:00:00.000Z";
-
-/** A core whose clock the test moves by assigning `time.now`. */
-async function coreAt(iso: string): Promise<TestCore & { time: { now: Date } }> {
-  const time = { now: new Date(iso) };
-  const core = await makeCore({ clock: () => time.now });
-  return Object.assign(core, { time });
-}
-
-/** Memories are made by SQL here: the memories router belongs to another part. */
-function insertMemory(core: TestCore, owner: number): string {
-  const id = crypto.randomUUID();
-  core.db.prepare(
-    `INSERT INTO memories (id, owner_user_id, content, status, created_at, updated_at)
-     VALUES (?, ?, 'a memory', 'confirmed', ?, ?)`,
-  ).run(id, owner, T0, T0);
-  return id;
-}
-
-function count(core: TestCore, sql: string, ...args: (string | number)[]): number {
-  return Number((core.db.prepare(sql).get(...args) as { n: number }).n);
-}
 
 function reminderAudits(core: TestCore, id: string): { action: string; detail: unknown }[] {
   return core.db.prepare(

@@ -1,0 +1,30 @@
+/** Small fixtures the core tests share: a core on a movable clock, memories by SQL, row counts. */
+import { makeCore, type TestCore } from "./core_app.ts";
+
+/** The instant the fixture memories are stamped with. */
+export const FIXTURE_T0 = "2026-03-01T00:00:00.000Z";
+
+/** A core whose clock the test moves by assigning `time.now`. */
+export async function coreAt(iso: string): Promise<TestCore & { time: { now: Date } }> {
+  const time = { now: new Date(iso) };
+  const core = await makeCore({ clock: () => time.now });
+  return Object.assign(core, { time });
+}
+
+/**
+ * A confirmed memory inserted by SQL, for tests of routers that only point at memories (so they
+ * do not depend on the memories router). Returns its id.
+ */
+export function insertMemory(core: TestCore, owner: number, content = "a memory"): string {
+  const id = crypto.randomUUID();
+  core.db.prepare(
+    `INSERT INTO memories (id, owner_user_id, content, status, created_at, updated_at)
+     VALUES (?, ?, ?, 'confirmed', ?, ?)`,
+  ).run(id, owner, content, FIXTURE_T0, FIXTURE_T0);
+  return id;
+}
+
+/** The `n` column of a `SELECT count(*) AS n ...` query. */
+export function count(core: TestCore, sql: string, ...args: (string | number)[]): number {
+  return Number((core.db.prepare(sql).get(...args) as { n: number }).n);
+}
