@@ -6,7 +6,7 @@
  */
 import { Redis } from "ioredis";
 import { join } from "node:path";
-import { httpOk, REPO_ROOT } from "../tests/helpers/processes.ts";
+import { httpOk, spawnTask } from "../tests/helpers/processes.ts";
 import { freePort } from "../tests/helpers/redis_server.ts";
 import { ALL_JOB_STREAMS, WORKER_GROUP } from "../shared/streams.ts";
 
@@ -170,9 +170,6 @@ export interface TaskProcess {
 /** Characters of output kept per process. */
 export const OUTPUT_TAIL = 64 * 1024;
 
-// Deno itself needs these to find its cache; nothing else of this environment leaks in.
-const PASS_THROUGH = ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "DENO_CERT", "TMPDIR"];
-
 /**
  * Start `deno task <service>` in the repository root with `env` only (as
  * tests/helpers/processes.ts does), keeping just the tail of its output: at the default log
@@ -184,20 +181,7 @@ export function startTask(
   env: Record<string, string>,
   options: { count?: string[] } = {},
 ): TaskProcess {
-  const base: Record<string, string> = { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" };
-  for (const name of PASS_THROUGH) {
-    const value = Deno.env.get(name);
-    if (value !== undefined) base[name] = value;
-  }
-  const child = new Deno.Command("deno", {
-    args: ["task", service],
-    cwd: REPO_ROOT,
-    clearEnv: true,
-    env: { ...base, ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnTask(service, env);
   let tail = "";
   let done = false;
   const counts = new Map((options.count ?? []).map((t) => [t, 0]));

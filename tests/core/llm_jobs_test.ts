@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { Redis as RedisClient } from "ioredis";
 import { call, itest, makeCore, type TestCore } from "../helpers/core_app.ts";
+import { manualClock } from "../helpers/fixtures.ts";
 import { freePort, startRedisServer } from "../helpers/redis_server.ts";
 import { republishOnce } from "../../core/republisher.ts";
 import { recordInBatch } from "../../core/job_publisher.ts";
@@ -20,16 +21,6 @@ const JOB_KEYS = [
 ];
 
 /** A clock the test moves by hand. */
-function manualClock(start = "2026-03-01T10:00:00.000Z") {
-  let t = Date.parse(start);
-  return {
-    clock: () => new Date(t),
-    advance(ms: number) {
-      t += ms;
-    },
-  };
-}
-
 async function entries(redis: Redis, stream: string) {
   const raw = await redis.xrange(stream, "-", "+");
   return raw.map(([id, fields]) => ({ id, fields, data: JSON.parse(fields[1]) }));

@@ -1,22 +1,10 @@
 import assert from "node:assert/strict";
 import { call, itest, makeCore, type TestCore } from "../helpers/core_app.ts";
+import { manualClock } from "../helpers/fixtures.ts";
 import { freePort } from "../helpers/redis_server.ts";
 import { republishOnce, startRepublisher } from "../../core/republisher.ts";
 import { insertJob } from "../../core/job_repo.ts";
 import { ack, ensureGroup, readGroup } from "../../shared/streams.ts";
-
-function manualClock(start = "2026-03-01T10:00:00.000Z") {
-  let t = Date.parse(start);
-  return {
-    clock: () => new Date(t),
-    advance(ms: number) {
-      t += ms;
-    },
-    iso(offsetMs = 0) {
-      return new Date(t + offsetMs).toISOString();
-    },
-  };
-}
 
 function job(core: TestCore, id: string) {
   return core.db.prepare("SELECT * FROM llm_jobs WHERE id = ?").get(id) as Record<string, unknown>;

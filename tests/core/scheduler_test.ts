@@ -1,24 +1,12 @@
 import assert from "node:assert/strict";
 import { itest, makeCore, type TestCore } from "../helpers/core_app.ts";
+import { manualClock } from "../helpers/fixtures.ts";
 import { freePort } from "../helpers/redis_server.ts";
 import { runSchedulerOnce, startLoop, startScheduler } from "../../core/scheduler.ts";
 import { silentLogger } from "../../shared/log.ts";
 
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
-
-function manualClock(start = "2026-03-01T10:00:00.000Z") {
-  let t = Date.parse(start);
-  return {
-    clock: () => new Date(t),
-    advance(ms: number) {
-      t += ms;
-    },
-    iso(offsetMs = 0) {
-      return new Date(t + offsetMs).toISOString();
-    },
-  };
-}
 
 /** Direct SQL fixtures: the other routers are written concurrently. */
 function fixtures(core: TestCore, at: string) {

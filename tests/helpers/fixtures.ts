@@ -28,3 +28,21 @@ export function insertMemory(core: TestCore, owner: number, content = "a memory"
 export function count(core: TestCore, sql: string, ...args: (string | number)[]): number {
   return Number((core.db.prepare(sql).get(...args) as { n: number }).n);
 }
+
+/** A clock the test steps by hand: `clock` for makeCore, `advance(ms)`, `iso(offsetMs)`. */
+export function manualClock(start = "2026-03-01T10:00:00.000Z"): {
+  clock: () => Date;
+  advance(ms: number): void;
+  iso(offsetMs?: number): string;
+} {
+  let t = Date.parse(start);
+  return {
+    clock: () => new Date(t),
+    advance(ms: number) {
+      t += ms;
+    },
+    iso(offsetMs = 0) {
+      return new Date(t + offsetMs).toISOString();
+    },
+  };
+}

@@ -33,17 +33,17 @@ export interface ServiceProcess {
 // as in a container that sees only its env_file.
 const PASS_THROUGH = ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "DENO_CERT", "TMPDIR"];
 
-/** Start `deno task <service>` with `env` (plus PATH, HOME and Deno's cache location). */
-export function startService(
-  service: "core" | "worker",
-  env: Record<string, string>,
-): ServiceProcess {
+/**
+ * Spawn `deno task <service>` with only `env` plus PATH, HOME and Deno's cache location (the
+ * service must see nothing else), stdout and stderr piped for the caller to drain.
+ */
+export function spawnTask(service: string, env: Record<string, string>): Deno.ChildProcess {
   const base: Record<string, string> = { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" };
   for (const name of PASS_THROUGH) {
     const value = Deno.env.get(name);
     if (value !== undefined) base[name] = value;
   }
-  const child = new Deno.Command("deno", {
+  return new Deno.Command("deno", {
     args: ["task", service],
     cwd: REPO_ROOT,
     clearEnv: true,
@@ -52,6 +52,14 @@ export function startService(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+}
+
+/** Start `deno task <service>` with `env` (plus PATH, HOME and Deno's cache location). */
+export function startService(
+  service: "core" | "worker",
+  env: Record<string, string>,
+): ServiceProcess {
+  const child = spawnTask(service, env);
 
   let text = "";
   let done = false;
