@@ -200,8 +200,10 @@ async function fireReminders(
         content: {
           reminder_id: r.id,
           memory_id: r.memory_id,
-          // Reminders of the first version may have no text; the memory says what it is about.
-          text: r.text ?? r.memory_content ?? "",
+          // The gateway shows memory_content; an image memory has none, so the reminder's own
+          // text stands in (and something readable when neither says anything).
+          memory_content: firstText(r.memory_content, r.text) ?? "(no text)",
+          text: firstText(r.text, r.memory_content) ?? "",
           fire_at: fireAt,
         },
       }, { timeoutMs: o.timeoutMs });
@@ -400,6 +402,8 @@ async function repromptEvents(
         content: {
           event_id: e.id,
           description: e.description,
+          // The gateway reads event_date; event_time stays for newer clients.
+          event_date: toUtcIso(e.event_time) ?? e.event_time,
           event_time: toUtcIso(e.event_time) ?? e.event_time,
           source_type: e.source_type,
         },
@@ -465,4 +469,9 @@ export function startScheduler(deps: CoreDeps, options: StartSchedulerOptions): 
     name: "scheduler",
     log: deps.log,
   });
+}
+
+/** `a` when it has something other than white space in it, else `b` when that has. */
+function firstText(a: string | null, b: string | null): string | undefined {
+  return [a, b].find((v): v is string => typeof v === "string" && v.trim() !== "");
 }

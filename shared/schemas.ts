@@ -14,6 +14,7 @@ import {
   TAG_STATUSES,
   TASK_STATES,
 } from "./enums.ts";
+import { notificationContentProblems } from "./notification_content.ts";
 
 const ISO_DATE_TIME =
   /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}:?\d{2})?$/;
@@ -295,11 +296,15 @@ export const jobMessage = z.object({
 /** A job message on an `llm:*` stream. */
 export type JobMessage = z.infer<typeof jobMessage>;
 
-/** A notification on `notify:telegram`. */
+/** A notification on `notify:telegram`, its content checked against the gateway's keys. */
 export const notification = z.object({
   user_id: z.number().int(),
   message_type: z.enum(MESSAGE_TYPES),
   content: z.record(z.string(), z.unknown()),
+}).superRefine((n, ctx) => {
+  for (const problem of notificationContentProblems(n.message_type, n.content)) {
+    ctx.addIssue({ code: "custom", path: ["content"], message: problem });
+  }
 });
 /** A notification on `notify:telegram`. */
 export type Notification = z.infer<typeof notification>;

@@ -115,27 +115,33 @@ itest(
       const legacyLater = f.reminder(mem, "2026-03-01T06:00:00-05:00");
       // First-version reminders may have no text.
       const noText = f.reminder(mem, time.iso(-1000), { text: null });
+      // An image memory has no content: the gateway is shown the reminder's own text.
+      const image = f.memory({ content: null, media_type: "image" });
+      const onImage = f.reminder(image, time.iso(-2000), { text: "water the plant" });
 
       const pass = await runSchedulerOnce(core.deps);
       assert.deepEqual(pass.errors, []);
-      assert.equal(pass.reminders_fired, 3);
+      assert.equal(pass.reminders_fired, 4);
       assert.equal(pass.reminders_scheduled, 0);
       const sent = await notifications(core);
-      assert.equal(sent.length, 3);
-      const byId = new Map(sent.map((n) => [n.content.reminder_id, n]));
+      assert.equal(sent.length, 4);
+      assert.equal(byIdOf(sent).get(onImage).content.memory_content, "water the plant");
+      const byId = byIdOf(sent);
       assert.deepEqual(byId.get(due), {
         user_id: 1,
         message_type: "reminder",
         content: {
           reminder_id: due,
           memory_id: mem,
+          memory_content: "Plumber visit",
           text: "call the plumber",
           fire_at: time.iso(-60_000),
         },
       });
       assert.equal(byId.get(legacyDue).content.fire_at, "2026-03-01T09:59:00.000Z");
       assert.equal(byId.get(noText).content.text, "Plumber visit");
-      for (const id of [due, legacyDue, noText]) {
+      assert.equal(byId.get(noText).content.memory_content, "Plumber visit");
+      for (const id of [due, legacyDue, noText, onImage]) {
         assert.equal(reminder(core, id).fired, 1);
         assert.equal(reminder(core, id).updated_at, time.iso());
       }
@@ -146,19 +152,22 @@ itest(
       ).all().map((a) => ({ ...a }));
       assert.deepEqual(
         audit,
-        [due, legacyDue, noText].sort().map((id) => ({ entity_id: id, actor: "system:scheduler" })),
+        [due, legacyDue, noText, onImage].sort().map((id) => ({
+          entity_id: id,
+          actor: "system:scheduler",
+        })),
       );
 
       // Nothing fires twice.
       const again = await runSchedulerOnce(core.deps);
       assert.equal(again.reminders_fired, 0);
-      assert.equal((await notifications(core)).length, 3);
+      assert.equal((await notifications(core)).length, 4);
 
       time.advance(HOUR + 60_000);
       const later = await runSchedulerOnce(core.deps);
       assert.equal(later.reminders_fired, 2);
       assert.deepEqual(
-        (await notifications(core)).slice(3).map((n) => n.content.reminder_id).sort(),
+        (await notifications(core)).slice(4).map((n) => n.content.reminder_id).sort(),
         [future, legacyLater].sort(),
       );
     } finally {
@@ -400,6 +409,7 @@ itest("scheduler (d): events pending 24 h are re-prompted once a day", async () 
       content: {
         event_id: old,
         description: "Dentist",
+        event_date: "2026-03-10T09:00:00.000Z",
         event_time: "2026-03-10T09:00:00.000Z",
         source_type: "email",
       },
@@ -555,3 +565,8 @@ itest("startScheduler runs passes in the background", async () => {
     await core.close();
   }
 });
+
+// deno-lint-ignore no-explicit-any
+function byIdOf(sent: any[]): Map<string, any> {
+  return new Map(sent.map((n) => [n.content.reminder_id, n]));
+}

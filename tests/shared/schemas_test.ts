@@ -150,9 +150,28 @@ Deno.test("stream message schemas: job message and notification", () => {
   );
   assert.ok(jobMessage.safeParse({ job_id: "j", job_type: "followup", payload: {} }).success);
   assert.equal(jobMessage.safeParse({ job_id: "j", job_type: "x", payload: {} }).success, false);
+  // Every type has keys the gateway reads, so an empty content is never a valid notification.
   for (const message_type of MESSAGE_TYPES) {
-    assert.ok(notification.safeParse({ user_id: 1, message_type, content: {} }).success);
+    assert.equal(notification.safeParse({ user_id: 1, message_type, content: {} }).success, false);
   }
+  const reminder = {
+    reminder_id: "r",
+    memory_id: "m",
+    memory_content: "Plumber",
+    fire_at: "2026-03-10T09:00:00.000Z",
+  };
+  assert.ok(
+    notification.safeParse({ user_id: 1, message_type: "reminder", content: reminder })
+      .success,
+  );
+  assert.equal(
+    notification.safeParse({
+      user_id: 1,
+      message_type: "reminder",
+      content: { ...reminder, memory_content: " " },
+    }).success,
+    false,
+  );
   assert.equal(
     notification.safeParse({ user_id: 1, message_type: "shout", content: {} }).success,
     false,
