@@ -27,6 +27,14 @@ export const NOTIFY_STREAM = "notify:telegram";
 export const DEAD_LETTER_STREAM = "llm:dead_letter";
 
 /**
+ * A hash the worker keeps up to date with what it last saw of the model, for operators (the
+ * core's queue stats and admin page). Fields, all optional strings: `state` (`ok` or `outage`),
+ * `outage_since`, `last_success_at`, `last_failure_at`, `last_error`, `updated_at` (ISO times).
+ * No key means no worker has reported yet: the state is unknown.
+ */
+export const MODEL_STATUS_KEY = "llm:model_status";
+
+/**
  * The key that makes the worker park a job on the dead-letter stream once only. The core deletes
  * it when an operator re-queues the job, so a job that fails again is parked again.
  */
