@@ -151,6 +151,16 @@ export interface CoreClient {
   openTasks(ownerUserId: number, options?: CoreCallOptions): Promise<Task[]>;
   /** GET /search?q=&owner=. */
   search(q: string, owner: number, options?: CoreCallOptions): Promise<SearchHit[]>;
+  /** GET /settings/{user_id}. */
+  getSettings(userId: number, options?: CoreCallOptions): Promise<UserSettings>;
+}
+
+/** A user's settings (fields the worker reads). */
+export interface UserSettings {
+  /** Language code, e.g. `en`, `de`, `pt-BR`. */
+  language?: string | null;
+  /** IANA time zone. */
+  timezone?: string | null;
 }
 
 /** Options for {@linkcode createCoreClient}. */
@@ -265,6 +275,7 @@ export function createCoreClient(baseUrl: string, options: CoreClientOptions = {
       });
       return listOf<Task>(await request("GET", `/tasks?${q}`, o));
     },
+    getSettings: (userId, o = {}) => request("GET", `/settings/${enc(String(userId))}`, o),
     async search(q, owner, o = {}) {
       const query = new URLSearchParams({ q, owner: String(owner) });
       return listOf<SearchHit>(await request("GET", `/search?${query}`, o));

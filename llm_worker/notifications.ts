@@ -12,7 +12,7 @@
  */
 import type { Redis } from "ioredis";
 import type { JobType, MessageType } from "../shared/enums.ts";
-import type { Notification } from "../shared/schemas.ts";
+import { type Notification, notification } from "../shared/schemas.ts";
 import { DEAD_LETTER_STREAM, deadLetterMarkerKey, NOTIFY_STREAM } from "../shared/streams.ts";
 
 /** How long a marker lives: longer than any job stays pending (7 days). */
@@ -106,6 +106,15 @@ export async function deadLetterOnce(redis: Redis, entry: DeadLetter): Promise<b
   return id !== null;
 }
 
+/** What each job type does for the user, in the sentences of failure notifications. */
+export const TYPE_LABEL: Record<JobType, string> = {
+  image_tag: "tag your image",
+  intent_classify: "understand your message",
+  followup: "prepare a follow-up question",
+  task_match: "check your note against your tasks",
+  email_extract: "read the events in your email",
+};
+
 const RESULT_TYPES: Record<JobType, MessageType> = {
   image_tag: "llm_image_tag_result",
   intent_classify: "llm_intent_result",
@@ -147,17 +156,120 @@ export function resultNotifications(
       return result.task_id ? one({ ...result, job_id: job.id }) : [];
     case "email_extract": {
       const events = Array.isArray(result.events) ? result.events : [];
-      return events.map((event, i) => ({
-        jobId: job.id,
-        n: String(i),
-        notification: {
-          user_id,
-          message_type: "event_confirmation",
-          content: { ...(event as Record<string, unknown>), job_id: job.id },
-        },
-      }));
+      return events.map((raw, i) => {
+        const event = raw as Record<string, unknown>;
+        return {
+          jobId: job.id,
+          n: String(i),
+          notification: {
+            user_id,
+            message_type: "event_confirmation",
+            // The gateway reads event_date; results stored before it was added lack it.
+            content: { ...event, event_date: event.event_date ?? event.event_time, job_id: job.id },
+          },
+        };
+      });
     }
     default:
       return one({ ...result, job_id: job.id });
   }
+}
+
+/** The job fields failure notifications are made from. */
+export interface FailingJob extends NotifiableJob {
+  /** The payload (for `memory_id` and the user's original message). */
+  payload: Record<string, unknown> | null;
+}
+
+/** How a job failed, for the user. */
+export interface FailureNotice {
+  /** The model stayed unreachable past LLM_OUTAGE_MAX_HOURS (`duration`, e.g. "24 hours"). */
+  outage?: { duration: string };
+  /** What went wrong, in words for the user (after "Sorry, I could not ..."). */
+  detail?: string;
+}
+
+/**
+ * The `llm_failure` a user gets the first time a job meets a model outage: the job is not lost,
+ * it will be retried. Marker `outage`, so it is sent once per job however often the job is
+ * re-run.
+ */
+export function outageNotice(job: FailingJob): JobNotification[] {
+  const message = `The AI model is not reachable right now, so I could not ${
+    TYPE_LABEL[job.job_type]
+  } yet. I will retry automatically when it is back.`;
+  return failureNotification(job, "outage", message);
+}
+
+/**
+ * The notifications of a failed job: an `llm_failure` with a sentence for the user and, when the
+ * model stayed down past the horizon, also an `llm_expiry` for clients that show it.
+ */
+export function failureNotices(job: FailingJob, notice: FailureNotice): JobNotification[] {
+  const label = TYPE_LABEL[job.job_type];
+  const message = notice.outage
+    ? `Sorry, I could not ${label}: the AI model has not been reachable for ${notice.outage.duration}, so I stopped trying. Please send it again once the model is back.`
+    : `Sorry, I could not ${label}${notice.detail ? `: ${notice.detail}` : "."}`;
+  const out = failureNotification(job, "failure", message);
+  if (notice.outage && out.length > 0) {
+    const payload = job.payload ?? {};
+    out.push({
+      jobId: job.id,
+      n: "expiry",
+      notification: {
+        user_id: out[0].notification.user_id,
+        message_type: "llm_expiry",
+        content: {
+          job_type: job.job_type,
+          memory_id: memoryIdOf(payload),
+          original_message: originalMessage(payload),
+          failure_type: "llm_unavailable",
+          job_id: job.id,
+        },
+      },
+    });
+  }
+  return out;
+}
+
+/**
+ * Problems that would make the gateway show an empty message, one line per notification; the
+ * worker checks a result's notifications before it stores the result.
+ */
+export function notificationProblems(items: JobNotification[]): string[] {
+  return items.flatMap((item) => {
+    const parsed = notification.safeParse(item.notification);
+    return parsed.success ? [] : [
+      `${item.notification.message_type}: ${parsed.error.issues.map((i) => i.message).join("; ")}`,
+    ];
+  });
+}
+
+function failureNotification(job: FailingJob, n: string, message: string): JobNotification[] {
+  if (job.user_id === null || job.user_id === undefined) return [];
+  return [{
+    jobId: job.id,
+    n,
+    notification: {
+      user_id: job.user_id,
+      message_type: "llm_failure",
+      content: {
+        job_type: job.job_type,
+        memory_id: memoryIdOf(job.payload ?? {}),
+        message,
+        job_id: job.id,
+      },
+    },
+  }];
+}
+
+function memoryIdOf(payload: Record<string, unknown>): string | null {
+  return typeof payload.memory_id === "string" ? payload.memory_id : null;
+}
+
+function originalMessage(payload: Record<string, unknown>): string | null {
+  for (const key of ["message", "query", "memory_content", "subject"]) {
+    if (typeof payload[key] === "string") return payload[key] as string;
+  }
+  return null;
 }

@@ -70,6 +70,8 @@ case "$service" in
     env_vars=$env_vars,LLM_TIMEOUT_SECONDS,LLM_RETRY_BASE_MS,LLM_RETRY_MAX_MS,REDIS_URL
     env_vars=$env_vars,CORE_API_URL,IMAGE_STORAGE_PATH,WORKER_CONCURRENCY
     env_vars=$env_vars,WORKER_CLAIM_IDLE_SECONDS,LOG_LEVEL,CORE_API_TOKEN,WORKER_METRICS_PORT
+    env_vars=$env_vars,LLM_OUTAGE_MAX_HOURS,LLM_PROBE_MAX_SECONDS,LLM_MAX_ANSWER_CHARS
+    env_vars=$env_vars,WORKER_MAX_DELIVERIES
     # Its /metrics and /health listener (WORKER_METRICS_PORT=0 turns it off).
     metrics_port=${WORKER_METRICS_PORT:-9100}
     case "$metrics_port" in
@@ -96,7 +98,8 @@ case "$service" in
     env_vars=$env_vars,LOG_LEVEL,CORE_API_TOKEN,LLM_BASE_URL,LLM_VISION_MODEL,LLM_TEXT_MODEL
     env_vars=$env_vars,LLM_API_KEY,LLM_MAX_RETRIES,LLM_TIMEOUT_SECONDS,LLM_RETRY_BASE_MS
     env_vars=$env_vars,LLM_RETRY_MAX_MS,CORE_API_URL,WORKER_CONCURRENCY
-    env_vars=$env_vars,WORKER_CLAIM_IDLE_SECONDS,WORKER_METRICS_PORT
+    env_vars=$env_vars,WORKER_CLAIM_IDLE_SECONDS,WORKER_METRICS_PORT,LLM_OUTAGE_MAX_HOURS
+    env_vars=$env_vars,LLM_PROBE_MAX_SECONDS,LLM_MAX_ANSWER_CHARS,WORKER_MAX_DELIVERIES
     net=$(net_list "$redis" "$core" "$llm")
     exec deno run --no-prompt \
       ${net:+"--allow-net=$net"} \

@@ -288,7 +288,8 @@ export const llmJobListQuery = z.object({
 
 /** A job message on an `llm:*` stream. */
 export const jobMessage = z.object({
-  job_id: z.string().min(1),
+  // Checked before the id goes into a URL or a log line: a poisoned entry's 1 MB "id" must not.
+  job_id: uuid,
   job_type: z.enum(JOB_TYPES),
   payload: z.record(z.string(), z.unknown()),
   user_id: z.number().int().nullable().optional(),

@@ -32,6 +32,11 @@ export interface JobContext<P> {
   log: Logger;
   /** Aborted when the worker stops waiting for in-flight jobs. */
   signal: AbortSignal;
+  /**
+   * The language the user reads, in English words (e.g. "German"), from their settings; texts
+   * the model writes for the user are asked for in it. "English" when unset or unknown.
+   */
+  language: string;
 }
 
 /** A job result, stored on the job by PATCH /llm_jobs/{id}. */

@@ -6,7 +6,13 @@
 import assert from "node:assert/strict";
 import { itest } from "../helpers/core_app.ts";
 import { jsonReply, promptText } from "../helpers/fake_llm.ts";
-import { ensureGroup, JOB_STREAMS, publish, readGroup } from "../../shared/streams.ts";
+import {
+  ensureGroup,
+  JOB_STREAMS,
+  MODEL_STATUS_KEY,
+  publish,
+  readGroup,
+} from "../../shared/streams.ts";
 import { childSignal } from "../../llm_worker/consumer.ts";
 import { createCoreClient } from "../../llm_worker/core_client.ts";
 import { TransientError } from "../../llm_worker/errors.ts";
@@ -105,36 +111,53 @@ itest("output that fails the schema once and then fits completes the job", async
 });
 
 itest(
-  "a model outage is retried with backoff while a job on another stream completes",
+  "during a model outage the worker stops reading, probes one job at a time, tells the user once, and every job completes when the model is back",
   async () => {
     const h = await startHarness({
-      env: { LLM_MAX_RETRIES: "200", LLM_RETRY_BASE_MS: "20", LLM_RETRY_MAX_MS: "60" },
+      // The old policy failed a job after LLM_MAX_RETRIES=2 retries of 20-80 ms.
+      env: { LLM_MAX_RETRIES: "2", LLM_RETRY_BASE_MS: "20", LLM_PROBE_MAX_SECONDS: "1" },
     });
     try {
-      let outage = true;
-      h.fake.when((r) => outage && promptText(r).includes("slow one"), {
-        status: 503,
-        message: "model loading",
-      });
-      h.fake.when((r) => promptText(r).includes("slow one"), { content: "Which slow one?" });
-      h.fake.when((r) => promptText(r).includes("Subject: Quick"), jsonReply({ events: [] }));
-      const slow = await h.createJob("followup", { message: "the slow one" });
+      h.fake.setDefault({ status: 503, message: "model loading" });
+      const first = await h.createJob("followup", { message: "the first one" });
       await waitFor(
-        "a few failed attempts",
-        () =>
-          h.fake.requests.filter((r) => promptText(r.body).includes("slow one")).length >= 3 ||
-          undefined,
+        "the outage",
+        () => h.logs.some((l) => l.includes("waiting for it")) || undefined,
       );
-      const quick = await h.createJob("email_extract", { subject: "Quick", body: "no events" });
-      assert.equal((await h.waitJob(quick)).status, "completed");
-      // The slow job is still waiting out the outage: backoff did not hold up the other job.
-      assert.equal((await h.getJob(slow)).status, "processing");
-      outage = false;
-      const done = await h.waitJob(slow);
-      assert.equal(done.status, "completed", JSON.stringify(done));
-      assert.deepEqual(done.result, { question: "Which slow one?" });
+      const later = [
+        await h.createJob("followup", { message: "the second one" }),
+        await h.createJob("email_extract", { subject: "Later", body: "no events" }),
+      ];
+      await new Promise((r) => setTimeout(r, 1500));
+      for (const id of [first, ...later]) assert.equal((await h.getJob(id)).status, "queued");
+      // Nothing new was taken: the jobs sent during the outage are still unread in Redis.
+      assert.equal(await h.pendingCount(JOB_STREAMS.followup), 1);
+      assert.equal(await h.pendingCount(JOB_STREAMS.email_extract), 0);
+      const probes = h.fake.requests.length;
+      assert.equal(h.fake.maxActive, 1, "one probe at a time");
+      assert.ok(probes >= 2 && probes < 30, `${probes} requests during the outage`);
+      assert.equal(await h.redis.hget(MODEL_STATUS_KEY, "state"), "outage");
+
+      h.fake.setDefault((r) =>
+        promptText(r).includes("Subject: Later")
+          ? jsonReply({ events: [] })
+          : { content: "Which one?" }
+      );
+      for (const id of [first, ...later]) {
+        const job = await h.waitJob(id);
+        assert.equal(job.status, "completed", JSON.stringify(job));
+      }
       assert.deepEqual(await h.deadLetters(), []);
-      assert.ok(h.logs.some((l) => l.includes("transient failure; retrying")));
+      const notes = await h.notifications();
+      const told = notes.filter((n) => n.message_type === "llm_failure");
+      assert.equal(told.length, 1, JSON.stringify(notes));
+      assert.equal(told[0].content.job_id, first);
+      assert.equal(told[0].content.job_type, "followup");
+      assert.equal(told[0].content.memory_id, null);
+      assert.match(told[0].content.message, /retry automatically/);
+      const results = notes.filter((n) => n.message_type === "llm_followup_result");
+      assert.deepEqual(results.map((n) => n.content.job_id).sort(), [first, later[0]].sort());
+      assert.equal(await h.redis.hget(MODEL_STATUS_KEY, "state"), "ok");
     } finally {
       await h.close();
     }
@@ -155,7 +178,8 @@ itest(
         "retries",
         () => h.logs.filter((l) => l.includes("unreachable")).length >= 2 || undefined,
       );
-      assert.equal((await h.getJob(id)).status, "processing");
+      // Waiting for the model, the job is back in the queue.
+      assert.equal((await h.getJob(id)).status, "queued");
       await h.fake.restart();
       const job = await h.waitJob(id);
       assert.equal(job.status, "completed", JSON.stringify(job));
@@ -180,33 +204,41 @@ itest("a timeout counts as an outage and is retried", async () => {
   }
 });
 
-itest("an outage that outlasts the retries fails the job with a readable error", async () => {
-  const h = await startHarness({ env: { LLM_MAX_RETRIES: "2" } });
-  try {
-    h.fake.setDefault({ status: 502, message: "bad gateway" });
-    const id = await h.createJob("followup", { message: "anything" });
-    const job = await h.waitJob(id);
-    assert.equal(job.status, "failed");
-    assert.match(job.error_message!, /could not be reached after 3 attempts/);
-    assert.match(job.error_message!, /502/);
-    assert.equal(h.fake.requests.length, 3, "one try and LLM_MAX_RETRIES retries");
-    const notes = await h.notifications();
-    assert.equal(notes.length, 1);
-    assert.equal(notes[0].message_type, "llm_expiry");
-    assert.deepEqual(notes[0].content, {
-      job_type: "followup",
-      memory_id: null,
-      original_message: "anything",
-      failure_type: "llm_unavailable",
-      job_id: id,
-    });
-    const dead = await h.deadLetters();
-    assert.equal(dead.length, 1);
-    assert.equal(dead[0].reason, "llm_unavailable");
-  } finally {
-    await h.close();
-  }
-});
+itest(
+  "an outage past LLM_OUTAGE_MAX_HOURS fails the job: the user hears it will retry, then that it failed",
+  async () => {
+    // 0.0002 h = 0.72 s.
+    const h = await startHarness({ env: { LLM_OUTAGE_MAX_HOURS: "0.0002" } });
+    try {
+      h.fake.setDefault({ status: 502, message: "bad gateway" });
+      const id = await h.createJob("followup", { message: "anything" });
+      const job = await h.waitJob(id);
+      assert.equal(job.status, "failed");
+      assert.match(job.error_message!, /unreachable for 1 second/);
+      assert.match(job.error_message!, /502/);
+      const notes = await h.notifications();
+      assert.deepEqual(notes.map((n) => n.message_type), [
+        "llm_failure",
+        "llm_failure",
+        "llm_expiry",
+      ]);
+      assert.match(notes[0].content.message, /retry automatically/);
+      assert.match(notes[1].content.message, /stopped trying/);
+      assert.deepEqual(notes[2].content, {
+        job_type: "followup",
+        memory_id: null,
+        original_message: "anything",
+        failure_type: "llm_unavailable",
+        job_id: id,
+      });
+      const dead = await h.deadLetters();
+      assert.equal(dead.length, 1);
+      assert.equal(dead[0].reason, "llm_unavailable");
+    } finally {
+      await h.close();
+    }
+  },
+);
 
 itest("an entry left pending by a dead consumer is reclaimed and completed", async () => {
   const h = await startHarness({ worker: false, env: { WORKER_CLAIM_IDLE_SECONDS: "1" } });

@@ -58,7 +58,7 @@ itest("a job waiting out a model outage is handed back at once on stop()", async
     const w = await h.startWorker();
     h.fake.setDefault({ status: 503 });
     const id = await h.createJob("followup", { message: "outage" });
-    await waitFor("in backoff", () => h.logs.some((l) => l.includes("retrying")) || undefined);
+    await waitFor("waiting", () => h.logs.some((l) => l.includes("waiting for it")) || undefined);
     const started = performance.now();
     await w.stop();
     // The default grace is 20 s; a job asleep in backoff does not hold the stop that long.

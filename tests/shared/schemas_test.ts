@@ -143,13 +143,22 @@ Deno.test("llm job request schemas", () => {
   assert.equal(llmJobListQuery.safeParse({ limit: "1001" }).success, false);
 });
 
+const JOB_ID = "6f1c2b7e-3d4a-4c5b-9e8f-0a1b2c3d4e5f";
+
 Deno.test("stream message schemas: job message and notification", () => {
   assert.ok(
-    jobMessage.safeParse({ job_id: "j", job_type: "followup", payload: {}, user_id: null })
+    jobMessage.safeParse({ job_id: JOB_ID, job_type: "followup", payload: {}, user_id: null })
       .success,
   );
-  assert.ok(jobMessage.safeParse({ job_id: "j", job_type: "followup", payload: {} }).success);
-  assert.equal(jobMessage.safeParse({ job_id: "j", job_type: "x", payload: {} }).success, false);
+  assert.ok(jobMessage.safeParse({ job_id: JOB_ID, job_type: "followup", payload: {} }).success);
+  assert.equal(jobMessage.safeParse({ job_id: JOB_ID, job_type: "x", payload: {} }).success, false);
+  // The id goes into a URL and log lines: anything but a UUID is a malformed message.
+  for (const job_id of ["j", "x".repeat(1_000_000), "../../admin"]) {
+    assert.equal(
+      jobMessage.safeParse({ job_id, job_type: "followup", payload: {} }).success,
+      false,
+    );
+  }
   // Every type has keys the gateway reads, so an empty content is never a valid notification.
   for (const message_type of MESSAGE_TYPES) {
     assert.equal(notification.safeParse({ user_id: 1, message_type, content: {} }).success, false);

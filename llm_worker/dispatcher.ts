@@ -1,0 +1,306 @@
+/**
+ * The dispatcher: takes entries from the five `llm:*` streams and runs them in job slots.
+ *
+ * - One blocking XREADGROUP over all five streams, on its own connection, asking for as many
+ *   entries as there are free slots (COUNT is per stream, so any surplus waits in a small local
+ *   backlog) and as the model's breaker allows (no new work during a model outage).
+ * - Every few seconds: touch our own entries (XCLAIM JUSTID) so a slow job of a live consumer is
+ *   not taken over, and XAUTOCLAIM entries idle past WORKER_CLAIM_IDLE_SECONDS (a dead
+ *   consumer's); an entry delivered more than WORKER_MAX_DELIVERIES times is handed to
+ *   `poisoned` instead of `run`.
+ * - stop(): stop reading, let running jobs finish (bounded), then abort the rest.
+ */
+import type { Redis } from "ioredis";
+import type { Logger } from "../shared/log.ts";
+import {
+  ALL_JOB_STREAMS,
+  autoClaim,
+  ensureGroup,
+  readGroup,
+  type StreamEntry,
+  WORKER_GROUP,
+} from "../shared/streams.ts";
+import { sleep } from "./retry.ts";
+
+/** What decides whether new work may be taken (the model's breaker). */
+export interface WorkGate {
+  /** How many new entries may be taken with `inFlight` jobs running. */
+  allowance(inFlight: number): number;
+  /** Resolves at the next change that may raise the allowance, or when `signal` aborts. */
+  changed(signal: AbortSignal): Promise<void>;
+}
+
+/** Options for {@linkcode startDispatcher}. */
+export interface DispatcherOptions {
+  /** Commands connection (claims, group creation). */
+  redis: Redis;
+  /** Connection for the blocking read only. */
+  reader: Redis;
+  /** This replica's consumer name. */
+  consumer: string;
+  /** Most jobs at once. */
+  concurrency: number;
+  /** BLOCK of the XREADGROUP, in ms. */
+  blockMs: number;
+  /** Idle time after which another consumer's entry is taken over, in ms. */
+  claimIdleMs: number;
+  /** How often to claim and touch, in ms. */
+  claimIntervalMs: number;
+  /** Deliveries after which an entry is poison. */
+  maxDeliveries: number;
+  /** Logger. */
+  log: Logger;
+  /** Whether new work may be taken. */
+  gate: WorkGate;
+  /** Aborted when the worker stops taking work. */
+  stopping: AbortSignal;
+  /** Run one entry to its outcome (never throws). */
+  run(entry: StreamEntry): Promise<void>;
+  /** Dispose of an entry delivered too often. */
+  poisoned(entry: StreamEntry, deliveries: number): Promise<void>;
+}
+
+/** A running dispatcher. */
+export interface Dispatcher {
+  /** Resolves once the consumer group exists on every stream. */
+  readonly ready: Promise<void>;
+  /** Jobs being run right now. */
+  inFlight(): number;
+  /** Wait for the loops to end (after `stopping` aborted), then for running jobs up to `graceMs`. */
+  drain(graceMs: number): Promise<void>;
+  /** Wait for every running job, however long. */
+  settled(): Promise<void>;
+}
+
+/** Start the read and claim loops. */
+export function startDispatcher(o: DispatcherOptions): Dispatcher {
+  const inflight = new Map<string, { entry: StreamEntry; done: Promise<void> }>();
+  const backlog: StreamEntry[] = [];
+  let wakeReader: (() => void) | undefined;
+  let resolveReady!: () => void;
+  const ready = new Promise<void>((r) => resolveReady = r);
+  const key = (e: StreamEntry) => `${e.stream}\u0000${e.id}`;
+  const busy = () => inflight.size + backlog.length;
+
+  function dispatch(entry: StreamEntry, handler = o.run): void {
+    if (inflight.has(key(entry)) || backlog.some((e) => key(e) === key(entry))) return;
+    if (handler !== o.run) return start(entry, handler);
+    backlog.push(entry);
+    pump();
+  }
+
+  function start(entry: StreamEntry, handler: (e: StreamEntry) => Promise<void>): void {
+    const k = key(entry);
+    const done = handler(entry)
+      .catch((err) => o.log.error("job crashed", { error: err as Error, entry_id: entry.id }))
+      .finally(() => {
+        inflight.delete(k);
+        pump();
+        wakeReader?.();
+      });
+    inflight.set(k, { entry, done });
+  }
+
+  function pump(): void {
+    while (
+      !o.stopping.aborted && inflight.size < o.concurrency && backlog.length > 0 &&
+      o.gate.allowance(inflight.size) > 0
+    ) {
+      start(backlog.shift()!, o.run);
+    }
+  }
+
+  // The reader's connection id, for CLIENT UNBLOCK (a new one after each reconnect).
+  let readerId: number | undefined;
+  const onReaderReady = () => {
+    readerId = undefined;
+    o.reader.client("ID").then((id) => readerId = Number(id)).catch(() => {});
+  };
+  o.reader.on("ready", onReaderReady);
+  if (o.reader.status === "ready") onReaderReady();
+
+  /**
+   * Follow the gate: start backlog entries it now allows, and when it closes (the model went
+   * down), cut a read that is blocked waiting for new work, so nothing more is taken.
+   */
+  async function gateLoop(): Promise<void> {
+    while (!o.stopping.aborted) {
+      await o.gate.changed(o.stopping);
+      pump();
+      if (o.gate.allowance(inflight.size) === 0 && readerId !== undefined) {
+        await o.redis.client("UNBLOCK", readerId).catch(() => {});
+      }
+    }
+  }
+
+  /** Free slots the gate lets us fill now; waits (slot freed or gate change) when none. */
+  async function room(): Promise<number> {
+    const free = Math.min(o.concurrency - busy(), o.gate.allowance(inflight.size));
+    if (free > 0) return free;
+    // Every listener added for this wait goes with it: the stop signal lives as long as the
+    // worker, and this runs once per freed slot.
+    const waited = new AbortController();
+    await new Promise<void>((resolve) => {
+      wakeReader = resolve;
+      o.gate.changed(waited.signal).then(resolve);
+      o.stopping.addEventListener("abort", () => resolve(), { once: true, signal: waited.signal });
+      if (o.stopping.aborted) resolve();
+    });
+    waited.abort();
+    wakeReader = undefined;
+    return 0;
+  }
+
+  async function setUp(): Promise<void> {
+    for (let attempt = 0; !o.stopping.aborted; attempt++) {
+      try {
+        await connected(o.redis, o.stopping);
+        await ensureGroup(o.redis, ALL_JOB_STREAMS);
+        resolveReady();
+        return;
+      } catch (err) {
+        o.log.warn("cannot create the consumer groups yet; retrying", { error: err as Error });
+        await sleep(Math.min(5000, 200 * 2 ** Math.min(attempt, 5)), o.stopping).catch(() => {});
+      }
+    }
+  }
+
+  async function readLoop(): Promise<void> {
+    await setUp();
+    while (!o.stopping.aborted) {
+      const free = await room();
+      if (free <= 0) continue;
+      try {
+        await connected(o.reader, o.stopping);
+        if (o.stopping.aborted) break;
+        const entries = await readGroup(o.reader, o.consumer, {
+          streams: ALL_JOB_STREAMS,
+          count: Number.isFinite(free) ? free : o.concurrency,
+          blockMs: o.blockMs,
+        });
+        for (const entry of entries) dispatch(entry);
+      } catch (err) {
+        if (o.stopping.aborted) break;
+        if (((err as Error).message ?? "").includes("NOGROUP")) {
+          // A stream or group was deleted under us; recreate and carry on.
+          await ensureGroup(o.redis, ALL_JOB_STREAMS).catch(() => {});
+        } else {
+          o.log.warn("reading the job streams failed; retrying", { error: err as Error });
+          await sleep(500, o.stopping).catch(() => {});
+        }
+      }
+    }
+  }
+
+  async function touchOurs(): Promise<void> {
+    const idle = Math.floor(o.claimIdleMs / 3);
+    for (const entry of [...[...inflight.values()].map((f) => f.entry), ...backlog]) {
+      await o.redis.call(
+        "XCLAIM",
+        entry.stream,
+        WORKER_GROUP,
+        o.consumer,
+        idle,
+        entry.id,
+        "JUSTID",
+      );
+    }
+  }
+
+  async function claimOnce(): Promise<void> {
+    await touchOurs();
+    for (const stream of ALL_JOB_STREAMS) {
+      const free = Math.min(o.concurrency - busy(), o.gate.allowance(inflight.size));
+      if (free <= 0 || o.stopping.aborted) return;
+      const claimed = await autoClaim(o.redis, o.consumer, {
+        streams: [stream],
+        minIdleMs: o.claimIdleMs,
+        count: Number.isFinite(free) ? free : o.concurrency,
+      });
+      for (const entry of claimed) {
+        const deliveries = await deliveryCount(o.redis, entry);
+        o.log.info("reclaimed an idle entry", { stream, entry_id: entry.id, deliveries });
+        if (deliveries > o.maxDeliveries) dispatch(entry, (e) => o.poisoned(e, deliveries));
+        else dispatch(entry);
+      }
+    }
+  }
+
+  async function claimLoop(): Promise<void> {
+    // Wait for the groups, but not past a stop: a worker that never reached Redis must still
+    // exit on SIGTERM.
+    await Promise.race([ready, aborted(o.stopping)]);
+    while (!o.stopping.aborted) {
+      try {
+        await claimOnce();
+      } catch (err) {
+        if (!o.stopping.aborted) o.log.warn("reclaiming failed", { error: err as Error });
+      }
+      await sleep(o.claimIntervalMs, o.stopping).catch(() => {});
+    }
+  }
+
+  const loops = Promise.all([readLoop(), claimLoop(), gateLoop()]).catch((err) =>
+    o.log.error("consumer loop crashed", { error: err as Error })
+  );
+
+  return {
+    ready,
+    inFlight: () => inflight.size,
+    async drain(graceMs) {
+      await loops;
+      o.reader.off("ready", onReaderReady);
+      const running = [...inflight.values()].map((f) => f.done);
+      if (running.length > 0) {
+        o.log.info("waiting for in-flight jobs", { count: running.length, grace_ms: graceMs });
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const graceOver = new Promise<void>((r) => timer = setTimeout(r, graceMs));
+        await Promise.race([Promise.all(running), graceOver]);
+        clearTimeout(timer);
+      }
+      if (backlog.length > 0) {
+        // Never started, so still queued in the core; another consumer reclaims them.
+        o.log.info("leaving unstarted entries pending", { count: backlog.length });
+        backlog.length = 0;
+      }
+    },
+    async settled() {
+      await Promise.allSettled([...inflight.values()].map((f) => f.done));
+    },
+  };
+}
+
+/** How many times `entry` has been delivered (XPENDING); 1 when Redis cannot say. */
+async function deliveryCount(redis: Redis, entry: StreamEntry): Promise<number> {
+  const rows = await redis.xpending(entry.stream, WORKER_GROUP, entry.id, entry.id, 1) as [
+    string,
+    string,
+    number,
+    number,
+  ][];
+  return Number(rows[0]?.[3] ?? 1);
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}
+
+/** Wait until `redis` is connected (commands fail at once before that), or `signal` aborts. */
+function connected(redis: Redis, signal: AbortSignal): Promise<void> {
+  if (redis.status === "ready") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off("ready", done);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    // Bounded: a connection that stays down is reported by the failing command instead.
+    const timer = setTimeout(done, 5000);
+    redis.once("ready", done);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

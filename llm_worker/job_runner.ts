@@ -1,0 +1,327 @@
+/**
+ * One stream entry to its outcome: parse it, fetch the job, mark it processing, run its handler
+ * under the retry policy, then store, notify and ack (job_outcomes.ts). Plain functions of their
+ * inputs: the dispatcher calls {@linkcode runEntry} once per delivery.
+ */
+import type { Logger } from "../shared/log.ts";
+import { JOB_PAYLOAD_SCHEMAS, jobMessage } from "../shared/schemas.ts";
+import type { StreamEntry } from "../shared/streams.ts";
+import type { JobRecord } from "./core_client.ts";
+import { BadOutputError, JobFinalError, PermanentError } from "./errors.ts";
+import type { JobContext, JobResult } from "./handlers/context.ts";
+import { HANDLERS } from "./handlers/mod.ts";
+import { runInJobScope } from "./job_scope.ts";
+import {
+  ackEntry,
+  completeJob,
+  failJob,
+  type Failure,
+  finishTerminal,
+  handBack,
+  type JobRun,
+  leavePending,
+  type OutcomeDeps,
+  recheck,
+} from "./job_outcomes.ts";
+import type { LlmClient } from "./llm_client.ts";
+import type { ModelBreaker } from "./model_breaker.ts";
+import { deadLetterOnce, notificationProblems, resultNotifications } from "./notifications.ts";
+import { type AttemptCounts, nextStep, retryCore, sleep } from "./retry.ts";
+import { beginOutage, type Outage } from "./outage.ts";
+
+/** What a job run needs beyond the outcome's services. */
+export interface RunnerDeps extends OutcomeDeps {
+  /** The model client, reporting to `breaker`. */
+  llm: LlmClient;
+  /** The model's circuit breaker. */
+  breaker: ModelBreaker;
+  /** How long a job waits out a model outage, in ms (LLM_OUTAGE_MAX_HOURS). */
+  outageMaxMs: number;
+  /** IMAGE_STORAGE_PATH. */
+  imageDir: string;
+  /** The language a user reads (see JobContext.language). */
+  language: (userId: number | null) => Promise<string>;
+  /** The worker's logger. */
+  log: Logger;
+}
+
+/** A run with the runner's services. */
+interface Run extends JobRun {
+  deps: RunnerDeps;
+}
+
+/** How the attempts at a job ended. */
+type Outcome =
+  | { kind: "completed"; result: JobResult }
+  | { kind: "failed"; failure: Failure }
+  | { kind: "hand_back" }
+  | { kind: "leave_pending"; error: string };
+
+/** Run one delivered entry to its outcome. Never throws. */
+export async function runEntry(
+  entry: StreamEntry,
+  deps: RunnerDeps,
+  options: { signal: AbortSignal },
+): Promise<void> {
+  const log = withFields(deps.log, { stream: entry.stream, entry_id: entry.id });
+  const parsed = entry.error ? undefined : jobMessage.safeParse(entry.data);
+  if (!parsed?.success) {
+    const problem = entry.error ?? "data is not a job message: " + issuesText(parsed!.error);
+    return await parkMalformed({ entry, deps, log }, problem);
+  }
+  const msg = parsed.data;
+  const jlog = withFields(log, { job_id: msg.job_id, job_type: msg.job_type });
+  // In the job's scope every core request carries X-Request-Id: <job_id>, every log line job_id.
+  await runInJobScope(msg.job_id, () => runJob({ entry, msg, deps, log: jlog }, options.signal));
+}
+
+/** Park an entry that is no job message on the dead-letter stream, then ack it. */
+export async function parkMalformed(run: JobRun, problem: string): Promise<void> {
+  run.log.warn("malformed stream entry; dead-lettered", { error: problem });
+  try {
+    await deadLetterOnce(run.deps.redis, {
+      reason: "malformed_entry",
+      error: problem,
+      stream: run.entry.stream,
+      entry_id: run.entry.id,
+      job_id: null,
+      job_type: null,
+      message: run.entry.data ?? await rawFields(run),
+      dead_lettered_at: run.deps.clock().toISOString(),
+    });
+  } catch (err) {
+    // Without the dead-letter copy we must not drop it: leave it for a reclaim.
+    run.log.error("dead-lettering failed; entry left pending", { error: err as Error });
+    return;
+  }
+  await ackEntry(run);
+}
+
+/**
+ * An entry delivered more than WORKER_MAX_DELIVERIES times never finished (its runs crashed or
+ * stalled): fail its job, or park it when it names none, instead of running it again.
+ */
+export async function parkPoisoned(
+  entry: StreamEntry,
+  deps: RunnerDeps,
+  options: { deliveries: number },
+): Promise<void> {
+  const log = withFields(deps.log, { stream: entry.stream, entry_id: entry.id });
+  const parsed = jobMessage.safeParse(entry.data);
+  const problem = `delivered ${options.deliveries} times without finishing`;
+  if (!parsed.success) return await parkMalformed({ entry, deps, log }, problem);
+  const run: Run = { entry, msg: parsed.data, deps, log };
+  let job: JobRecord;
+  try {
+    job = await deps.core.getJob(parsed.data.job_id, { signal: deps.abort });
+  } catch (err) {
+    if (err instanceof PermanentError) {
+      return await parkMalformed(run, `${problem}; ${err.message}`);
+    }
+    return leavePending(run, err);
+  }
+  if (job.status === "completed" || job.status === "failed") return await finishTerminal(run, job);
+  await failJob(run, job, {
+    reason: "too_many_deliveries",
+    error: `The job's message was ${problem}.`,
+    notice: {},
+  });
+}
+
+async function runJob(run: Run, signal: AbortSignal): Promise<void> {
+  const { deps, msg } = run;
+  let job: JobRecord;
+  try {
+    job = await retryCore(() => deps.core.getJob(msg!.job_id, { signal }), deps.policy, {
+      signal: deps.stopping,
+    });
+  } catch (err) {
+    if (!(err instanceof PermanentError)) return leavePending(run, err);
+    run.log.warn("job unknown to the core; dead-lettered", { error: err.message });
+    await deadLetterOnce(deps.redis, {
+      reason: "unknown_job",
+      error: err.message,
+      stream: run.entry.stream,
+      entry_id: run.entry.id,
+      job_id: msg!.job_id,
+      job_type: msg!.job_type,
+      message: msg,
+      dead_lettered_at: deps.clock().toISOString(),
+    }).catch(() => {});
+    return await ackEntry(run);
+  }
+  if (job.status === "completed" || job.status === "failed") return await finishTerminal(run, job);
+  if (!await setStatus(run, job, "processing")) return;
+
+  const ctx = await contextFor(run, job, signal);
+  if ("failure" in ctx) return await failJob(run, job, ctx.failure);
+  const outcome = await attempt(run, job, ctx);
+  switch (outcome.kind) {
+    case "completed":
+      return await completeJob(run, job, outcome.result);
+    case "failed":
+      return await failJob(run, job, outcome.failure);
+    case "hand_back":
+      return await handBack(run, job.id);
+    case "leave_pending":
+      return leavePending(run, new Error(outcome.error));
+  }
+}
+
+/** PATCH the job's status; false when the run must end here (the reason is handled). */
+async function setStatus(run: Run, job: JobRecord, status: "processing"): Promise<boolean> {
+  const { deps } = run;
+  try {
+    await retryCore(
+      () => deps.core.updateJob(job.id, { status }, { signal: deps.abort }),
+      deps.policy,
+      {
+        signal: deps.stopping,
+      },
+    );
+    return true;
+  } catch (err) {
+    if (err instanceof JobFinalError) await recheck(run, job.id);
+    else if (err instanceof PermanentError) {
+      run.log.warn("core refused the job update", { error: err.message });
+      await ackEntry(run);
+    } else leavePending(run, err);
+    return false;
+  }
+}
+
+/** The handler's context, or the failure of a payload that does not fit its job type. */
+async function contextFor(
+  run: Run,
+  job: JobRecord,
+  signal: AbortSignal,
+): Promise<JobContext<unknown> | { failure: Failure }> {
+  const { deps } = run;
+  const parsed = JOB_PAYLOAD_SCHEMAS[job.job_type].safeParse(job.payload);
+  if (!parsed.success) {
+    return {
+      failure: {
+        reason: "bad_payload",
+        error: `invalid ${job.job_type} payload: ${issuesText(parsed.error)}`,
+        notice: { detail: "the request was incomplete." },
+      },
+    };
+  }
+  return {
+    job: { id: job.id, job_type: job.job_type, user_id: job.user_id ?? null, payload: parsed.data },
+    llm: deps.llm,
+    core: deps.core,
+    imageDir: deps.imageDir,
+    clock: deps.clock,
+    log: run.log,
+    signal,
+    language: await deps.language(job.user_id ?? null),
+  };
+}
+
+/** Run the handler until it succeeds or the retry policy ends it. */
+async function attempt(run: Run, job: JobRecord, ctx: JobContext<unknown>): Promise<Outcome> {
+  const { deps } = run;
+  const counts: AttemptCounts = { core: 0, bad: 0 };
+  let outage: Outage | undefined;
+  for (;;) {
+    const turn = await deps.breaker.turn({ signal: deps.stopping, until: outage?.deadline })
+      .catch(() => undefined);
+    if (!turn) return { kind: "hand_back" };
+    if (turn.expired) {
+      return { kind: "failed", failure: outageFailure(deps.outageMaxMs, outage!, deps.breaker) };
+    }
+    if (outage) await outage.resume(turn.probe);
+    try {
+      return { kind: "completed", result: await runHandler(job, ctx) };
+    } catch (err) {
+      const step = nextStep(err, counts, { policy: deps.policy, stopping: deps.stopping.aborted });
+      if (step.action === "hand_back") return { kind: "hand_back" };
+      if (step.action === "leave_pending") return { kind: "leave_pending", error: step.error };
+      if (step.action === "fail") {
+        return {
+          kind: "failed",
+          failure: { reason: step.reason, error: step.error, notice: { detail: userDetail(step) } },
+        };
+      }
+      if (step.action === "await_model") {
+        deps.metrics?.jobRetried(job.job_type, "llm_unavailable");
+        run.log.warn("the model is unreachable; waiting for it", { error: step.error });
+        outage ??= await beginOutage(run, job, { maxMs: deps.outageMaxMs });
+        continue;
+      }
+      deps.metrics?.jobRetried(job.job_type, step.cause);
+      run.log.warn("retrying", { error: step.error, cause: step.cause, delay_ms: step.delayMs });
+      try {
+        await sleep(step.delayMs, deps.stopping);
+      } catch {
+        return { kind: "hand_back" };
+      }
+    } finally {
+      turn.done();
+    }
+  }
+}
+
+/** The handler's result, checked to make notifications the gateway can show. */
+async function runHandler(job: JobRecord, ctx: JobContext<unknown>): Promise<JobResult> {
+  const result = await HANDLERS[job.job_type](ctx);
+  const problems = notificationProblems(resultNotifications(job, result));
+  if (problems.length > 0) {
+    throw new BadOutputError(`the result would notify the user with ${problems.join("; ")}`);
+  }
+  return result;
+}
+
+function outageFailure(outageMaxMs: number, outage: Outage, breaker: ModelBreaker): Failure {
+  const duration = formatDuration(outageMaxMs);
+  return {
+    reason: "llm_unavailable",
+    error: `The language model was unreachable for ${duration} (since ${
+      new Date(outage.since).toISOString()
+    }): ${breaker.status().last_error ?? "no answer"}`,
+    notice: { outage: { duration } },
+  };
+}
+
+/** `ms` in the largest whole unit that fits: "24 hours", "90 minutes", "1 second". */
+export function formatDuration(ms: number): string {
+  for (const [unit, size] of [["hour", 3_600_000], ["minute", 60_000]] as const) {
+    if (ms >= size && ms % size === 0) return plural(ms / size, unit);
+  }
+  if (ms >= 3_600_000) return plural(Math.round(ms / 3_600_000), "hour");
+  if (ms >= 60_000) return plural(Math.round(ms / 60_000), "minute");
+  return plural(Math.max(1, Math.round(ms / 1000)), "second");
+}
+
+function plural(n: number, unit: string): string {
+  return `${n} ${unit}${n === 1 ? "" : "s"}`;
+}
+
+function userDetail(step: { kind: string; userDetail?: string }): string | undefined {
+  if (step.kind === "bad_output") return "the AI model gave an answer I could not use.";
+  return step.userDetail;
+}
+
+/** The entry's fields as Redis holds them, for an entry without a parseable `data`. */
+async function rawFields(run: JobRun): Promise<unknown> {
+  try {
+    const rows = await run.deps.redis.xrange(run.entry.stream, run.entry.id, run.entry.id);
+    return rows[0]?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function issuesText(error: { issues: { path: PropertyKey[]; message: string }[] }): string {
+  return error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+}
+
+function withFields(log: Logger, fields: Record<string, unknown>): Logger {
+  return {
+    debug: (m, f) => log.debug(m, { ...fields, ...f }),
+    info: (m, f) => log.info(m, { ...fields, ...f }),
+    warn: (m, f) => log.warn(m, { ...fields, ...f }),
+    error: (m, f) => log.error(m, { ...fields, ...f }),
+  };
+}
