@@ -6,39 +6,79 @@
 import type { z } from "zod";
 import { BadOutputError } from "./errors.ts";
 
-/** Every JSON object found in `text`, in order of appearance (outermost objects only). */
+/** Most embedded spans tried by JSON.parse: bounds the work on an answer full of braces. */
+export const MAX_CANDIDATE_SPANS = 64;
+
+/**
+ * Every JSON object found in `text`, in order of appearance (outermost objects first; the
+ * objects inside a span that does not parse are tried too). Linear in the text's length apart
+ * from at most {@linkcode MAX_CANDIDATE_SPANS} parse attempts, so no answer can stall the worker.
+ */
 export function jsonCandidates(text: string): Record<string, unknown>[] {
-  const cleaned = text.replace(/<think>[\s\S]*?<\/think>/gi, "").trim();
+  const cleaned = stripThink(text).trim();
   const out: Record<string, unknown>[] = [];
   const seen = new Set<string>();
-  const add = (snippet: string) => {
+  const add = (snippet: string): boolean => {
+    if (seen.has(snippet)) return true;
+    seen.add(snippet);
     const value = tryParse(snippet);
-    if (isObject(value) && !seen.has(snippet)) {
-      seen.add(snippet);
-      out.push(value);
-    }
+    if (!isObject(value)) return false;
+    out.push(value);
+    return true;
   };
   add(cleaned);
   for (const m of cleaned.matchAll(/```[a-zA-Z]*\s*([\s\S]*?)```/g)) add(m[1].trim());
-  // Balanced-brace scan for objects embedded in prose; string-aware so braces in values count.
-  let i = 0;
-  while (i < cleaned.length) {
-    if (cleaned[i] !== "{") {
-      i++;
-      continue;
-    }
-    const end = matchingBrace(cleaned, i);
-    if (end < 0) {
-      i++;
-      continue;
-    }
-    const snippet = cleaned.slice(i, end + 1);
-    const before = out.length;
-    add(snippet);
-    // A parsed object's inner braces are part of it; an unparsable span may hide one inside.
-    i = out.length > before || seen.has(snippet) ? end + 1 : i + 1;
+  let tried = 0;
+  let parsedUpTo = -1;
+  for (const [start, end] of braceSpans(cleaned)) {
+    // A parsed object's inner braces are part of it.
+    if (start <= parsedUpTo) continue;
+    if (tried++ >= MAX_CANDIDATE_SPANS) break;
+    if (add(cleaned.slice(start, end + 1))) parsedUpTo = end;
   }
   return out;
+}
+
+/** `text` without `<think>...</think>` blocks (reasoning models), in one pass. */
+export function stripThink(text: string): string {
+  const open = /<think>/gi;
+  const close = /<\/think>/gi;
+  let out = "";
+  let from = 0;
+  for (;;) {
+    open.lastIndex = from;
+    const o = open.exec(text);
+    if (!o) break;
+    close.lastIndex = o.index + o[0].length;
+    const c = close.exec(text);
+    // An unclosed block stays: with no closing tag after it, none after it can close either.
+    if (!c) break;
+    out += text.slice(from, o.index);
+    from = c.index + c[0].length;
+  }
+  return out + text.slice(from);
+}
+
+/**
+ * The balanced `{...}` spans of `text` as [start, end] pairs ordered by start, found in one
+ * pass. Quotes count only inside braces, so an apostrophe in prose does not hide an object.
+ */
+function braceSpans(text: string): [number, number][] {
+  const spans: [number, number][] = [];
+  const open: number[] = [];
+  let inString = false;
+  let escaped = false;
+  for (let j = 0; j < text.length; j++) {
+    const ch = text[j];
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (ch === "\\") escaped = true;
+      else if (ch === '"') inString = false;
+    } else if (ch === '"' && open.length > 0) inString = true;
+    else if (ch === "{") open.push(j);
+    else if (ch === "}" && open.length > 0) spans.push([open.pop()!, j]);
+  }
+  return spans.sort((a, b) => a[0] - b[0]);
 }
 
 /**
@@ -80,26 +120,4 @@ function tryParse(text: string): unknown {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function matchingBrace(text: string, start: number): number {
-  let depth = 0;
-  let inString = false;
-  let escaped = false;
-  for (let j = start; j < text.length; j++) {
-    const ch = text[j];
-    if (inString) {
-      if (escaped) escaped = false;
-      else if (ch === "\\") escaped = true;
-      else if (ch === '"') inString = false;
-      continue;
-    }
-    if (ch === '"') inString = true;
-    else if (ch === "{") depth++;
-    else if (ch === "}") {
-      depth--;
-      if (depth === 0) return j;
-    }
-  }
-  return -1;
 }

@@ -46,11 +46,13 @@ export interface LlmClient {
   ): Promise<z.output<S>>;
 }
 
-/** The settings the client reads. */
-export type LlmConfig = Pick<
-  WorkerConfig,
-  "LLM_BASE_URL" | "LLM_API_KEY" | "LLM_TEXT_MODEL" | "LLM_VISION_MODEL" | "LLM_TIMEOUT_SECONDS"
->;
+/** The settings the client reads (LLM_MAX_ANSWER_CHARS defaults to 65536). */
+export type LlmConfig =
+  & Pick<
+    WorkerConfig,
+    "LLM_BASE_URL" | "LLM_API_KEY" | "LLM_TEXT_MODEL" | "LLM_VISION_MODEL" | "LLM_TIMEOUT_SECONDS"
+  >
+  & Partial<Pick<WorkerConfig, "LLM_MAX_ANSWER_CHARS">>;
 
 /** Options for {@linkcode createLlmClient}. */
 export interface LlmClientOptions {
@@ -89,6 +91,7 @@ export function createLlmClient(config: LlmConfig, options: LlmClientOptions = {
     logLevel: "off",
   });
   const temperature = options.temperature ?? 0.2;
+  const maxAnswerChars = config.LLM_MAX_ANSWER_CHARS ?? 65536;
   // Models whose server rejected response_format: ask them without it from then on.
   const noJsonMode = new Set<string>();
 
@@ -127,6 +130,14 @@ export function createLlmClient(config: LlmConfig, options: LlmClientOptions = {
     if (typeof content !== "string" || content.trim() === "") {
       observe("error");
       throw new BadOutputError("the model returned an empty answer");
+    }
+    if (content.length > maxAnswerChars) {
+      // The server answered, but reading JSON out of a runaway (or hostile) answer is work we
+      // bound: it counts as unusable output.
+      observe("error");
+      throw new BadOutputError(
+        `the model's answer is ${content.length} characters long (LLM_MAX_ANSWER_CHARS is ${maxAnswerChars})`,
+      );
     }
     observe("ok");
     return content;
@@ -179,6 +190,10 @@ export function classify(
 ): Error {
   const { model, signal } = options;
   if (err instanceof BadOutputError) return err;
+  // The server answered 200 with a body that is not JSON: it is up, its answer is unusable.
+  if (err instanceof SyntaxError) {
+    return new BadOutputError(`the model server's answer is not JSON (model ${model})`);
+  }
   if (err instanceof OpenAI.APIUserAbortError || signal?.aborted) return new ShutdownError();
   if (err instanceof OpenAI.APIConnectionTimeoutError) {
     return new TransientError("llm", `the model server did not answer in time (model ${model})`, {

@@ -102,8 +102,30 @@ export async function deadLetterOnce(redis: Redis, entry: DeadLetter): Promise<b
   const marker = entry.job_id && entry.reason !== "malformed_entry"
     ? deadLetterMarkerKey(entry.job_id)
     : `deadletter:${entry.stream}:${entry.entry_id}`;
-  const id = await publishOnce(redis, marker, { stream: DEAD_LETTER_STREAM, data: entry });
+  const id = await publishOnce(redis, marker, {
+    stream: DEAD_LETTER_STREAM,
+    data: { ...entry, message: storable(entry.message) },
+  });
   return id !== null;
+}
+
+/** Largest original message kept whole in a dead-letter entry, in JSON characters. */
+export const MAX_DEAD_LETTER_MESSAGE_CHARS = 65536;
+
+/**
+ * The message as a dead-letter entry can hold it: a message too deep to serialize (a stack
+ * overflow in JSON.stringify) or too large is replaced by a note and a prefix, so the entry can
+ * always be parked and acked instead of looping forever.
+ */
+function storable(message: unknown): unknown {
+  let json: string;
+  try {
+    json = JSON.stringify(message) ?? "null";
+  } catch (err) {
+    return { unserializable: (err as Error).message };
+  }
+  if (json.length <= MAX_DEAD_LETTER_MESSAGE_CHARS) return message;
+  return { truncated: true, length: json.length, prefix: json.slice(0, 1000) };
 }
 
 /** What each job type does for the user, in the sentences of failure notifications. */

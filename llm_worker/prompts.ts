@@ -7,8 +7,17 @@ import type { Prompt } from "./llm_client.ts";
 
 const JSON_ONLY = "Answer with one JSON object only, no prose and no code fences.";
 
-/** image_tag: describe an image and suggest 3 to 7 tags. */
-export function imageTagPrompt(): Prompt {
+/**
+ * The instruction to write `what` in the user's `language`; none for English, the prompts'
+ * own language. JSON keys and fixed values stay in English either way.
+ */
+function inLanguage(language: string | undefined, what: string): string[] {
+  if (!language || language === "English") return [];
+  return [`Write ${what} in ${language}; keep the JSON keys and fixed values in English.`];
+}
+
+/** image_tag: describe an image and suggest 3 to 7 tags, in the user's `language`. */
+export function imageTagPrompt(language?: string): Prompt {
   return {
     system: "You describe photos and screenshots for a personal memory app so they can be " +
       `found again later. ${JSON_ONLY}`,
@@ -17,6 +26,7 @@ export function imageTagPrompt(): Prompt {
       "Tags are lower case, one to three words each, about what is shown (objects, places,",
       "people's roles, text topics), without the # sign.",
       'Answer exactly in this shape: {"description": "...", "tags": ["tag one", "tag two", "tag three"]}',
+      ...inLanguage(language, "the description and the tags"),
     ].join("\n"),
   };
 }
@@ -29,6 +39,8 @@ export interface IntentPromptInput {
   now: string;
   /** The clarifying question asked earlier and the user's answer, for a re-classification. */
   followup?: { followup_question: string; user_answer: string } | null;
+  /** The language the user reads (English names, e.g. "German"). */
+  language?: string;
 }
 
 /** intent_classify: decide what the user wants and pull out the fields of that intent. */
@@ -56,6 +68,10 @@ export function intentPrompt(input: IntentPromptInput): Prompt {
     '  "possible_intents": ["reminder", "task"] (ambiguous)',
     "}",
     "Resolve relative times (tomorrow, in 2 hours, next Monday) against the current time above.",
+    ...inLanguage(
+      input.language,
+      "reminder_text, task_description, suggested_tags and followup_question",
+    ),
     "",
     `User message: ${input.message}`,
   ];
@@ -73,8 +89,10 @@ export function intentPrompt(input: IntentPromptInput): Prompt {
   };
 }
 
-/** followup: one clarifying question, as plain text. */
-export function followupPrompt(input: { message: string; context?: string | null }): Prompt {
+/** followup: one clarifying question, as plain text, in the user's `language`. */
+export function followupPrompt(
+  input: { message: string; context?: string | null; language?: string },
+): Prompt {
   const lines = [`User message: ${input.message}`];
   if (input.context) lines.push(`Context: ${input.context}`);
   lines.push(
@@ -82,6 +100,9 @@ export function followupPrompt(input: { message: string; context?: string | null
     "The message is unclear. Ask the user exactly one short clarifying question that would",
     "settle what they want. Answer with the question only, as plain text.",
   );
+  if (input.language && input.language !== "English") {
+    lines.push(`Write the question in ${input.language}.`);
+  }
   return {
     system: "You help a personal memory assistant understand its user.",
     user: lines.join("\n"),

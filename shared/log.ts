@@ -47,10 +47,11 @@ export function createLogger(service: string, options: LoggerOptions = {}): Logg
     for (const extra of [options.context?.(), fields]) {
       if (!extra) continue;
       for (const [k, v] of Object.entries(extra)) {
-        line[k] = v instanceof Error ? v.message : v;
+        line[k] = clip(v instanceof Error ? v.message : v);
       }
     }
-    sink(JSON.stringify(line));
+    line.message = clip(message);
+    sink(safeJson(line));
   }
   return {
     debug: (m, f) => write("debug", m, f),
@@ -58,6 +59,35 @@ export function createLogger(service: string, options: LoggerOptions = {}): Logg
     warn: (m, f) => write("warn", m, f),
     error: (m, f) => write("error", m, f),
   };
+}
+
+/** Longest string value written in a log line; longer ones are cut with a note of the length. */
+export const MAX_LOG_FIELD_CHARS = 2000;
+
+// A hostile input (a 1 MB job id, a huge model answer in an error) must not turn each log line
+// into megabytes: strings are cut, and objects are written only when small once serialized.
+function clip(value: unknown): unknown {
+  if (typeof value === "string") {
+    return value.length <= MAX_LOG_FIELD_CHARS
+      ? value
+      : `${value.slice(0, MAX_LOG_FIELD_CHARS)}... (${value.length} characters)`;
+  }
+  if (value === null || typeof value !== "object") return value;
+  let json: string;
+  try {
+    json = JSON.stringify(value);
+  } catch (err) {
+    return `(not serializable: ${(err as Error).message})`;
+  }
+  return json.length <= MAX_LOG_FIELD_CHARS ? value : clip(json);
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value);
+  } catch (err) {
+    return JSON.stringify(`(not serializable: ${(err as Error).message})`);
+  }
 }
 
 /** A logger that drops everything, for tests that do not read logs. */

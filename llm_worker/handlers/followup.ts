@@ -2,7 +2,7 @@
 import type { z } from "zod";
 import type { followupPayload } from "../../shared/schemas.ts";
 import { BadOutputError } from "../errors.ts";
-import { jsonCandidates } from "../json_output.ts";
+import { jsonCandidates, stripThink } from "../json_output.ts";
 import { followupPrompt } from "../prompts.ts";
 import type { JobContext, JobResult } from "./context.ts";
 
@@ -17,7 +17,7 @@ export const MAX_QUESTION_CHARS = 1000;
 export function cleanQuestion(text: string): string {
   const json = jsonCandidates(text).find((c) => typeof c.question === "string");
   let q = json ? String(json.question) : text;
-  q = q.replace(/<think>[\s\S]*?<\/think>/gi, "")
+  q = stripThink(q)
     .replace(/```[a-zA-Z]*\s*([\s\S]*?)```/g, "$1")
     .trim()
     .replace(/^(clarifying\s+)?question\s*:\s*/i, "")
@@ -31,7 +31,9 @@ export async function handleFollowup(
   ctx: JobContext<z.output<typeof followupPayload>>,
 ): Promise<JobResult> {
   const { message, context } = ctx.job.payload;
-  const text = await ctx.llm.text(followupPrompt({ message, context }), { signal: ctx.signal });
+  const text = await ctx.llm.text(followupPrompt({ message, context, language: ctx.language }), {
+    signal: ctx.signal,
+  });
   const question = cleanQuestion(text);
   if (question === "") throw new BadOutputError("the model's answer holds no question");
   if (question.length > MAX_QUESTION_CHARS) {

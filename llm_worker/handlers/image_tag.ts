@@ -42,7 +42,7 @@ export async function handleImageTag(
   ctx.log.debug("image loaded", { mime: image.mime, size: image.size });
   const out = await ctx.llm.visionJson(
     imageTagOutput,
-    { ...imageTagPrompt(), imageDataUrl: image.dataUrl },
+    { ...imageTagPrompt(ctx.language), imageDataUrl: image.dataUrl },
     { signal: ctx.signal },
   );
   try {

@@ -9,12 +9,15 @@
  *   `{memory_id, title}`.
  * - The result keeps every key the model returned, beside `query`, `intent`, `memory_id`,
  *   `results`; reminder and task intents whose resolved time has passed get `stale: true`.
+ * - Suggested tags of a non-search intent are stored on its memory as `suggested` (cleaned as
+ *   image tags are), so the gateway's "Confirm Tags" has something to confirm.
  */
 import { z } from "zod";
 import { type intentPayload, toUtcIso } from "../../shared/schemas.ts";
 import type { Memory, MemoryTag } from "../core_client.ts";
 import { PermanentError } from "../errors.ts";
 import { intentPrompt } from "../prompts.ts";
+import { normalizeTags } from "./image_tag.ts";
 import type { JobContext, JobResult } from "./context.ts";
 
 /** The intents the model chooses from. */
@@ -88,6 +91,7 @@ export async function handleIntent(
       message,
       now: sentAt ?? now.toISOString(),
       followup: payload.followup_context ?? null,
+      language: ctx.language,
     }),
     { signal },
   );
@@ -106,6 +110,14 @@ export async function handleIntent(
       { signal, idempotencyKey: `llm_job:${job.id}:memory` },
     );
     memoryId = memory.id;
+  }
+
+  // The gateway offers "Confirm Tags" for these; it confirms the memory's suggested tags, so
+  // they must be stored (an upsert: a re-run adds nothing twice).
+  const tags = intent === "search" ? [] : normalizeTags(out.suggested_tags ?? []);
+  if (tags.length > 0 && memoryId !== null) {
+    await core.addTags(memoryId, { tags, status: "suggested" }, { signal });
+    result.suggested_tags = tags;
   }
 
   if (intent === "reminder" || intent === "task") {

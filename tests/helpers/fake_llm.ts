@@ -46,6 +46,10 @@ export interface FakeReply {
   drop?: boolean;
   /** Never answer (the client's timeout fires). */
   hang?: boolean;
+  /** Answer 200 with this body as it is (e.g. an HTML page from a proxy, not JSON). */
+  rawBody?: string;
+  /** Content-Type of `rawBody` (default text/html). */
+  rawType?: string;
 }
 
 /** A reply, or a function of the request that makes one. */
@@ -235,6 +239,11 @@ export async function startFakeLlm(options: StartFakeLlmOptions = {}): Promise<F
           code: null,
         },
       });
+      return;
+    }
+    if (reply.rawBody !== undefined) {
+      res.writeHead(200, { "content-type": reply.rawType ?? "text/html" });
+      res.end(reply.rawBody);
       return;
     }
     completions++;

@@ -597,3 +597,109 @@ itest("a core outage in mid-job does not use up the model's retries", async () =
     await h.close();
   }
 });
+
+itest(
+  "a poisoned model answer (300 KB of braces) is unusable output and stalls no other job",
+  async () => {
+    const h = await startHarness();
+    try {
+      h.fake.when((r) => promptText(r).includes("Subject: Poison"), {
+        content: "{".repeat(300_000),
+      });
+      h.fake.when(
+        (r) => promptText(r).includes("Subject: Think"),
+        { content: "<think>".repeat(5_000) + "{".repeat(5_000) },
+      );
+      h.fake.setDefault(jsonReply({ events: [] }));
+      const poison = await h.createJob("email_extract", { subject: "Poison", body: "x" });
+      const think = await h.createJob("email_extract", { subject: "Think", body: "x" });
+      const fine = await h.createJob("email_extract", { subject: "Fine", body: "x" });
+      assert.equal((await h.waitJob(fine)).status, "completed");
+      const failed = await h.waitJob(poison);
+      assert.equal(failed.status, "failed");
+      assert.match(failed.error_message!, /300000 characters long \(LLM_MAX_ANSWER_CHARS/);
+      // Under the size limit, the hostile shape still ends as unusable output.
+      const thought = await h.waitJob(think);
+      assert.equal(thought.status, "failed");
+      assert.match(thought.error_message!, /no JSON object/);
+    } finally {
+      await h.close();
+    }
+  },
+);
+
+itest("an HTTP 200 answer that is not JSON is unusable output, not an outage", async () => {
+  const h = await startHarness();
+  try {
+    h.fake.setDefault({ rawBody: "{<html>proxy says hi", rawType: "application/json" });
+    const id = await h.createJob("followup", { message: "anything" });
+    const job = await h.waitJob(id);
+    assert.equal(job.status, "failed");
+    assert.match(job.error_message!, /unusable after 3 attempts: .*not JSON/);
+    assert.equal(h.fake.requests.length, 3);
+    assert.deepEqual((await h.notifications()).map((n) => n.message_type), ["llm_failure"]);
+  } finally {
+    await h.close();
+  }
+});
+
+itest(
+  "an entry delivered more than WORKER_MAX_DELIVERIES times fails its job instead of running again",
+  async () => {
+    const h = await startHarness({
+      worker: false,
+      env: { WORKER_CLAIM_IDLE_SECONDS: "1", WORKER_MAX_DELIVERIES: "2" },
+    });
+    try {
+      await ensureGroup(h.redis, Object.values(JOB_STREAMS));
+      h.fake.setDefault({ content: "Never asked?" });
+      const id = await h.createJob("followup", { message: "crashes its workers" });
+      // Two consumers took it and died with it (the third delivery is the worker's claim).
+      const [taken] = await readGroup(h.redis, "dead-1", { streams: [JOB_STREAMS.followup] });
+      await h.redis.xclaim(JOB_STREAMS.followup, "llm-worker-group", "dead-2", 0, taken.id);
+      await h.startWorker();
+      const job = await h.waitJob(id);
+      assert.equal(job.status, "failed");
+      assert.match(job.error_message!, /delivered 3 times without finishing/);
+      assert.equal(h.fake.requests.length, 0, "the model was never asked");
+      const dead = await h.deadLetters();
+      assert.deepEqual(dead.map((d) => d.reason), ["too_many_deliveries"]);
+      const notes = await h.notifications();
+      assert.deepEqual(notes.map((n) => n.message_type), ["llm_failure"]);
+    } finally {
+      await h.close();
+    }
+  },
+);
+
+itest(
+  "a huge malformed entry is parked with a bounded copy, acked, and logged briefly",
+  async () => {
+    const h = await startHarness();
+    try {
+      const hugeId = "x".repeat(1_000_000);
+      await publish(h.redis, JOB_STREAMS.followup, {
+        job_id: hugeId,
+        job_type: "followup",
+        payload: {},
+      });
+      const dead = await waitFor("dead letter", async () => {
+        const d = await h.deadLetters();
+        return d.length === 1 ? d : undefined;
+      });
+      assert.equal(dead[0].reason, "malformed_entry");
+      assert.match(dead[0].error, /job_id: must be a UUID/);
+      assert.equal(dead[0].message.truncated, true);
+      await waitFor(
+        "ack",
+        async () => await h.pendingCount(JOB_STREAMS.followup) === 0 || undefined,
+      );
+      assert.ok(
+        h.logs.every((l) => l.length < 20_000),
+        "no log line carries the whole entry",
+      );
+    } finally {
+      await h.close();
+    }
+  },
+);

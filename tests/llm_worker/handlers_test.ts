@@ -10,6 +10,7 @@ import { imageUrls, jsonReply, promptText } from "../helpers/fake_llm.ts";
 import type { JobType } from "../../shared/enums.ts";
 import { JOB_STREAMS, publish } from "../../shared/streams.ts";
 import { type Harness, PNG_BYTES, startHarness, waitFor } from "./harness.ts";
+import { createLanguageLookup } from "../../llm_worker/user_language.ts";
 
 async function api(h: Harness, method: string, path: string, body?: unknown) {
   const res = await call(h.core.app, method, path, body);
@@ -223,6 +224,10 @@ itest("intent: a note creates a memory whose real id is in the result, once per 
     const mem = await api(h, "GET", `/memories/${r.memory_id}`);
     assert.equal(mem.content, "The wifi password is hunter2");
     assert.equal(mem.owner_user_id, h.userId);
+    // The gateway's "Confirm Tags" confirms these, so they must be on the memory.
+    assert.deepEqual(mem.tags.map((t: { tag: string; status: string }) => [t.tag, t.status]), [
+      ["wifi", "suggested"],
+    ]);
     assert.equal(memoriesOf(h), before + 1);
     const notes = await h.notifications();
     assert.equal(notes.length, 1);
@@ -231,6 +236,7 @@ itest("intent: a note creates a memory whose real id is in the result, once per 
     await rerun(h, id);
     assert.equal((await h.getJob(id)).result.memory_id, r.memory_id);
     assert.equal(memoriesOf(h), before + 1, "the re-run reused the memory");
+    assert.equal((await api(h, "GET", `/memories/${r.memory_id}`)).tags.length, 1);
     assert.equal((await h.notifications()).length, 1);
   } finally {
     await h.close();
@@ -497,3 +503,43 @@ itest("email_extract: confident dated events become pending events, once", async
     await h.close();
   }
 });
+
+itest(
+  "answers come in the user's language: the prompt asks for it, tags stay lower-case and unique",
+  async () => {
+    const h = await startHarness();
+    try {
+      const put = await call(h.core.app, "PUT", `/settings/${h.userId}`, { language: "de" });
+      assert.equal(put.status, 200, JSON.stringify(put.body));
+      h.fake.when(
+        (r) => promptText(r).includes("Einkaufsliste"),
+        jsonReply({
+          intent: "general_note",
+          suggested_tags: ["Einkauf", "einkauf", " Milch "],
+        }),
+      );
+      h.fake.when((r) => promptText(r).includes("welcher"), { content: "Welcher Ordner?" });
+      const note = await h.waitJob(
+        await h.createJob("intent_classify", {
+          message: "Einkaufsliste: Milch",
+        }),
+      );
+      assert.equal(note.status, "completed", JSON.stringify(note));
+      assert.deepEqual(note.result.suggested_tags, ["einkauf", "milch"]);
+      const question = await h.waitJob(await h.createJob("followup", { message: "welcher" }));
+      assert.equal(question.result.question, "Welcher Ordner?");
+      const prompts = h.fake.requests.map((r) => promptText(r.body));
+      assert.match(prompts[0], /in German; keep the JSON keys/);
+      assert.match(prompts[1], /Write the question in German\./);
+
+      // An English (or unknown) language adds nothing to the prompts.
+      await call(h.core.app, "PUT", `/settings/${h.userId}`, { language: "en" });
+      const lookup = createLanguageLookup({
+        getSettings: () => Promise.resolve({ language: "zz-not-a-language-tag" }),
+      });
+      assert.equal(await lookup(1), "English");
+    } finally {
+      await h.close();
+    }
+  },
+);
