@@ -21,6 +21,7 @@ import { adminRouter } from "./routes/admin.ts";
 import { metricsRouter } from "./routes/metrics.ts";
 import { docsRouter } from "./routes/docs.ts";
 import { requireToken } from "./http/auth.ts";
+import { checkActor } from "./http/actor.ts";
 import { observeRequests } from "./http/observe.ts";
 import { createCoreMetrics } from "./metrics.ts";
 
@@ -54,6 +55,9 @@ export function createApp(deps: CoreDeps): Hono {
       next,
     );
   });
+
+  // Before any route: a forged X-Actor (e.g. the scheduler's name) must change nothing.
+  app.use("*", checkActor());
 
   app.route("/health", healthRouter());
   app.route("/users", usersRouter(deps));

@@ -1,5 +1,4 @@
 /** Audit trail: every create, update, delete and state change writes one row. */
-import type { Context } from "hono";
 import type { DatabaseSync } from "node:sqlite";
 import type { AuditAction, EntityType } from "../shared/enums.ts";
 
@@ -11,7 +10,7 @@ export interface AuditEntry {
   entity_id: string;
   /** What happened. */
   action: AuditAction;
-  /** `user:<id>`, `system:api`, `system:llm_worker` or `system:scheduler`. */
+  /** Who: see shared/actors.ts (`user:<id>`, `system:api`, `system:scheduler`, ...). */
   actor: string;
   /** Extra context, stored as JSON. */
   detail?: Record<string, unknown> | null;
@@ -32,17 +31,4 @@ export function writeAudit(db: DatabaseSync, entry: AuditEntry): void {
     entry.detail ? JSON.stringify(entry.detail) : null,
     entry.at,
   );
-}
-
-const ACTOR = /^(user:-?\d{1,16}|system:(api|llm_worker|scheduler))$/;
-
-/**
- * Who is acting: the `X-Actor` header when it names a known kind of actor (the worker sends
- * `system:llm_worker`), else `user:<ownerId>` when the request is about a user's data, else
- * `system:api`.
- */
-export function actorOf(c: Context, ownerId?: number | null): string {
-  const header = c.req.header("x-actor");
-  if (header && ACTOR.test(header)) return header;
-  return ownerId === undefined || ownerId === null ? "system:api" : `user:${ownerId}`;
 }

@@ -13,7 +13,7 @@ import {
   getReminder,
   updateReminder,
 } from "./reminder_repo.ts";
-import { utcOut } from "./time.ts";
+import { utcOut, utcSql } from "./time.ts";
 
 /** An `events` row as stored. */
 export interface EventRow {
@@ -164,7 +164,10 @@ export interface EventFilter {
   offset: number;
 }
 
-/** Events matching `filter`, newest first. */
+/**
+ * Events matching `filter`, latest `event_time` first (the first version's order, which clients
+ * show as is); events at the same time newest made first, so pages are stable.
+ */
 export function listEvents(db: DatabaseSync, filter: EventFilter): EventRow[] {
   const where: string[] = [];
   const args: SQLInputValue[] = [];
@@ -178,7 +181,7 @@ export function listEvents(db: DatabaseSync, filter: EventFilter): EventRow[] {
   }
   const sql = `SELECT ${COLUMNS} FROM events
     ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
-    ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?`;
+    ORDER BY ${utcSql("event_time")} DESC, rowid DESC LIMIT ? OFFSET ?`;
   return db.prepare(sql).all(...args, filter.limit, filter.offset) as unknown as EventRow[];
 }
 

@@ -15,6 +15,7 @@ import { z } from "zod";
 import * as req from "../shared/schemas.ts";
 import { RESPONSE_SCHEMAS, type ResponseSchemaName } from "../shared/response_schemas.ts";
 import { OPEN_PATHS } from "./http/auth.ts";
+import { CLIENT_ACTORS_TEXT } from "../shared/actors.ts";
 
 /** HTTP methods the core uses. */
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -107,7 +108,8 @@ const idempotencyKey: HeaderDoc = {
 };
 const actorHeader: HeaderDoc = {
   name: "X-Actor",
-  description: "audit actor (system:llm_worker, system:scheduler, user:<id>); default system:api",
+  description: `audit actor, one of ${CLIENT_ACTORS_TEXT} (anything else: 422); default ` +
+    "user:<owner> for a user's data, else system:api (system:llm_worker on PATCH /llm_jobs/{id})",
 };
 
 /** Every route of the core, in the order of the reference. */
@@ -308,7 +310,7 @@ export const ROUTES: readonly RouteDoc[] = [
     tag: "reminders",
     summary: "List reminders",
     query: req.reminderListQuery,
-    responses: { 200: list("Reminder"), 422: invalid },
+    responses: { 200: list("Reminder", "OK, the next to fire first"), 422: invalid },
   },
   {
     method: "GET",
@@ -357,7 +359,7 @@ export const ROUTES: readonly RouteDoc[] = [
     tag: "events",
     summary: "List events",
     query: req.eventListQuery,
-    responses: { 200: list("Event"), 422: invalid },
+    responses: { 200: list("Event", "OK, latest event_time first"), 422: invalid },
   },
   {
     method: "GET",
@@ -403,7 +405,7 @@ export const ROUTES: readonly RouteDoc[] = [
     method: "GET",
     path: "/settings/:user_id",
     tag: "settings",
-    summary: "A user's settings",
+    summary: "A user's settings (the defaults, not stored, for a user without any)",
     params: { user_id: userIdParam },
     responses: { 200: ok("Settings"), 404: fail("unknown user"), 422: invalid },
   },
@@ -649,6 +651,8 @@ function operation(route: RouteDoc): JsonSchema {
   for (const [status, doc] of Object.entries(route.responses)) {
     responses[status] = responseObject(doc);
   }
+  // The X-Actor check answers 422 on any route that reads the header, even one without a body.
+  if (route.headers?.includes(actorHeader)) responses["422"] ??= responseObject(invalid);
   if (!isOpen(route)) {
     responses["401"] = responseObject(
       fail("missing or wrong bearer token (when CORE_API_TOKEN is set)"),

@@ -147,7 +147,10 @@ export interface ReminderFilter {
   offset: number;
 }
 
-/** Reminders matching `filter`, newest first. */
+/**
+ * Reminders matching `filter`, the next to fire first (the first version's order, which clients
+ * show as is); reminders at the same time in the order they were made, so pages are stable.
+ */
 export function listReminders(db: DatabaseSync, filter: ReminderFilter): ReminderRow[] {
   const where: string[] = [];
   const args: SQLInputValue[] = [];
@@ -164,7 +167,7 @@ export function listReminders(db: DatabaseSync, filter: ReminderFilter): Reminde
   }
   const sql = `SELECT ${COLUMNS} FROM reminders
     ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
-    ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?`;
+    ORDER BY ${utcSql("fire_at")}, rowid LIMIT ? OFFSET ?`;
   return db.prepare(sql).all(...args, filter.limit, filter.offset) as unknown as ReminderRow[];
 }
 

@@ -18,6 +18,7 @@ import { jobMessageOf, type JobRow, recordPublished } from "./job_repo.ts";
 import { publishWithin } from "./job_publisher.ts";
 import { type Loop, startLoop } from "./scheduler.ts";
 import type { JobType } from "../shared/enums.ts";
+import { SCHEDULER_ACTOR } from "../shared/actors.ts";
 import { JOB_STREAMS, WORKER_GROUP } from "../shared/streams.ts";
 
 /** Options for {@linkcode republishOnce}. */
@@ -87,7 +88,7 @@ async function republish(
       entity_type: "llm_job",
       entity_id: row.id,
       action: row.stream_message_id === null ? "published" : "requeued",
-      actor: "system:scheduler",
+      actor: SCHEDULER_ACTOR,
       detail: {
         reason: opts.reason,
         stream,

@@ -16,6 +16,7 @@ import { deleteImage } from "./images.ts";
 import { notify } from "./notify.ts";
 import { createReminder } from "./reminder_repo.ts";
 import type { Logger } from "../shared/log.ts";
+import { SCHEDULER_ACTOR } from "../shared/actors.ts";
 import { toUtcIso } from "../shared/schemas.ts";
 
 /** A background loop that can be stopped. */
@@ -107,8 +108,6 @@ const DEFAULTS = {
 };
 
 type Options = typeof DEFAULTS;
-
-const ACTOR = "system:scheduler";
 
 /**
  * Whether the stored time `value` is at or before `iso` (normalized UTC). Rows written by the
@@ -225,7 +224,7 @@ async function fireReminders(
         entity_type: "reminder",
         entity_id: r.id,
         action: "fired",
-        actor: ACTOR,
+        actor: SCHEDULER_ACTOR,
         detail: { fire_at: fireAt, message_id: messageId },
         at: nowIso,
       });
@@ -237,7 +236,7 @@ async function fireReminders(
           text: r.text,
           fire_at: nextOccurrence(fireAt, r.recurrence_minutes, now),
           recurrence_minutes: r.recurrence_minutes,
-          actor: ACTOR,
+          actor: SCHEDULER_ACTOR,
           at: nowIso,
           detail: { recurring_from: r.id },
         });
@@ -294,7 +293,7 @@ async function expirePendingMemories(
         entity_type: "memory",
         entity_id: m.id,
         action: "expired",
-        actor: ACTOR,
+        actor: SCHEDULER_ACTOR,
         detail: {
           pending_expires_at: m.pending_expires_at,
           tags,
@@ -349,11 +348,12 @@ function dropOldSuggestedTags(
         "DELETE FROM memory_tags WHERE memory_id = ? AND tag = ? AND status = 'suggested'",
       ).run(t.memory_id, t.tag);
       if (Number(res.changes) === 0) return;
+      // On the memory, as the first version logged it: clients read a memory's history by its id.
       writeAudit(db, {
-        entity_type: "tag",
+        entity_type: "memory",
         entity_id: t.memory_id,
         action: "expired",
-        actor: ACTOR,
+        actor: SCHEDULER_ACTOR,
         detail: { tag: t.tag, status: "suggested", suggested_at: t.suggested_at },
         at: nowIso,
       });
@@ -395,8 +395,9 @@ async function repromptEvents(
     (e.last_reprompt_at === null || atOrBefore(e.last_reprompt_at, cutoff))
   );
   for (const e of due) {
+    let messageId: string;
     try {
-      await notify(deps.redis, {
+      messageId = await notify(deps.redis, {
         user_id: e.owner_user_id,
         message_type: "event_reprompt",
         content: {
@@ -411,9 +412,25 @@ async function repromptEvents(
     } catch (err) {
       throw new Error(`event re-prompts: ${(err as Error).message}`);
     }
-    // Bookkeeping of when we last asked, not a change of the event, so no audit entry.
-    db.prepare("UPDATE events SET last_reprompt_at = ? WHERE id = ? AND status = 'pending'")
-      .run(nowIso, e.id);
+    transaction(db, () => {
+      const res = db.prepare(
+        "UPDATE events SET last_reprompt_at = ? WHERE id = ? AND status = 'pending'",
+      ).run(nowIso, e.id);
+      if (Number(res.changes) === 0) return;
+      // `requeued`, as the first version logged a re-prompt: clients read it from the audit.
+      writeAudit(db, {
+        entity_type: "event",
+        entity_id: e.id,
+        action: "requeued",
+        actor: SCHEDULER_ACTOR,
+        detail: {
+          reason: "reprompt",
+          pending_since: toUtcIso(e.since) ?? e.since,
+          message_id: messageId,
+        },
+        at: nowIso,
+      });
+    });
     out.events_reprompted++;
   }
 }

@@ -8,6 +8,7 @@
 import { JobFinalError, PermanentError, ShutdownError, TransientError } from "./errors.ts";
 import type { JobStatus, JobType, TagStatus } from "../shared/enums.ts";
 import { currentJobId } from "./job_scope.ts";
+import { WORKER_ACTOR } from "../shared/actors.ts";
 
 /** A job as GET /llm_jobs/{id} answers it. */
 export interface JobRecord {
@@ -172,9 +173,6 @@ export interface CoreClientOptions {
   /** CORE_API_TOKEN, sent as `Authorization: Bearer <token>` when set. */
   token?: string;
 }
-
-/** The `X-Actor` the worker sends. */
-export const WORKER_ACTOR = "system:llm_worker";
 
 /** A client for the core at `baseUrl` (e.g. `http://core:8000`). */
 export function createCoreClient(baseUrl: string, options: CoreClientOptions = {}): CoreClient {

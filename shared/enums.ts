@@ -65,11 +65,19 @@ export const ENTITY_TYPES = [
   "event",
   "llm_job",
   "user",
-  "settings",
+  "user_settings",
   "tag",
 ] as const;
 /** An audited entity type. */
 export type EntityType = typeof ENTITY_TYPES[number];
+
+/**
+ * Names an audit row may carry for an entity type that now has another name: a database written
+ * before settings were logged as `user_settings` holds `settings` rows too.
+ */
+export const LEGACY_ENTITY_TYPES: Readonly<Record<string, EntityType>> = {
+  settings: "user_settings",
+};
 
 /** Notification kinds on `notify:telegram`. */
 export const MESSAGE_TYPES = [

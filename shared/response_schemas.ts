@@ -136,7 +136,9 @@ export const auditEntryResponse = z.strictObject({
   entity_type: z.string(),
   entity_id: z.string(),
   action: z.string(),
-  actor: z.string().describe("user:<id>, system:api, system:llm_worker or system:scheduler"),
+  actor: z.string().describe(
+    "user:<id>, system:api, system:llm_worker, admin:web or system:scheduler",
+  ),
   detail: z.unknown().describe("what changed, as recorded (usually an object)"),
   created_at: timestamp,
 });

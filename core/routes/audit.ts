@@ -5,6 +5,7 @@ import type { CoreDeps } from "../deps.ts";
 import { parseQuery } from "../http/validate.ts";
 import { utcOut } from "../time.ts";
 import { auditQuery } from "../../shared/schemas.ts";
+import { LEGACY_ENTITY_TYPES } from "../../shared/enums.ts";
 
 interface AuditRow {
   id: number;
@@ -17,6 +18,18 @@ interface AuditRow {
 }
 
 const USER_ACTOR = /^user:(-?\d{1,16})$/;
+
+/** The entity type's current name (old rows may carry a legacy one). */
+function currentEntityType(name: string): string {
+  return LEGACY_ENTITY_TYPES[name] ?? name;
+}
+
+/** Every stored name of the entity type `name` means: its current name and its legacy ones. */
+function storedEntityTypes(name: string): string[] {
+  const current = currentEntityType(name);
+  const legacy = Object.keys(LEGACY_ENTITY_TYPES).filter((k) => LEGACY_ENTITY_TYPES[k] === current);
+  return [current, ...legacy];
+}
 
 function parseDetail(detail: string | null): unknown {
   if (detail === null) return null;
@@ -33,7 +46,7 @@ function auditJson(row: AuditRow): Record<string, unknown> {
   return {
     id: row.id,
     user_id: user ? Number(user[1]) : null,
-    entity_type: row.entity_type,
+    entity_type: currentEntityType(row.entity_type),
     entity_id: row.entity_id,
     action: row.action,
     actor: row.actor,
@@ -51,7 +64,12 @@ export function auditRouter(deps: CoreDeps): Hono {
     const q = parseQuery(c, auditQuery);
     const where: string[] = [];
     const args: SQLInputValue[] = [];
-    for (const col of ["entity_type", "entity_id", "action", "actor"] as const) {
+    if (q.entity_type !== undefined) {
+      const names = storedEntityTypes(q.entity_type);
+      where.push(`entity_type IN (${names.map(() => "?").join(", ")})`);
+      args.push(...names);
+    }
+    for (const col of ["entity_id", "action", "actor"] as const) {
       const value = q[col];
       if (value === undefined) continue;
       where.push(`${col} = ?`);

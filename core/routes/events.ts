@@ -6,7 +6,7 @@ import { Hono } from "hono";
 import type { DatabaseSync } from "node:sqlite";
 import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
-import { actorOf } from "../audit.ts";
+import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { parseBody, parseQuery, pathId } from "../http/validate.ts";

@@ -6,7 +6,8 @@
 import { Hono } from "hono";
 import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
-import { actorOf, writeAudit } from "../audit.ts";
+import { writeAudit } from "../audit.ts";
+import { actorOf, claimedActor } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
 import { ApiError, notFound, validationError, type ValidationIssue } from "../http/errors.ts";
 import { parseBody, parseOptionalBody, parseQuery, pathId } from "../http/validate.ts";
@@ -16,6 +17,7 @@ import { publishJob } from "../job_publisher.ts";
 import { imagePathInside } from "../images.ts";
 import { publishRequeued, requeueFailedJob } from "../job_requeue.ts";
 import type { JobStatus, JobType } from "../../shared/enums.ts";
+import { WORKER_ACTOR } from "../../shared/actors.ts";
 import {
   JOB_PAYLOAD_SCHEMAS,
   llmJobCreate,
@@ -145,7 +147,8 @@ export function llmJobsRouter(deps: CoreDeps): Hono {
         entity_type: "llm_job",
         entity_id: id,
         action: "updated",
-        actor: actorOf(c, before.user_id),
+        // The worker is the one client that reports job progress (first-version contract).
+        actor: claimedActor(c) ?? WORKER_ACTOR,
         detail,
         at: now,
       });

@@ -5,7 +5,7 @@
 import { Hono } from "hono";
 import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
-import { actorOf } from "../audit.ts";
+import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
 import { notFound } from "../http/errors.ts";
 import { parseBody, parseQuery, pathId } from "../http/validate.ts";

@@ -1,27 +1,26 @@
 /**
  * /settings/{user_id}: read and change a user's settings. A known user without a settings row
- * (data of the first version) gets the defaults; an unknown user is a 404, not the first
- * version's 500.
+ * (data of the first version) reads as the defaults, and nothing is stored until a change; an
+ * unknown user is a 404, not the first version's 500.
  */
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
-import { actorOf, writeAudit } from "../audit.ts";
+import { writeAudit } from "../audit.ts";
+import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
 import { parseBody, pathUserId } from "../http/validate.ts";
 import { requireUser } from "../lookups.ts";
+import {
+  defaultSettings,
+  getSettings,
+  insertDefaultSettings,
+  type SettingsRow,
+} from "../settings_repo.ts";
 import { utcOut } from "../time.ts";
 import { settingsUpdate } from "../../shared/schemas.ts";
-
-interface SettingsRow {
-  user_id: number;
-  timezone: string;
-  language: string;
-  created_at: string;
-  updated_at: string;
-}
 
 /** Settings as the contract spells them. */
 function settingsJson(row: SettingsRow): Record<string, unknown> {
@@ -34,26 +33,16 @@ function settingsJson(row: SettingsRow): Record<string, unknown> {
   };
 }
 
-function getSettings(db: DatabaseSync, userId: number): SettingsRow | null {
-  const row = db.prepare(
-    "SELECT user_id, timezone, language, created_at, updated_at FROM user_settings WHERE user_id = ?",
-  ).get(userId);
-  return (row as unknown as SettingsRow | undefined) ?? null;
-}
-
 /** The user's settings row, created with the defaults (and audited) when missing. */
 function ensureSettings(
   db: DatabaseSync,
   userId: number,
   context: { c: Context; at: string },
 ): SettingsRow {
-  const existing = getSettings(db, userId);
-  if (existing) return existing;
-  db.prepare("INSERT INTO user_settings (user_id, created_at, updated_at) VALUES (?, ?, ?)")
-    .run(userId, context.at, context.at);
+  if (!insertDefaultSettings(db, userId, context.at)) return getSettings(db, userId)!;
   const row = getSettings(db, userId)!;
   writeAudit(db, {
-    entity_type: "settings",
+    entity_type: "user_settings",
     entity_id: String(userId),
     action: "created",
     // The user did not ask for this; the API filled in what the old data lacked.
@@ -71,11 +60,8 @@ export function settingsRouter(deps: CoreDeps): Hono {
 
   app.get("/:user_id", (c) => {
     const userId = pathUserId(c, "user_id");
-    const now = nowIso(clock);
-    const row = transaction(db, () => {
-      requireUser(db, userId);
-      return ensureSettings(db, userId, { c, at: now });
-    });
+    requireUser(db, userId);
+    const row = getSettings(db, userId) ?? defaultSettings(userId, nowIso(clock));
     return c.json(settingsJson(row));
   });
 
@@ -100,7 +86,7 @@ export function settingsRouter(deps: CoreDeps): Hono {
       db.prepare(`UPDATE user_settings SET ${sets.join(", ")}, updated_at = ? WHERE user_id = ?`)
         .run(...args, now, userId);
       writeAudit(db, {
-        entity_type: "settings",
+        entity_type: "user_settings",
         entity_id: String(userId),
         action: "updated",
         actor: actorOf(c, userId),

@@ -2,9 +2,11 @@
 import { Hono } from "hono";
 import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
-import { actorOf, writeAudit } from "../audit.ts";
+import { writeAudit } from "../audit.ts";
+import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
 import { parseBody } from "../http/validate.ts";
+import { insertDefaultSettings } from "../settings_repo.ts";
 import { userCreate } from "../../shared/schemas.ts";
 
 interface UserRow {
@@ -50,9 +52,7 @@ export function usersRouter(deps: CoreDeps): Hono {
            VALUES (?, ?, ?, ?)`,
         ).run(body.telegram_user_id, body.display_name, Number(body.is_allowed ?? false), now);
       }
-      db.prepare(
-        `INSERT OR IGNORE INTO user_settings (user_id, created_at, updated_at) VALUES (?, ?, ?)`,
-      ).run(body.telegram_user_id, now, now);
+      insertDefaultSettings(db, body.telegram_user_id, now);
       const changed = !before || before.display_name !== body.display_name ||
         (body.is_allowed !== undefined && before.is_allowed !== Number(body.is_allowed));
       if (changed) {

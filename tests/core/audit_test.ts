@@ -52,7 +52,7 @@ itest("GET /audit lists every change newest first and filters by each field", as
       all.map((e) => [e.entity_type, e.action]),
       [
         ["task", "deleted"],
-        ["settings", "updated"],
+        ["user_settings", "updated"],
         ["reminder", "created"],
         ["task", "updated"],
         ["task", "created"],
@@ -132,6 +132,35 @@ itest("GET /audit: limit defaults to 100; detail parsed, null or raw text", asyn
       assert.equal(res.status, 422, bad);
       assert.equal(res.body.detail[0].loc[0], "query");
     }
+  } finally {
+    await core.close();
+  }
+});
+
+itest("GET /audit: settings entries are user_settings, old `settings` rows included", async () => {
+  const core = await coreAt(T0);
+  try {
+    const owner = await createUser(core.app, 9);
+    // A database of an earlier version may hold settings entries under the name `settings`.
+    core.db.prepare(
+      `INSERT INTO audit_log (entity_type, entity_id, action, actor, detail, created_at)
+       VALUES ('settings', ?, 'updated', 'user:9', NULL, '2026-02-01T00:00:00.000Z')`,
+    ).run(String(owner));
+    core.time.now = new Date("2026-03-02T00:00:00Z");
+    await call(core.app, "PUT", `/settings/${owner}`, { language: "fr" });
+
+    const entries = await audit(core, "?entity_type=user_settings");
+    assert.deepEqual(
+      entries.map((e) => [e.entity_type, e.entity_id, e.created_at]),
+      [
+        ["user_settings", "9", "2026-03-02T00:00:00.000Z"],
+        ["user_settings", "9", "2026-02-01T00:00:00.000Z"],
+      ],
+    );
+    assert.deepEqual(
+      (await audit(core, "?entity_type=settings")).map((e) => e.id),
+      entries.map((e) => e.id),
+    );
   } finally {
     await core.close();
   }

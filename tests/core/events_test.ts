@@ -348,7 +348,7 @@ itest("PATCH /events: 404 unknown, 422 bad fields; a failing confirm writes noth
   }
 });
 
-itest("GET /events filters owner and status, newest first", async () => {
+itest("GET /events filters owner and status, newest made first among equal times", async () => {
   const core = await coreAt(T0);
   try {
     const a = await createUser(core.app, 1);
@@ -415,3 +415,37 @@ itest("DELETE /events deletes the event and its unfired reminder; 404 after", as
     await core.close();
   }
 });
+
+itest(
+  "GET /events: latest event_time first (old offset times too); pages stable on ties",
+  async () => {
+    const core = await coreAt(T0);
+    try {
+      const owner = await createUser(core.app, 5);
+      const make = async (eventTime: string) =>
+        (await postEvent(core, { owner_user_id: owner, event_time: eventTime })).body.id as string;
+      const first = await make("2026-03-05T00:00:00Z");
+      const tie1 = await make("2026-03-20T00:00:00Z");
+      const tie2 = await make("2026-03-20T00:00:00Z");
+      const mid = await make("2026-03-11T00:30:00Z");
+      // A row of the first version with an offset: 01:00Z on the 11th, after `mid` though its
+      // string sorts before it.
+      const legacy = crypto.randomUUID();
+      core.db.prepare(
+        `INSERT INTO events (id, owner_user_id, description, event_time, source_type, status,
+                           created_at, updated_at)
+       VALUES (?, ?, 'old', '2026-03-10T20:00:00-05:00', 'email', 'pending', ?, ?)`,
+      ).run(legacy, owner, T0, T0);
+
+      const ids = async (query: string) =>
+        (await call(core.app, "GET", `/events${query}`)).body.map((e: { id: string }) => e.id);
+      const all = await ids("");
+      // Same time: the one made last first, so a page boundary never repeats or skips a row.
+      assert.deepEqual(all, [tie2, tie1, legacy, mid, first]);
+      const pages = [...await ids("?limit=2"), ...await ids("?limit=2&offset=2")];
+      assert.deepEqual([...pages, ...await ids("?limit=2&offset=4")], all);
+    } finally {
+      await core.close();
+    }
+  },
+);

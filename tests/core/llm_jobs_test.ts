@@ -555,7 +555,7 @@ itest(
         },
       ]);
 
-      // failed is terminal too; without X-Actor the actor is the job's user.
+      // failed is terminal too; without X-Actor the actor is the worker, who reports progress.
       const other = await call(core.app, "POST", "/llm_jobs", {
         job_type: "followup",
         payload: { message: "x" },
@@ -571,7 +571,7 @@ itest(
       const lastAudit = core.db.prepare(
         "SELECT actor, detail FROM audit_log WHERE entity_id = ? ORDER BY id DESC LIMIT 1",
       ).get(other.body.id)!;
-      assert.equal(lastAudit.actor, "user:9");
+      assert.equal(lastAudit.actor, "system:llm_worker");
       assert.equal(JSON.parse(String(lastAudit.detail)).to, "failed");
       const again = await call(core.app, "PATCH", `/llm_jobs/${other.body.id}`, {
         status: "completed",

@@ -134,13 +134,14 @@ itest("GET /reminders filters owner, fired and upcoming_only (compared in UTC)",
       assert.equal(res.status, 200, JSON.stringify(res.body));
       return res.body.map((r: { id: string }) => r.id);
     };
-    assert.deepEqual(await ids(""), [firedFuture, bs, firedOne, future, past]);
-    assert.deepEqual(await ids("?owner_user_id=1"), [firedFuture, firedOne, future, past]);
-    assert.deepEqual(await ids("?fired=true"), [firedFuture, firedOne]);
-    assert.deepEqual(await ids("?fired=false&owner_user_id=1"), [future, past]);
-    assert.deepEqual(await ids("?upcoming_only=true"), [bs, future]);
+    // The next to fire first, as the first version listed them.
+    assert.deepEqual(await ids(""), [firedOne, past, future, bs, firedFuture]);
+    assert.deepEqual(await ids("?owner_user_id=1"), [firedOne, past, future, firedFuture]);
+    assert.deepEqual(await ids("?fired=true"), [firedOne, firedFuture]);
+    assert.deepEqual(await ids("?fired=false&owner_user_id=1"), [past, future]);
+    assert.deepEqual(await ids("?upcoming_only=true"), [future, bs]);
     assert.deepEqual(await ids("?upcoming_only=1&owner_user_id=1"), [future]);
-    assert.deepEqual(await ids("?upcoming_only=false&limit=2&offset=1"), [bs, firedOne]);
+    assert.deepEqual(await ids("?upcoming_only=false&limit=2&offset=1"), [past, future]);
     const list = await call(core.app, "GET", "/reminders?fired=true");
     assert.equal(list.body[0].fired, true);
 
@@ -337,3 +338,42 @@ itest("a re-armed reminder is sent again by the scheduler", async () => {
     await core.close();
   }
 });
+
+itest(
+  "GET /reminders: next to fire first (old offset times too); pages stable on ties",
+  async () => {
+    const core = await coreAt(T0);
+    try {
+      const owner = await createUser(core.app, 5);
+      const memoryId = insertMemory(core, owner);
+      const make = async (fireAt: string) =>
+        (await call(core.app, "POST", "/reminders", {
+          memory_id: memoryId,
+          owner_user_id: owner,
+          text: fireAt,
+          fire_at: fireAt,
+        })).body.id as string;
+      const late = await make("2026-03-10T00:00:00Z");
+      const tie1 = await make("2026-03-05T00:00:00Z");
+      const tie2 = await make("2026-03-05T00:00:00Z");
+      const early = await make("2026-03-07T00:30:00Z");
+      // A row of the first version with an offset: 01:00Z, after `early` though its string sorts
+      // before it.
+      const legacy = crypto.randomUUID();
+      core.db.prepare(
+        `INSERT INTO reminders (id, memory_id, owner_user_id, text, fire_at, fired, created_at,
+                              updated_at)
+       VALUES (?, ?, ?, 'old', '2026-03-06T20:00:00-05:00', 0, ?, ?)`,
+      ).run(legacy, memoryId, owner, T0, T0);
+
+      const ids = async (query: string) =>
+        (await call(core.app, "GET", `/reminders${query}`)).body.map((r: { id: string }) => r.id);
+      const all = await ids("");
+      assert.deepEqual(all, [tie1, tie2, early, legacy, late]);
+      const pages = [...await ids("?limit=2"), ...await ids("?limit=2&offset=2")];
+      assert.deepEqual([...pages, ...await ids("?limit=2&offset=4")], all);
+    } finally {
+      await core.close();
+    }
+  },
+);

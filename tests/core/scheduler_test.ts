@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { itest, makeCore, type TestCore } from "../helpers/core_app.ts";
+import { call, itest, makeCore, type TestCore } from "../helpers/core_app.ts";
 import { manualClock } from "../helpers/fixtures.ts";
 import { freePort } from "../helpers/redis_server.ts";
 import { runSchedulerOnce, startLoop, startScheduler } from "../../core/scheduler.ts";
@@ -358,11 +358,22 @@ itest("scheduler (c): suggested tags older than 7 days are dropped and audited",
       ["edge", "legacy", "old"],
     );
     for (const a of audit) {
-      assert.equal(a.entity_type, "tag");
+      // On the memory, as the first version logged it.
+      assert.equal(a.entity_type, "memory");
       assert.equal(a.entity_id, mem);
       assert.equal(a.action, "expired");
       assert.equal(a.actor, "system:scheduler");
     }
+    const read = await call(
+      core.app,
+      "GET",
+      `/audit?entity_type=memory&entity_id=${mem}&action=expired`,
+    );
+    assert.deepEqual(read.body.map((e: { detail: { tag: string } }) => e.detail.tag).sort(), [
+      "edge",
+      "legacy",
+      "old",
+    ]);
     assert.equal((await runSchedulerOnce(core.deps)).tags_dropped, 0);
   } finally {
     await core.close();
@@ -424,6 +435,16 @@ itest("scheduler (d): events pending 24 h are re-prompted once a day", async () 
     assert.equal(last(old).pending_since, time.iso(-25 * HOUR), "pending_since untouched");
     assert.equal(last(young).last_reprompt_at, null);
     assert.equal(last(confirmedEv).last_reprompt_at, null);
+    // Each re-prompt is a `requeued` entry on the event, as the first version logged it.
+    const requeued = async (id: string) =>
+      (await call(core.app, "GET", `/audit?entity_type=event&entity_id=${id}&action=requeued`))
+        .body;
+    const [entry] = await requeued(old);
+    assert.equal(entry.actor, "system:scheduler");
+    assert.equal(entry.created_at, time.iso());
+    assert.equal(entry.detail.reason, "reprompt");
+    assert.equal((await requeued(legacy)).length, 1);
+    assert.deepEqual(await requeued(young), []);
 
     // Same day: nobody is asked twice.
     time.advance(HOUR / 2);
@@ -433,6 +454,7 @@ itest("scheduler (d): events pending 24 h are re-prompted once a day", async () 
     assert.equal(nextDay.events_reprompted, 5);
     const ids = (await notifications(core)).slice(3).map((n) => n.content.event_id).sort();
     assert.deepEqual(ids, [old, young, askedLongAgo, askedRecently, legacy].sort());
+    assert.equal((await requeued(old)).length, 2);
   } finally {
     await core.close();
   }

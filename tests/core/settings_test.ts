@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { call, createUser, itest, type TestCore } from "../helpers/core_app.ts";
-import { coreAt } from "../helpers/fixtures.ts";
+import { coreAt, count } from "../helpers/fixtures.ts";
 
 const T0 = "2026-03-01T00:00:00.000Z";
 
 function settingsAudits(core: TestCore, userId: number): { action: string; actor: string }[] {
   return core.db.prepare(
-    "SELECT action, actor FROM audit_log WHERE entity_type = 'settings' AND entity_id = ? " +
+    "SELECT action, actor FROM audit_log WHERE entity_type = 'user_settings' AND entity_id = ? " +
       "ORDER BY id",
   ).all(String(userId)).map((r) => ({ action: String(r.action), actor: String(r.actor) }));
 }
@@ -48,30 +48,64 @@ itest(
   },
 );
 
-itest("a known user without a settings row (old data) gets the defaults created", async () => {
-  const core = await coreAt(T0);
-  try {
-    const id = await createUser(core.app, 77);
-    core.db.prepare("DELETE FROM user_settings WHERE user_id = ?").run(id);
-    core.time.now = new Date("2026-03-02T00:00:00Z");
-    const res = await call(core.app, "GET", `/settings/${id}`);
-    assert.equal(res.status, 200);
-    assert.deepEqual(res.body, {
-      user_id: 77,
-      timezone: "UTC",
-      language: "en",
-      created_at: "2026-03-02T00:00:00.000Z",
-      updated_at: "2026-03-02T00:00:00.000Z",
-    });
-    assert.deepEqual(settingsAudits(core, id), [{ action: "created", actor: "system:api" }]);
-    // A second read finds the row and writes nothing more.
-    const again = await call(core.app, "GET", `/settings/${id}`);
-    assert.deepEqual(again.body, res.body);
-    assert.equal(settingsAudits(core, id).length, 1);
-  } finally {
-    await core.close();
-  }
-});
+itest(
+  "a known user without a settings row (old data) reads the defaults; nothing is stored",
+  async () => {
+    const core = await coreAt(T0);
+    try {
+      const id = await createUser(core.app, 77);
+      core.db.prepare("DELETE FROM user_settings WHERE user_id = ?").run(id);
+      const audits = count(core, "SELECT count(*) AS n FROM audit_log");
+      core.time.now = new Date("2026-03-02T00:00:00Z");
+      const res = await call(core.app, "GET", `/settings/${id}`);
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.body, {
+        user_id: 77,
+        timezone: "UTC",
+        language: "en",
+        created_at: "2026-03-02T00:00:00.000Z",
+        updated_at: "2026-03-02T00:00:00.000Z",
+      });
+      assert.equal(count(core, "SELECT count(*) AS n FROM user_settings"), 0);
+      assert.equal(count(core, "SELECT count(*) AS n FROM audit_log"), audits);
+      // Still nothing stored: a later read answers its own "now".
+      core.time.now = new Date("2026-03-03T00:00:00Z");
+      const again = await call(core.app, "GET", `/settings/${id}`);
+      assert.equal(again.body.created_at, "2026-03-03T00:00:00.000Z");
+      assert.equal(count(core, "SELECT count(*) AS n FROM user_settings"), 0);
+    } finally {
+      await core.close();
+    }
+  },
+);
+
+itest(
+  "PUT /settings for a user without a settings row stores the defaults, then the change",
+  async () => {
+    const core = await coreAt(T0);
+    try {
+      const id = await createUser(core.app, 77);
+      core.db.prepare("DELETE FROM user_settings WHERE user_id = ?").run(id);
+      core.time.now = new Date("2026-03-02T00:00:00Z");
+      const res = await call(core.app, "PUT", `/settings/${id}`, { language: "fr" });
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.body, {
+        user_id: 77,
+        timezone: "UTC",
+        language: "fr",
+        created_at: "2026-03-02T00:00:00.000Z",
+        updated_at: "2026-03-02T00:00:00.000Z",
+      });
+      assert.deepEqual(settingsAudits(core, id), [
+        { action: "created", actor: "system:api" },
+        { action: "updated", actor: "user:77" },
+      ]);
+      assert.deepEqual((await call(core.app, "GET", `/settings/${id}`)).body, res.body);
+    } finally {
+      await core.close();
+    }
+  },
+);
 
 itest("PUT /settings changes timezone and language and audits the change", async () => {
   const core = await coreAt(T0);
@@ -103,7 +137,7 @@ itest("PUT /settings changes timezone and language and audits the change", async
       { action: "updated", actor: "user:77" },
     ]);
     const detail = core.db.prepare(
-      "SELECT detail FROM audit_log WHERE entity_type = 'settings' ORDER BY id LIMIT 1",
+      "SELECT detail FROM audit_log WHERE entity_type = 'user_settings' ORDER BY id LIMIT 1",
     ).get();
     assert.deepEqual(JSON.parse(String(detail?.detail)).changes.timezone, {
       from: "UTC",
