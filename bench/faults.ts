@@ -167,15 +167,13 @@ interface PlannedJob {
 
 // Timing and retry settings of the workers.
 //
-// LLM_MAX_RETRIES: a call fails transiently with probability p = failRate = 0.3, independently.
-// An unmarked job fails for good only if its first R+1 model calls all fail: p^(R+1). A marked
-// job needs 3 answers (one try, BAD_OUTPUT_RETRIES = 2 retries), with at most R transient
-// failures among its calls: the number of failures before the 3rd answer is negative-binomial,
-// P(X > R) = sum_{k>R} C(k+2,2) 0.7^3 0.3^k. With R = 12: unmarked 0.3^13 = 1.6e-7 per job
-// (1.6e-4 over 1,000 jobs); marked about 8e-6 per job (1.6e-3 over 200). So a run that fails
-// is a finding, not bad luck. LLM_RETRY_BASE_MS = 50 and LLM_RETRY_MAX_MS = 400 keep 12 retries
-// within a few seconds, and LLM_TIMEOUT_SECONDS = 1 makes a hung call cost one second.
+// A model call fails transiently (5xx, timeout) with probability 0.3: an outage, which never
+// fails a job (it waits, up to LLM_OUTAGE_MAX_HOURS, far beyond the run). Each such failure
+// opens the worker's circuit breaker; LLM_PROBE_MAX_SECONDS = 1 keeps the probes that close it
+// again frequent. LLM_MAX_RETRIES counts core failures (the core restart): 12 retries of
+// 50-400 ms ride it out. LLM_TIMEOUT_SECONDS = 1 makes a hung call cost one second.
 const WORKER_ENV = {
+  LLM_PROBE_MAX_SECONDS: "1",
   LLM_MAX_RETRIES: "12",
   LLM_RETRY_BASE_MS: "50",
   LLM_RETRY_MAX_MS: "400",
@@ -183,6 +181,9 @@ const WORKER_ENV = {
   WORKER_CLAIM_IDLE_SECONDS: "3",
   LOG_LEVEL: "info",
 };
+
+/** How the checks name an `llm_failure` that says the job will be retried. */
+const RETRY_NOTICE = "llm_failure (will retry)";
 
 /** The worker's log line for an entry taken over from a dead consumer. */
 const RECLAIMED = "reclaimed an idle entry";
@@ -641,7 +642,9 @@ function countOutcome(input: {
       const id = n?.content?.job_id;
       if (typeof id !== "string") continue;
       const types = perJob.get(id) ?? new Map<string, number>();
-      types.set(n.message_type, (types.get(n.message_type) ?? 0) + 1);
+      // A job that met a model outage is told once that it will be retried (not final).
+      const type = n.content.will_retry === true ? RETRY_NOTICE : n.message_type;
+      types.set(type, (types.get(type) ?? 0) + 1);
       perJob.set(id, types);
     }
     let notificationDuplicates = 0;
@@ -653,6 +656,13 @@ function countOutcome(input: {
       const want = job.marked ? "llm_failure" : RESULT_TYPE[job.kind];
       const types = perJob.get(job.id) ?? new Map();
       for (const [type, n] of types) {
+        if (type === RETRY_NOTICE) {
+          if (n > 1) {
+            notificationDuplicates += n - 1;
+            problems.push(`job ${job.id} (${job.kind}) was told ${n} times it will be retried`);
+          }
+          continue;
+        }
         notificationsFound += n;
         if (type !== want) {
           notificationsUnexpected += n;

@@ -220,7 +220,10 @@ export function outageNotice(job: FailingJob): JobNotification[] {
   const message = `The AI model is not reachable right now, so I could not ${
     TYPE_LABEL[job.job_type]
   } yet. I will retry automatically when it is back.`;
-  return failureNotification(job, "outage", message);
+  const out = failureNotification(job, "outage", message);
+  // For newer clients (the gateway ignores extra keys): this failure is not final.
+  for (const item of out) item.notification.content.will_retry = true;
+  return out;
 }
 
 /**

@@ -41,11 +41,6 @@ const workerShape = {
   LLM_TIMEOUT_SECONDS: positiveInt.default(120),
   LLM_RETRY_BASE_MS: positiveInt.default(1000),
   LLM_RETRY_MAX_MS: positiveInt.default(60000),
-  // Hours, fractions allowed: how long a job waits out a model outage before it fails.
-  LLM_OUTAGE_MAX_HOURS: z.coerce.number().positive().default(24),
-  LLM_PROBE_MAX_SECONDS: positiveInt.default(10),
-  LLM_MAX_ANSWER_CHARS: positiveInt.default(65536),
-  WORKER_MAX_DELIVERIES: positiveInt.default(10),
   REDIS_URL: redisUrl.default("redis://redis:6379"),
   CORE_API_URL: url.default("http://core:8000"),
   IMAGE_STORAGE_PATH: z.string().min(1).default("/data/images"),
@@ -55,6 +50,11 @@ const workerShape = {
   CORE_API_TOKEN: apiToken.optional(),
   // 0 turns the worker's /metrics and /health listener off.
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9100),
+  // Hours, fractions allowed: how long a job waits out a model outage before it fails.
+  LLM_OUTAGE_MAX_HOURS: z.coerce.number().positive().default(24),
+  LLM_PROBE_MAX_SECONDS: positiveInt.default(10),
+  LLM_MAX_ANSWER_CHARS: positiveInt.default(65536),
+  WORKER_MAX_DELIVERIES: positiveInt.default(10),
 };
 
 const coreSchema = z.object(coreShape);

@@ -180,6 +180,18 @@ async function streamData(redis: Redis, stream: string): Promise<any[]> {
   return rows.map(([, fields]) => JSON.parse(fields[fields.indexOf("data") + 1]));
 }
 
+/** Wait until `notify:telegram` holds `count` notifications of `type`; returns them. */
+// deno-lint-ignore no-explicit-any
+async function notificationsOf(stack: Stack, type: string, count: number): Promise<any[]> {
+  // deno-lint-ignore no-explicit-any
+  let found: any[] = [];
+  await stack.worker!.waitFor(`${count} ${type} notifications`, async () => {
+    found = (await streamData(stack.redis, NOTIFY_STREAM)).filter((n) => n.message_type === type);
+    return found.length >= count;
+  }, 30_000);
+  return found;
+}
+
 /** Wait until the job leaves queued/processing; returns it. */
 // deno-lint-ignore no-explicit-any
 async function finishedJob(stack: Stack, id: string): Promise<any> {
@@ -351,8 +363,8 @@ itest("deno task worker completes the smoke test job and notifies llm_intent_res
     assert.equal(memory.body.content, "test");
     assert.equal(memory.body.owner_user_id, 12345);
 
-    const notes = await streamData(stack.redis, NOTIFY_STREAM);
-    const intentNotes = notes.filter((n) => n.message_type === "llm_intent_result");
+    // The result is stored before its notification goes out: wait for the notification.
+    const intentNotes = await notificationsOf(stack, "llm_intent_result", 1);
     assert.equal(intentNotes.length, 1);
     assert.equal(intentNotes[0].user_id, 12345);
     assert.equal(fake.requests[0].headers.authorization, "Bearer e2e-key");
@@ -578,3 +590,68 @@ itest(
     }, { CORE_API_TOKEN: token });
   },
 );
+
+itest(
+  "a model outage longer than the old retry budget: jobs wait, users hear once, all complete after",
+  async () => {
+    await withStack(async (stack) => {
+      await api(stack, "POST", "/users", { telegram_user_id: 777, display_name: "Outage" });
+      const fake = await startFakeLlm();
+      fake.setDefault(jsonReply({ intent: "general_note" }));
+      await fake.stop();
+      const post = async (message: string) =>
+        (await api(stack, "POST", "/llm_jobs", {
+          job_type: "intent_classify",
+          payload: { message },
+          user_id: 777,
+        })).body.id as string;
+      const early = [await post("one"), await post("two"), await post("three")];
+      // The old policy gave up after LLM_MAX_RETRIES=2 retries of 50-200 ms.
+      await addWorker(stack, fake, { LLM_MAX_RETRIES: "2", LLM_PROBE_MAX_SECONDS: "1" });
+      const told = await notificationsOf(stack, "llm_failure", 3);
+      const late = await post("four");
+      await new Promise((r) => setTimeout(r, 3000));
+      for (const id of [...early, late]) {
+        assert.equal((await api(stack, "GET", `/llm_jobs/${id}`)).body.status, "queued");
+      }
+      // The worker stopped reading: the job sent during the outage was never delivered.
+      const pending = await stack.redis.xpending("llm:intent", WORKER_GROUP) as [number];
+      assert.equal(Number(pending[0]), 3);
+
+      await fake.restart();
+      for (const id of [...early, late]) {
+        const job = await finishedJob(stack, id);
+        assert.equal(job.status, "completed", JSON.stringify(job));
+      }
+      const results = await notificationsOf(stack, "llm_intent_result", 4);
+      assert.deepEqual(results.map((n) => n.content.job_id).sort(), [...early, late].sort());
+      const failures = (await streamData(stack.redis, NOTIFY_STREAM))
+        .filter((n) => n.message_type === "llm_failure");
+      assert.deepEqual(failures.map((n) => n.content.job_id).sort(), [...early].sort());
+      for (const n of told) assert.match(n.content.message, /retry automatically/);
+      const memories = await stack.redis.xlen("llm:dead_letter");
+      assert.equal(memories, 0);
+    });
+  },
+);
+
+itest("a model outage past LLM_OUTAGE_MAX_HOURS fails the job and tells the user", async () => {
+  await withStack(async (stack) => {
+    await api(stack, "POST", "/users", { telegram_user_id: 778, display_name: "Horizon" });
+    const fake = await startFakeLlm();
+    await fake.stop();
+    await addWorker(stack, fake, { LLM_OUTAGE_MAX_HOURS: "0.0003" });
+    const id = (await api(stack, "POST", "/llm_jobs", {
+      job_type: "followup",
+      payload: { message: "still there?" },
+      user_id: 778,
+    })).body.id;
+    const job = await finishedJob(stack, id);
+    assert.equal(job.status, "failed");
+    assert.match(job.error_message, /unreachable for 1 second/);
+    const failures = await notificationsOf(stack, "llm_failure", 2);
+    assert.match(failures[0].content.message, /retry automatically/);
+    assert.match(failures[1].content.message, /stopped trying/);
+    await notificationsOf(stack, "llm_expiry", 1);
+  });
+});
