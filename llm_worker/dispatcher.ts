@@ -73,90 +73,135 @@ export interface Dispatcher {
 }
 
 /** Start the read and claim loops. */
-export function startDispatcher(o: DispatcherOptions): Dispatcher {
-  const inflight = new Map<string, { entry: StreamEntry; done: Promise<void> }>();
-  const backlog: StreamEntry[] = [];
-  let wakeReader: (() => void) | undefined;
-  let resolveReady!: () => void;
-  const ready = new Promise<void>((r) => resolveReady = r);
-  const key = (e: StreamEntry) => `${e.stream}\u0000${e.id}`;
-  const busy = () => inflight.size + backlog.length;
+export function startDispatcher(options: DispatcherOptions): Dispatcher {
+  return new SlotDispatcher(options);
+}
 
-  function dispatch(entry: StreamEntry, handler = o.run): void {
-    if (inflight.has(key(entry)) || backlog.some((e) => key(e) === key(entry))) return;
-    if (handler !== o.run) return start(entry, handler);
-    backlog.push(entry);
-    pump();
-  }
+type Run = (entry: StreamEntry) => Promise<void>;
 
-  function start(entry: StreamEntry, handler: (e: StreamEntry) => Promise<void>): void {
-    const k = key(entry);
-    const done = handler(entry)
-      .catch((err) => o.log.error("job crashed", { error: err as Error, entry_id: entry.id }))
-      .finally(() => {
-        inflight.delete(k);
-        pump();
-        wakeReader?.();
-      });
-    inflight.set(k, { entry, done });
-  }
-
-  function pump(): void {
-    while (
-      !o.stopping.aborted && inflight.size < o.concurrency && backlog.length > 0 &&
-      o.gate.allowance(inflight.size) > 0
-    ) {
-      start(backlog.shift()!, o.run);
-    }
-  }
-
+/** The dispatcher's state is its own: the loops and the slots, nothing shared with the runner. */
+class SlotDispatcher implements Dispatcher {
+  readonly ready: Promise<void>;
+  #o: DispatcherOptions;
+  #inflight = new Map<string, { entry: StreamEntry; done: Promise<void> }>();
+  #backlog: StreamEntry[] = [];
+  #wakeReader?: () => void;
+  #resolveReady!: () => void;
   // The reader's connection id, for CLIENT UNBLOCK (a new one after each reconnect).
-  let readerId: number | undefined;
-  const onReaderReady = () => {
-    readerId = undefined;
-    o.reader.client("ID").then((id) => readerId = Number(id)).catch(() => {});
-  };
-  o.reader.on("ready", onReaderReady);
-  if (o.reader.status === "ready") onReaderReady();
+  #readerId?: number;
+  #loops: Promise<unknown>;
 
-  /**
-   * Follow the gate: start backlog entries it now allows, and when it closes (the model went
-   * down), cut a read that is blocked waiting for new work, so nothing more is taken.
-   */
-  async function gateLoop(): Promise<void> {
-    while (!o.stopping.aborted) {
-      await o.gate.changed(o.stopping);
-      pump();
-      if (o.gate.allowance(inflight.size) === 0 && readerId !== undefined) {
-        await o.redis.client("UNBLOCK", readerId).catch(() => {});
-      }
+  constructor(o: DispatcherOptions) {
+    this.#o = o;
+    this.ready = new Promise<void>((r) => this.#resolveReady = r);
+    o.reader.on("ready", this.#onReaderReady);
+    if (o.reader.status === "ready") this.#onReaderReady();
+    this.#loops = Promise.all([this.#readLoop(), this.#claimLoop(), this.#gateLoop()]).catch((
+      err,
+    ) => o.log.error("consumer loop crashed", { error: err as Error }));
+  }
+
+  inFlight(): number {
+    return this.#inflight.size;
+  }
+
+  async drain(graceMs: number): Promise<void> {
+    await this.#loops;
+    this.#o.reader.off("ready", this.#onReaderReady);
+    const running = [...this.#inflight.values()].map((f) => f.done);
+    if (running.length > 0) {
+      this.#o.log.info("waiting for in-flight jobs", { count: running.length, grace_ms: graceMs });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const graceOver = new Promise<void>((r) => timer = setTimeout(r, graceMs));
+      await Promise.race([Promise.all(running), graceOver]);
+      clearTimeout(timer);
+    }
+    if (this.#backlog.length > 0) {
+      // Never started, so still queued in the core; another consumer reclaims them.
+      this.#o.log.info("leaving unstarted entries pending", { count: this.#backlog.length });
+      this.#backlog.length = 0;
     }
   }
 
-  /** Free slots the gate lets us fill now; waits (slot freed or gate change) when none. */
-  async function room(): Promise<number> {
-    const free = Math.min(o.concurrency - busy(), o.gate.allowance(inflight.size));
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#inflight.values()].map((f) => f.done));
+  }
+
+  #onReaderReady = () => {
+    this.#readerId = undefined;
+    this.#o.reader.client("ID").then((id) => this.#readerId = Number(id)).catch(() => {});
+  };
+
+  #busy(): number {
+    return this.#inflight.size + this.#backlog.length;
+  }
+
+  /** Free slots the gate lets us fill now. */
+  #free(): number {
+    return Math.min(
+      this.#o.concurrency - this.#busy(),
+      this.#o.gate.allowance(this.#inflight.size),
+    );
+  }
+
+  #dispatch(entry: StreamEntry, run?: Run): void {
+    const k = key(entry);
+    if (this.#inflight.has(k) || this.#backlog.some((e) => key(e) === k)) return;
+    if (run) return this.#start(entry, run);
+    this.#backlog.push(entry);
+    this.#pump();
+  }
+
+  #start(entry: StreamEntry, run: Run): void {
+    const k = key(entry);
+    const done = run(entry)
+      .catch((err) => this.#o.log.error("job crashed", { error: err as Error, entry_id: entry.id }))
+      .finally(() => {
+        this.#inflight.delete(k);
+        this.#pump();
+        this.#wakeReader?.();
+      });
+    this.#inflight.set(k, { entry, done });
+  }
+
+  #pump(): void {
+    const o = this.#o;
+    while (
+      !o.stopping.aborted && this.#inflight.size < o.concurrency && this.#backlog.length > 0 &&
+      o.gate.allowance(this.#inflight.size) > 0
+    ) {
+      this.#start(this.#backlog.shift()!, o.run);
+    }
+  }
+
+  /** Free slots to read into; when none, waits for a freed slot or a gate change and says 0. */
+  async #room(): Promise<number> {
+    const free = this.#free();
     if (free > 0) return free;
     // Every listener added for this wait goes with it: the stop signal lives as long as the
     // worker, and this runs once per freed slot.
     const waited = new AbortController();
     await new Promise<void>((resolve) => {
-      wakeReader = resolve;
-      o.gate.changed(waited.signal).then(resolve);
-      o.stopping.addEventListener("abort", () => resolve(), { once: true, signal: waited.signal });
-      if (o.stopping.aborted) resolve();
+      this.#wakeReader = resolve;
+      this.#o.gate.changed(waited.signal).then(resolve);
+      this.#o.stopping.addEventListener("abort", () => resolve(), {
+        once: true,
+        signal: waited.signal,
+      });
+      if (this.#o.stopping.aborted) resolve();
     });
     waited.abort();
-    wakeReader = undefined;
+    this.#wakeReader = undefined;
     return 0;
   }
 
-  async function setUp(): Promise<void> {
+  async #setUp(): Promise<void> {
+    const o = this.#o;
     for (let attempt = 0; !o.stopping.aborted; attempt++) {
       try {
         await connected(o.redis, o.stopping);
         await ensureGroup(o.redis, ALL_JOB_STREAMS);
-        resolveReady();
+        this.#resolveReady();
         return;
       } catch (err) {
         o.log.warn("cannot create the consumer groups yet; retrying", { error: err as Error });
@@ -165,10 +210,11 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     }
   }
 
-  async function readLoop(): Promise<void> {
-    await setUp();
+  async #readLoop(): Promise<void> {
+    const o = this.#o;
+    await this.#setUp();
     while (!o.stopping.aborted) {
-      const free = await room();
+      const free = await this.#room();
       if (free <= 0) continue;
       try {
         await connected(o.reader, o.stopping);
@@ -178,23 +224,44 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
           count: Number.isFinite(free) ? free : o.concurrency,
           blockMs: o.blockMs,
         });
-        for (const entry of entries) dispatch(entry);
+        for (const entry of entries) this.#dispatch(entry);
       } catch (err) {
         if (o.stopping.aborted) break;
-        if (((err as Error).message ?? "").includes("NOGROUP")) {
-          // A stream or group was deleted under us; recreate and carry on.
-          await ensureGroup(o.redis, ALL_JOB_STREAMS).catch(() => {});
-        } else {
-          o.log.warn("reading the job streams failed; retrying", { error: err as Error });
-          await sleep(500, o.stopping).catch(() => {});
-        }
+        await this.#readFailed(err as Error);
       }
     }
   }
 
-  async function touchOurs(): Promise<void> {
+  async #readFailed(err: Error): Promise<void> {
+    if ((err.message ?? "").includes("NOGROUP")) {
+      // A stream or group was deleted under us; recreate and carry on.
+      await ensureGroup(this.#o.redis, ALL_JOB_STREAMS).catch(() => {});
+    } else {
+      this.#o.log.warn("reading the job streams failed; retrying", { error: err });
+      await sleep(500, this.#o.stopping).catch(() => {});
+    }
+  }
+
+  /**
+   * Follow the gate: start backlog entries it now allows, and when it closes (the model went
+   * down), cut a read that is blocked waiting for new work, so nothing more is taken.
+   */
+  async #gateLoop(): Promise<void> {
+    const o = this.#o;
+    while (!o.stopping.aborted) {
+      await o.gate.changed(o.stopping);
+      this.#pump();
+      if (o.gate.allowance(this.#inflight.size) === 0 && this.#readerId !== undefined) {
+        await o.redis.client("UNBLOCK", this.#readerId).catch(() => {});
+      }
+    }
+  }
+
+  /** Touch our own entries so their idle time never reaches the claim threshold. */
+  async #touchOurs(): Promise<void> {
+    const o = this.#o;
     const idle = Math.floor(o.claimIdleMs / 3);
-    for (const entry of [...[...inflight.values()].map((f) => f.entry), ...backlog]) {
+    for (const entry of [...[...this.#inflight.values()].map((f) => f.entry), ...this.#backlog]) {
       await o.redis.call(
         "XCLAIM",
         entry.stream,
@@ -207,10 +274,11 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     }
   }
 
-  async function claimOnce(): Promise<void> {
-    await touchOurs();
+  async #claimOnce(): Promise<void> {
+    const o = this.#o;
+    await this.#touchOurs();
     for (const stream of ALL_JOB_STREAMS) {
-      const free = Math.min(o.concurrency - busy(), o.gate.allowance(inflight.size));
+      const free = this.#free();
       if (free <= 0 || o.stopping.aborted) return;
       const claimed = await autoClaim(o.redis, o.consumer, {
         streams: [stream],
@@ -220,54 +288,30 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
       for (const entry of claimed) {
         const deliveries = await deliveryCount(o.redis, entry);
         o.log.info("reclaimed an idle entry", { stream, entry_id: entry.id, deliveries });
-        if (deliveries > o.maxDeliveries) dispatch(entry, (e) => o.poisoned(e, deliveries));
-        else dispatch(entry);
+        if (deliveries > o.maxDeliveries) this.#dispatch(entry, (e) => o.poisoned(e, deliveries));
+        else this.#dispatch(entry);
       }
     }
   }
 
-  async function claimLoop(): Promise<void> {
+  async #claimLoop(): Promise<void> {
+    const o = this.#o;
     // Wait for the groups, but not past a stop: a worker that never reached Redis must still
     // exit on SIGTERM.
-    await Promise.race([ready, aborted(o.stopping)]);
+    await Promise.race([this.ready, aborted(o.stopping)]);
     while (!o.stopping.aborted) {
       try {
-        await claimOnce();
+        await this.#claimOnce();
       } catch (err) {
         if (!o.stopping.aborted) o.log.warn("reclaiming failed", { error: err as Error });
       }
       await sleep(o.claimIntervalMs, o.stopping).catch(() => {});
     }
   }
+}
 
-  const loops = Promise.all([readLoop(), claimLoop(), gateLoop()]).catch((err) =>
-    o.log.error("consumer loop crashed", { error: err as Error })
-  );
-
-  return {
-    ready,
-    inFlight: () => inflight.size,
-    async drain(graceMs) {
-      await loops;
-      o.reader.off("ready", onReaderReady);
-      const running = [...inflight.values()].map((f) => f.done);
-      if (running.length > 0) {
-        o.log.info("waiting for in-flight jobs", { count: running.length, grace_ms: graceMs });
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const graceOver = new Promise<void>((r) => timer = setTimeout(r, graceMs));
-        await Promise.race([Promise.all(running), graceOver]);
-        clearTimeout(timer);
-      }
-      if (backlog.length > 0) {
-        // Never started, so still queued in the core; another consumer reclaims them.
-        o.log.info("leaving unstarted entries pending", { count: backlog.length });
-        backlog.length = 0;
-      }
-    },
-    async settled() {
-      await Promise.allSettled([...inflight.values()].map((f) => f.done));
-    },
-  };
+function key(entry: StreamEntry): string {
+  return `${entry.stream}\u0000${entry.id}`;
 }
 
 /** How many times `entry` has been delivered (XPENDING); 1 when Redis cannot say. */
