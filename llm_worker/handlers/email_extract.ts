@@ -15,6 +15,16 @@ import { confidenceNumber } from "./task_match.ts";
 /** Events at or below this confidence are not created. */
 export const EVENT_THRESHOLD = 0.7;
 
+/**
+ * Most events created from one email; the rest are skipped. Checked before anything is created,
+ * so a runaway answer can neither flood the user nor make a result too large to store after its
+ * events exist.
+ */
+export const MAX_EVENTS_PER_EMAIL = 20;
+
+/** Longest subject repeated in each event of the result (the event row keeps it whole). */
+const MAX_RESULT_SUBJECT_CHARS = 200;
+
 /** The model's answer: a list of events (each checked on its own, see {@linkcode eventItem}). */
 export const emailExtractOutput = z.object({ events: z.array(z.unknown()) });
 
@@ -46,7 +56,10 @@ export async function handleEmailExtract(
     const eventTime = item.success && item.data.event_time
       ? toUtcIso(item.data.event_time.trim())
       : null;
-    if (!item.success || eventTime === null || item.data.confidence <= EVENT_THRESHOLD) {
+    if (
+      !item.success || eventTime === null || item.data.confidence <= EVENT_THRESHOLD ||
+      events.length >= MAX_EVENTS_PER_EMAIL
+    ) {
       skipped++;
       continue;
     }
@@ -65,7 +78,7 @@ export async function handleEmailExtract(
       description: created.description ?? item.data.description,
       event_time: created.event_time ?? eventTime,
       source_type: "email",
-      source_detail: subject,
+      source_detail: subject.slice(0, MAX_RESULT_SUBJECT_CHARS),
     });
   }
   return { event_ids: events.map((e) => e.event_id), events, skipped };

@@ -32,11 +32,22 @@ export const intentOutput = z.looseObject({
 });
 
 /**
+ * Longest title of a search hit, in characters: 20 hits of 100,000-character notes would make a
+ * result the core refuses (MAX_BODY_BYTES), and a chat message shows far less.
+ */
+export const MAX_TITLE_CHARS = 200;
+
+/**
  * The title of a search hit: its content; for an image memory without content, its first three
  * tags joined by ", " (with " (+N more)" past three); else "Untitled". Image memories get the
- * prefix "[Image] ".
+ * prefix "[Image] ". Cut to {@linkcode MAX_TITLE_CHARS} with "…".
  */
 export function searchTitle(memory: Pick<Memory, "content" | "media_type" | "tags">): string {
+  const title = fullTitle(memory);
+  return title.length <= MAX_TITLE_CHARS ? title : `${title.slice(0, MAX_TITLE_CHARS - 1)}…`;
+}
+
+function fullTitle(memory: Pick<Memory, "content" | "media_type" | "tags">): string {
   const isImage = memory.media_type === "image";
   const content = typeof memory.content === "string" ? memory.content.trim() : "";
   let title: string;

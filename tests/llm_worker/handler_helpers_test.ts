@@ -1,9 +1,19 @@
 import assert from "node:assert/strict";
 import { cleanQuestion } from "../../llm_worker/handlers/followup.ts";
 import { imageTagOutput, normalizeTags } from "../../llm_worker/handlers/image_tag.ts";
-import { intentOutput, searchTitle } from "../../llm_worker/handlers/intent.ts";
+import { intentOutput, MAX_TITLE_CHARS, searchTitle } from "../../llm_worker/handlers/intent.ts";
 import { taskMatchOutput } from "../../llm_worker/handlers/task_match.ts";
 import { eventItem } from "../../llm_worker/handlers/email_extract.ts";
+
+Deno.test("searchTitle cuts long notes, so 20 hits always fit in a stored result", () => {
+  const title = searchTitle({ content: "x".repeat(100_000), media_type: null, tags: [] });
+  assert.equal(title.length, MAX_TITLE_CHARS);
+  assert.ok(title.endsWith("…"));
+  assert.equal(
+    searchTitle({ content: "y".repeat(MAX_TITLE_CHARS), media_type: null, tags: [] }),
+    "y".repeat(MAX_TITLE_CHARS),
+  );
+});
 
 Deno.test("searchTitle follows the title rules clients rely on", () => {
   const tags = (...names: string[]) => names.map((tag) => ({ tag, status: "confirmed" }));

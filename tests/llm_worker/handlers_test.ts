@@ -543,3 +543,32 @@ itest(
     }
   },
 );
+
+itest(
+  "email_extract: at most 20 events per email, decided before any is created, with a short subject in the result",
+  async () => {
+    const h = await startHarness();
+    try {
+      h.fake.setDefault(jsonReply({
+        events: Array.from({ length: 25 }, (_, i) => ({
+          description: `Meeting ${i}`,
+          event_time: `2030-06-${String(i + 1).padStart(2, "0")}T09:00:00Z`,
+          confidence: 0.9,
+        })),
+      }));
+      const subject = "S".repeat(5_000);
+      const job = await h.waitJob(await h.createJob("email_extract", { subject, body: "x" }));
+      assert.equal(job.status, "completed", JSON.stringify(job).slice(0, 500));
+      assert.equal(job.result.events.length, 20);
+      assert.equal(job.result.skipped, 5);
+      assert.equal(job.result.events[0].source_detail.length, 200);
+      const rows = h.core.db.prepare(
+        "SELECT count(*) AS n, max(length(source_detail)) AS len FROM events",
+      )
+        .get() as { n: number; len: number };
+      assert.deepEqual({ ...rows }, { n: 20, len: 5_000 });
+    } finally {
+      await h.close();
+    }
+  },
+);
