@@ -12,7 +12,7 @@ export interface AuditEntry {
   entity_id: string;
   /** What happened. */
   action: AuditAction;
-  /** `user:<id>`, `system:api`, `system:llm_worker` or `system:scheduler`. */
+  /** `user:<id>`, `system:api`, `system:llm_worker`, `system:scheduler` or `admin:web`. */
   actor: string;
   /** Extra context, stored as JSON. */
   detail?: Record<string, unknown> | null;

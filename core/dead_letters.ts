@@ -3,6 +3,7 @@
  * entries. GET/POST/DELETE /admin/dead-letters and the admin page both call these.
  */
 import type { CoreDeps } from "./deps.ts";
+import { writeAudit } from "./audit.ts";
 import { transaction } from "./db/open.ts";
 import { ApiError } from "./http/errors.ts";
 import type { JobRow } from "./job_repo.ts";
@@ -102,10 +103,19 @@ async function readDeadLetter(deps: CoreDeps, id: string): Promise<DeadLetterJso
   return deadLetterJson(rows[0]);
 }
 
-/** Delete entry `id`; 404 when there is none. */
-export async function deleteDeadLetter(deps: CoreDeps, id: string): Promise<void> {
+/** Delete entry `id` for `actor`, with an audit entry naming its job; 404 when there is none. */
+export async function deleteDeadLetter(deps: CoreDeps, id: string, actor: string): Promise<void> {
+  const entry = await readDeadLetter(deps, id);
   const n = await onRedis(deps, () => deps.redis.xdel(DEAD_LETTER_STREAM, id));
   if (n === 0) throw new ApiError(404, "Dead-letter entry not found");
+  writeAudit(deps.db, {
+    entity_type: "dead_letter",
+    entity_id: id,
+    action: "deleted",
+    actor,
+    detail: { job_id: entry.job_id, job_type: entry.job_type, reason: entry.reason },
+    at: deps.clock().toISOString(),
+  });
 }
 
 /**

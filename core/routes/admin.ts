@@ -43,7 +43,7 @@ export function adminRouter(deps: CoreDeps): Hono {
   });
 
   app.delete("/dead-letters/:entry_id", async (c) => {
-    await deleteDeadLetter(deps, pathEntryId(c));
+    await deleteDeadLetter(deps, pathEntryId(c), actorOf(c));
     return c.body(null, 204);
   });
 
