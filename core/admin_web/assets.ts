@@ -34,6 +34,7 @@ code, pre { font: 12px/1.4 ui-monospace, Menlo, Consolas, monospace; }
 pre { background: var(--bg); padding: 8px; overflow: auto; max-height: 24em; white-space: pre-wrap;
   word-break: break-word; }
 .muted { color: var(--muted); }
+td code, td.actions { white-space: nowrap; }
 .error { color: var(--bad); word-break: break-word; }
 .banner { padding: 8px 20px; background: #fef0c7; color: #7a2e0e; }
 .notice { padding: 8px 12px; margin-bottom: 12px; border-radius: 4px; background: #ecfdf3;
@@ -43,6 +44,9 @@ pre { background: var(--bg); padding: 8px; overflow: auto; max-height: 24em; whi
 .state-outage { color: var(--bad); font-weight: 600; }
 .state-unknown { color: var(--warn); font-weight: 600; }
 .stale { color: var(--bad); font-weight: 600; }
+.cols { display: grid; grid-template-columns: minmax(260px, 1fr) 2fr; gap: 16px; }
+.cols > section { min-width: 0; }
+#model th { width: 40%; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 8px; }
 .stat { border: 1px solid var(--line); border-radius: 4px; padding: 6px 10px; }
 .stat b { display: block; font-size: 20px; }

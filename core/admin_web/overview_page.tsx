@@ -155,15 +155,15 @@ export function Model(props: { model: ModelStatus; now: Date }): Child {
         <tbody>
           <tr>
             <th>outage since</th>
-            <td>{model.outage_since ?? "-"}</td>
+            <td title={model.outage_since ?? ""}>{ago(model.outage_since, now)}</td>
           </tr>
           <tr>
             <th>last success</th>
-            <td>{model.last_success_at ?? "-"} ({ago(model.last_success_at, now)})</td>
+            <td title={model.last_success_at ?? ""}>{ago(model.last_success_at, now)}</td>
           </tr>
           <tr>
             <th>last failure</th>
-            <td>{model.last_failure_at ?? "-"} ({ago(model.last_failure_at, now)})</td>
+            <td title={model.last_failure_at ?? ""}>{ago(model.last_failure_at, now)}</td>
           </tr>
           <tr>
             <th>last error</th>
@@ -171,7 +171,7 @@ export function Model(props: { model: ModelStatus; now: Date }): Child {
           </tr>
           <tr>
             <th>reported</th>
-            <td>{ago(model.updated_at, now)}</td>
+            <td title={model.updated_at ?? ""}>{ago(model.updated_at, now)}</td>
           </tr>
         </tbody>
       </table>
@@ -223,7 +223,7 @@ function Failed(props: { o: Overview; ctx: PageContext }): Child {
                 <td>{j.user_id ?? "-"}</td>
                 <td class="error">{j.error_message ?? ""}</td>
                 <td title={j.updated_at}>{ago(j.updated_at, o.now)}</td>
-                <td>
+                <td class="actions">
                   <ActionButton
                     ctx={ctx}
                     action={`/admin/actions/jobs/${encodeURIComponent(j.id)}/retry`}
@@ -289,7 +289,7 @@ function DeadLetters(props: { o: Overview; ctx: PageContext }): Child {
                   </td>
                   <td class="error">{d.error ?? ""}</td>
                   <td title={d.dead_lettered_at ?? ""}>{ago(d.dead_lettered_at, o.now)}</td>
-                  <td>
+                  <td class="actions">
                     <ActionButton
                       ctx={ctx}
                       action={`${base}/replay`}
@@ -330,8 +330,10 @@ export function OverviewPage(props: { o: Overview; ctx: PageContext; notice?: st
         As of {o.now.toISOString()}; refreshes every {ctx.refresh ?? 0}s.
       </p>
       <Jobs o={o} />
-      <Model model={o.model} now={o.now} />
-      <Streams o={o} />
+      <div class="cols">
+        <Model model={o.model} now={o.now} />
+        <Streams o={o} />
+      </div>
       <Failed o={o} ctx={ctx} />
       <DeadLetters o={o} ctx={ctx} />
     </Layout>
