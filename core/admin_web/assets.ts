@@ -34,7 +34,8 @@ code, pre { font: 12px/1.4 ui-monospace, Menlo, Consolas, monospace; }
 pre { background: var(--bg); padding: 8px; overflow: auto; max-height: 24em; white-space: pre-wrap;
   word-break: break-word; }
 .muted { color: var(--muted); }
-td code, td.actions { white-space: nowrap; }
+td code, td.actions, td.when { white-space: nowrap; }
+td.detail code { white-space: pre-wrap; word-break: break-word; }
 .error { color: var(--bad); word-break: break-word; }
 .banner { padding: 8px 20px; background: #fef0c7; color: #7a2e0e; }
 .notice { padding: 8px 12px; margin-bottom: 12px; border-radius: 4px; background: #ecfdf3;

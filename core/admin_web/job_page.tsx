@@ -79,10 +79,10 @@ export function JobPage(
           <tbody>
             {props.audit.map((a) => (
               <tr>
-                <td>{String(a.created_at)}</td>
+                <td class="when">{String(a.created_at)}</td>
                 <td>{String(a.action)}</td>
                 <td>{String(a.actor)}</td>
-                <td>
+                <td class="detail">
                   <code>{a.detail === null ? "" : JSON.stringify(a.detail)}</code>
                 </td>
               </tr>

@@ -164,7 +164,9 @@ export function adminWebRouter(deps: CoreDeps): Hono {
       path: "/admin",
       httpOnly: true,
       sameSite: "Strict",
-      secure: new URL(c.req.url).protocol === "https:",
+      // Behind a TLS-terminating proxy the core sees http; the proxy's header says https.
+      secure: new URL(c.req.url).protocol === "https:" ||
+        c.req.header("x-forwarded-proto") === "https",
       maxAge: SESSION_TTL_MS / 1000,
     });
     return c.redirect("/admin", 303);
