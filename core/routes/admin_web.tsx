@@ -7,12 +7,10 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { Child } from "hono/jsx";
-import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import { csrf } from "hono/csrf";
+import { deleteCookie, setCookie } from "hono/cookie";
 import type { CoreDeps } from "../deps.ts";
 import { listAudit } from "../audit.ts";
 import { deleteDeadLetter, replayDeadLetter } from "../dead_letters.ts";
-import { tokenChecker } from "../http/auth.ts";
 import { ApiError } from "../http/errors.ts";
 import { getJob } from "../job_repo.ts";
 import { retryFailedJobs, retryJob } from "../job_requeue.ts";
@@ -22,14 +20,8 @@ import type { PageContext } from "../admin_web/layout.tsx";
 import { LoginPage } from "../admin_web/login_page.tsx";
 import { loadOverview } from "../admin_web/overview_data.ts";
 import { OverviewPage } from "../admin_web/overview_page.tsx";
-import {
-  type AdminSession,
-  createAdminSessions,
-  randomToken,
-  sameString,
-  SESSION_COOKIE,
-  SESSION_TTL_MS,
-} from "../admin_web/session.ts";
+import { adminAccess } from "../admin_web/access.ts";
+import { SESSION_COOKIE, SESSION_TTL_MS } from "../admin_web/session.ts";
 import { JOB_TYPES } from "../../shared/enums.ts";
 import { streamEntryId, uuid } from "../../shared/schemas.ts";
 
@@ -38,23 +30,6 @@ export const ADMIN_WEB_ACTOR = "admin:web";
 
 /** Largest batch "Retry all failed of this type" re-queues at once (as POST /retry-failed). */
 const RETRY_ALL_LIMIT = 1000;
-
-const WEB_PATH = /^\/admin(\/(jobs|login|logout|assets|actions)(\/.*)?)?$/;
-
-/** Whether `path` belongs to the page (which checks its own session) rather than the JSON API. */
-export function isAdminWebPath(path: string): boolean {
-  return WEB_PATH.test(path);
-}
-
-// Defence in depth behind the escaping: no inline script or style can run on these pages.
-const SECURITY_HEADERS: Record<string, string> = {
-  "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; " +
-    "img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; " +
-    "base-uri 'none'",
-  "X-Content-Type-Options": "nosniff",
-  "Referrer-Policy": "same-origin",
-  "Cache-Control": "no-store",
-};
 
 const NOTICES: Record<string, (job: string, n: string) => string> = {
   retried: (job) => `Job ${job} is queued again.`,
@@ -75,17 +50,15 @@ function formString(body: Record<string, unknown>, name: string): string {
 
 /** Router for the admin page, mounted at /admin beside the JSON admin router. */
 export function adminWebRouter(deps: CoreDeps): Hono {
-  const token = deps.config.CORE_API_TOKEN;
-  const open = token === undefined;
-  const checkToken = token === undefined ? null : tokenChecker(token);
-  const sessions = createAdminSessions();
-  // Without a token there is no session; forms still carry a secret another site cannot read.
-  const openCsrf = randomToken();
-  const sessionOf = new WeakMap<Request, AdminSession>();
+  const access = adminAccess(deps.config.CORE_API_TOKEN, {
+    clock: deps.clock,
+    refuse: (c, status, reason) => problem(c, status, reason.title, reason.message),
+  });
+  const { open, sessions, checkToken } = access;
   const app = new Hono();
 
   function pageContext(c: Context, refresh = 0): PageContext {
-    return { open, csrf: sessionOf.get(c.req.raw)?.csrf ?? openCsrf, refresh };
+    return { open, csrf: access.csrfOf(c), refresh };
   }
 
   function problem(c: Context, status: number, title: string, message: string) {
@@ -96,47 +69,7 @@ export function adminWebRouter(deps: CoreDeps): Hono {
     );
   }
 
-  // Sub-router middleware is mounted on /admin/*, which includes the JSON API: skip its paths.
-  app.use("*", async (c, next) => {
-    if (!isAdminWebPath(c.req.path)) return await next();
-    await next();
-    for (const [name, value] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(name, value);
-  });
-  const originCheck = csrf();
-  app.use("*", async (c, next) => {
-    if (!isAdminWebPath(c.req.path) || c.req.method === "GET" || c.req.method === "HEAD") {
-      return await next();
-    }
-    // Only the page's own forms post here: refuse other bodies (hono/csrf checks form posts only).
-    const type = c.req.header("content-type") ?? "";
-    if (!/^application\/x-www-form-urlencoded\b/i.test(type)) {
-      return await problem(c, 403, "Refused", "Only the page's own forms may post here.");
-    }
-    return await originCheck(c, next);
-  });
-  app.use("*", async (c, next) => {
-    const path = c.req.path;
-    if (!isAdminWebPath(path) || open) return await next();
-    if (path === "/admin/login" || path.startsWith("/admin/assets/")) return await next();
-    const session = sessions.get(getCookie(c, SESSION_COOKIE), deps.clock().getTime());
-    if (!session) {
-      if (c.req.method === "GET") return c.redirect("/admin/login", 303);
-      return await problem(c, 401, "Signed out", "Sign in again, then repeat the action.");
-    }
-    sessionOf.set(c.req.raw, session);
-    return await next();
-  });
-  app.use("*", async (c, next) => {
-    const path = c.req.path;
-    if (!isAdminWebPath(path) || c.req.method !== "POST" || path === "/admin/login") {
-      return await next();
-    }
-    const given = formString(await c.req.parseBody(), "_csrf");
-    if (!sameString(given, pageContext(c).csrf)) {
-      return await problem(c, 403, "Refused", "The form's CSRF token is missing or stale.");
-    }
-    return await next();
-  });
+  for (const m of access.middleware) app.use("*", m);
 
   app.get("/assets/admin.css", (c) => {
     c.header("Content-Type", "text/css; charset=utf-8");
@@ -148,7 +81,7 @@ export function adminWebRouter(deps: CoreDeps): Hono {
   });
 
   app.get("/login", (c) => {
-    if (open || sessions.get(getCookie(c, SESSION_COOKIE), deps.clock().getTime())) {
+    if (open || access.sessionFromCookie(c)) {
       return c.redirect("/admin", 303);
     }
     return render(c, <LoginPage ctx={pageContext(c)} />);
@@ -172,7 +105,7 @@ export function adminWebRouter(deps: CoreDeps): Hono {
     return c.redirect("/admin", 303);
   });
   app.post("/logout", (c) => {
-    const session = sessionOf.get(c.req.raw);
+    const session = access.sessionOf(c);
     if (session) sessions.drop(session.id);
     deleteCookie(c, SESSION_COOKIE, { path: "/admin" });
     return c.redirect(open ? "/admin" : "/admin/login", 303);
@@ -185,10 +118,12 @@ export function adminWebRouter(deps: CoreDeps): Hono {
       failedOffset: Number.isSafeInteger(offset) && offset >= 0 ? offset : 0,
       deadBefore: before && streamEntryId.safeParse(before).success ? before : undefined,
     });
-    const notice = NOTICES[c.req.query("done") ?? ""]?.(
-      c.req.query("job") ?? "",
-      c.req.query("n") ?? "",
-    );
+    // The notice comes from the URL, so a link could carry any text: only ids and counts.
+    const job = c.req.query("job") ?? "";
+    const n = c.req.query("n") ?? "";
+    const notice = uuid.safeParse(job).success || !job
+      ? NOTICES[c.req.query("done") ?? ""]?.(job, /^\d{1,6}$/.test(n) ? n : "some")
+      : undefined;
     return await render(
       c,
       <OverviewPage o={o} ctx={pageContext(c, REFRESH_SECONDS)} notice={notice} />,

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { getJob } from "../../core/job_repo.ts";
-import { isAdminWebPath } from "../../core/routes/admin_web.tsx";
+import { isAdminWebPath } from "../../core/admin_web/access.ts";
 import {
   DEAD_LETTER_STREAM,
   ensureGroup,

@@ -8,7 +8,7 @@
  *   route validated that request with (recorded on the request context by http/validate.ts);
  * - the error answers (404, 422, 401) pass the error schemas the document names.
  */
-import { isAdminWebPath } from "../../core/routes/admin_web.tsx";
+import { isAdminWebPath } from "../../core/admin_web/access.ts";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { z } from "zod";
