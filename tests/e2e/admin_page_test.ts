@@ -129,9 +129,15 @@ itest("admin page in chromium: sign-in, failed job retry, dead-letter replay, CS
     const trail = await page.textContent("#audit") ?? "";
     assert.match(trail, /requeued\s*admin:web/);
 
-    // A wait past one self-refresh, then: nothing the page did logged an error.
+    // The overview refreshes itself in place (no reload): a job failing meanwhile shows up.
     await page.goto(`${base}/admin`);
-    await page.waitForTimeout(5500);
+    await page.evaluate(() => Object.assign(globalThis, { loadedOnce: true }));
+    assert.equal(await page.locator(`#failed tr[data-job-id="${a}"]`).count(), 0);
+    h.core.db.prepare("UPDATE llm_jobs SET status = 'failed', error_message = 'again' WHERE id = ?")
+      .run(a);
+    await page.locator(`#failed tr[data-job-id="${a}"]`).waitFor({ timeout: 10_000 });
+    assert.equal(await page.evaluate(() => "loadedOnce" in globalThis), true, "not reloaded");
+    // Nothing the page did logged an error.
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();
