@@ -10,7 +10,7 @@ export function JobPage(
 ): Child {
   const { ctx, job } = props;
   return (
-    <Layout ctx={ctx} title={`Job ${job.id}`} signedIn={!ctx.open}>
+    <Layout ctx={ctx} title={`Job ${job.id}`}>
       <h1>
         Job <code>{job.id}</code>
       </h1>
@@ -96,10 +96,10 @@ export function JobPage(
 
 /** A page saying what went wrong (an action refused, a job not found). */
 export function MessagePage(
-  props: { ctx: PageContext; title: string; message: string; signedIn?: boolean },
+  props: { ctx: PageContext; title: string; message: string },
 ): Child {
   return (
-    <Layout ctx={props.ctx} title={props.title} signedIn={props.signedIn}>
+    <Layout ctx={props.ctx} title={props.title}>
       <h1>{props.title}</h1>
       <p class="notice problem" role="alert">{props.message}</p>
       <p>

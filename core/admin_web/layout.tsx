@@ -7,6 +7,8 @@ export interface PageContext {
   open: boolean;
   /** Token the page's POST forms carry. */
   csrf: string;
+  /** Whether the visitor holds a session (and so can sign out). */
+  signedIn: boolean;
   /** Seconds between self-refreshes; 0 for none. */
   refresh?: number;
 }
@@ -31,7 +33,7 @@ export function ActionButton(
 
 /** A whole page. */
 export function Layout(
-  props: { ctx: PageContext; title: string; children?: Child; signedIn?: boolean },
+  props: { ctx: PageContext; title: string; children?: Child },
 ): Child {
   const { ctx } = props;
   return (
@@ -52,7 +54,7 @@ export function Layout(
             <input type="search" name="id" placeholder="job id" aria-label="Find a job by id" />
             <button type="submit">Find job</button>
           </form>
-          {props.signedIn
+          {ctx.signedIn
             ? (
               <form method="post" action="/admin/logout">
                 <CsrfField ctx={ctx} />

@@ -323,7 +323,7 @@ function DeadLetters(props: { o: Overview; ctx: PageContext }): Child {
 export function OverviewPage(props: { o: Overview; ctx: PageContext; notice?: string }): Child {
   const { o, ctx } = props;
   return (
-    <Layout ctx={ctx} title="Overview" signedIn={!ctx.open}>
+    <Layout ctx={ctx} title="Overview">
       <h1>Queue overview</h1>
       {props.notice ? <p class="notice" role="status">{props.notice}</p> : null}
       <p class="muted">

@@ -58,13 +58,13 @@ export function adminWebRouter(deps: CoreDeps): Hono {
   const app = new Hono();
 
   function pageContext(c: Context, refresh = 0): PageContext {
-    return { open, csrf: access.csrfOf(c), refresh };
+    return { open, csrf: access.csrfOf(c), signedIn: !!access.sessionOf(c), refresh };
   }
 
   function problem(c: Context, status: number, title: string, message: string) {
     return render(
       c,
-      <MessagePage ctx={pageContext(c)} title={title} message={message} signedIn={!open} />,
+      <MessagePage ctx={pageContext(c)} title={title} message={message} />,
       status,
     );
   }
