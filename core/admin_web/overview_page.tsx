@@ -14,7 +14,7 @@ import { type Overview, PAGE_SIZE } from "./overview_data.ts";
 const STALE_CONSUMER_MS = 60_000;
 
 /** Link to a job's page. */
-export function JobLink(props: { id: string | null }): Child {
+function JobLink(props: { id: string | null }): Child {
   if (!props.id) return <span class="muted">-</span>;
   return (
     <a href={`/admin/jobs/${encodeURIComponent(props.id)}`}>
@@ -143,7 +143,7 @@ function Streams(props: { o: Overview }): Child {
 }
 
 /** The model's state as the worker reported it. */
-export function Model(props: { model: ModelStatus; now: Date }): Child {
+function Model(props: { model: ModelStatus; now: Date }): Child {
   const { model, now } = props;
   return (
     <section id="model">
