@@ -18,6 +18,8 @@ import { auditRouter } from "./routes/audit.ts";
 import { backupRouter } from "./routes/backup.ts";
 import { llmJobsRouter } from "./routes/llm_jobs.ts";
 import { adminRouter } from "./routes/admin.ts";
+import { adminWebRouter } from "./routes/admin_web.tsx";
+import { isAdminWebPath } from "./admin_web/access.ts";
 import { metricsRouter } from "./routes/metrics.ts";
 import { docsRouter } from "./routes/docs.ts";
 import { requireToken } from "./http/auth.ts";
@@ -33,8 +35,9 @@ export function createApp(deps: CoreDeps): Hono {
 
   // First, so every answer (401, 413, 404 and errors too) is counted, timed and logged.
   app.use("*", observeRequests(log, metrics));
-  // Before the body limits: a caller without the token learns nothing else.
-  app.use("*", requireToken(config.CORE_API_TOKEN));
+  // Before the body limits: a caller without the token learns nothing else. The admin page
+  // checks its own session cookie (a browser cannot send the bearer header).
+  app.use("*", requireToken(config.CORE_API_TOKEN, { except: isAdminWebPath }));
 
   const tooLarge = (limit: number) => (c: Parameters<typeof errorResponse>[0]) =>
     errorResponse(c, new ApiError(413, `request body is larger than ${limit} bytes`));
@@ -70,6 +73,7 @@ export function createApp(deps: CoreDeps): Hono {
   app.route("/audit", auditRouter(deps));
   app.route("/backup", backupRouter(deps));
   app.route("/llm_jobs", llmJobsRouter(deps));
+  app.route("/admin", adminWebRouter(deps));
   app.route("/admin", adminRouter(deps));
   app.route("/metrics", metricsRouter(metrics));
   app.route("/", docsRouter());

@@ -1,6 +1,7 @@
 /** Audit trail: every create, update, delete and state change writes one row. */
-import type { DatabaseSync } from "node:sqlite";
-import type { AuditAction, EntityType } from "../shared/enums.ts";
+import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import { utcOut } from "./time.ts";
+import { type AuditAction, type EntityType, LEGACY_ENTITY_TYPES } from "../shared/enums.ts";
 
 /** One audit entry to write. */
 export interface AuditEntry {
@@ -10,7 +11,7 @@ export interface AuditEntry {
   entity_id: string;
   /** What happened. */
   action: AuditAction;
-  /** Who: see shared/actors.ts (`user:<id>`, `system:api`, `system:scheduler`, ...). */
+  /** Who: see shared/actors.ts (`user:<id>`, `system:api`, `system:scheduler`, `admin:web`, ...). */
   actor: string;
   /** Extra context, stored as JSON. */
   detail?: Record<string, unknown> | null;
@@ -31,4 +32,91 @@ export function writeAudit(db: DatabaseSync, entry: AuditEntry): void {
     entry.detail ? JSON.stringify(entry.detail) : null,
     entry.at,
   );
+}
+interface AuditRow {
+  id: number;
+  entity_type: string;
+  entity_id: string;
+  action: string;
+  actor: string;
+  detail: string | null;
+  created_at: string;
+}
+
+const USER_ACTOR = /^user:(-?\d{1,16})$/;
+
+/** The entity type's current name (old rows may carry a legacy one). */
+function currentEntityType(name: string): string {
+  return LEGACY_ENTITY_TYPES[name] ?? name;
+}
+
+/** Every stored name of the entity type `name` means: its current name and its legacy ones. */
+function storedEntityTypes(name: string): string[] {
+  const current = currentEntityType(name);
+  const legacy = Object.keys(LEGACY_ENTITY_TYPES).filter((k) => LEGACY_ENTITY_TYPES[k] === current);
+  return [current, ...legacy];
+}
+
+function parseDetail(detail: string | null): unknown {
+  if (detail === null) return null;
+  try {
+    return JSON.parse(detail);
+  } catch {
+    // Rows of the first version may hold plain text; show it rather than fail.
+    return detail;
+  }
+}
+
+/** An audit entry as answered. */
+export function auditJson(row: AuditRow): Record<string, unknown> {
+  const user = USER_ACTOR.exec(row.actor);
+  return {
+    id: row.id,
+    user_id: user ? Number(user[1]) : null,
+    entity_type: currentEntityType(row.entity_type),
+    entity_id: row.entity_id,
+    action: row.action,
+    actor: row.actor,
+    detail: parseDetail(row.detail),
+    created_at: utcOut(row.created_at),
+  };
+}
+
+/** Filters of {@linkcode listAudit}. */
+export interface AuditFilter {
+  /** Only this entity type. */
+  entity_type?: string;
+  /** Only this entity. */
+  entity_id?: string;
+  /** Only this action. */
+  action?: string;
+  /** Only this actor. */
+  actor?: string;
+  /** Page size. */
+  limit: number;
+  /** Rows to skip. */
+  offset: number;
+}
+
+/** Audit entries matching `filter`, newest first, as answered. */
+export function listAudit(db: DatabaseSync, filter: AuditFilter): Record<string, unknown>[] {
+  const where: string[] = [];
+  const args: SQLInputValue[] = [];
+  if (filter.entity_type !== undefined) {
+    const names = storedEntityTypes(filter.entity_type);
+    where.push(`entity_type IN (${names.map(() => "?").join(", ")})`);
+    args.push(...names);
+  }
+  for (const col of ["entity_id", "action", "actor"] as const) {
+    const value = filter[col];
+    if (value === undefined) continue;
+    where.push(`${col} = ?`);
+    args.push(value);
+  }
+  const rows = db.prepare(
+    `SELECT id, entity_type, entity_id, action, actor, detail, created_at FROM audit_log
+     ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+     ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
+  ).all(...args, filter.limit, filter.offset) as unknown as AuditRow[];
+  return rows.map(auditJson);
 }

@@ -6,6 +6,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import type { CoreDeps } from "./deps.ts";
 import { writeAudit } from "./audit.ts";
+import { transaction } from "./db/open.ts";
 import { ApiError, notFound } from "./http/errors.ts";
 import { getJob, type JobRow } from "./job_repo.ts";
 import { PUBLISH_TIMEOUT_MS, publishJob } from "./job_publisher.ts";
@@ -81,4 +82,48 @@ export async function publishRequeued(deps: CoreDeps, rows: readonly JobRow[]): 
     published++;
   }
   return published;
+}
+
+/** Which failed jobs {@linkcode retryFailedJobs} takes. */
+export interface RetryFailedOptions {
+  /** Only this type; every type when omitted. */
+  job_type?: string;
+  /** At most this many, oldest first. */
+  limit: number;
+}
+
+/**
+ * Retry failed job `id` for `actor` (POST /llm_jobs/{id}/retry and the admin page): re-queue it
+ * and publish it. 404 when there is no such job, 409 when it is not failed.
+ */
+export async function retryJob(deps: CoreDeps, id: string, actor: string): Promise<JobRow> {
+  const at = deps.clock().toISOString();
+  const row = transaction(
+    deps.db,
+    () => requeueFailedJob(deps.db, id, { actor, at, reason: "retry" }),
+  );
+  await publishRequeued(deps, [row]);
+  return getJob(deps.db, id) ?? row;
+}
+
+/**
+ * Retry every failed job (of a type) for `actor` (POST /llm_jobs/retry-failed and the admin
+ * page): re-queue them in one transaction, then publish them. Answers the re-queued rows.
+ */
+export async function retryFailedJobs(
+  deps: CoreDeps,
+  actor: string,
+  options: RetryFailedOptions,
+): Promise<JobRow[]> {
+  const { db } = deps;
+  const at = deps.clock().toISOString();
+  const rows = transaction(db, () => {
+    const ids = db.prepare(
+      `SELECT id FROM llm_jobs WHERE status = 'failed' AND (? IS NULL OR job_type = ?)
+       ORDER BY created_at, rowid LIMIT ?`,
+    ).all(options.job_type ?? null, options.job_type ?? null, options.limit) as { id: string }[];
+    return ids.map(({ id }) => requeueFailedJob(db, id, { actor, at, reason: "retry_failed" }));
+  });
+  await publishRequeued(deps, rows);
+  return rows;
 }

@@ -144,3 +144,90 @@ export async function queueStats(
     redis: { ok: true, error: null },
   };
 }
+
+/** How recent work went, from SQLite. */
+export interface JobActivity {
+  /** Jobs completed or failed in the last hour. */
+  finished_last_hour: number;
+  /** Jobs completed or failed in the last day. */
+  finished_last_day: number;
+  /** `created_at` of the oldest queued job; null when none is queued. */
+  oldest_queued_at: string | null;
+}
+
+/** Finished jobs in the last hour and day before `now`, and the oldest queued job. */
+export function jobActivity(db: DatabaseSync, now: Date): JobActivity {
+  const hourAgo = new Date(now.getTime() - 3600_000).toISOString();
+  const dayAgo = new Date(now.getTime() - 86400_000).toISOString();
+  // A finished job's last change is its finishing (completed and failed are final).
+  const row = db.prepare(
+    `SELECT
+       sum(status IN ('completed', 'failed') AND updated_at >= ?) AS hour,
+       sum(status IN ('completed', 'failed') AND updated_at >= ?) AS day,
+       min(CASE WHEN status = 'queued' THEN created_at END) AS oldest
+     FROM llm_jobs`,
+  ).get(hourAgo, dayAgo) as { hour: number | null; day: number | null; oldest: string | null };
+  return {
+    finished_last_hour: row.hour ?? 0,
+    finished_last_day: row.day ?? 0,
+    oldest_queued_at: row.oldest,
+  };
+}
+
+/** One consumer (worker replica) of the worker group, from XINFO CONSUMERS. */
+export interface ConsumerInfo {
+  /** Job stream. */
+  stream: string;
+  /** Consumer name (`<hostname>-<pid>-<random>`). */
+  name: string;
+  /** Entries delivered to it and not acked. */
+  pending: number;
+  /** Milliseconds since it last read or claimed. */
+  idle_ms: number;
+  /** Milliseconds since its last successful read (Redis 7.2+; null before). */
+  inactive_ms: number | null;
+}
+
+function fieldsOf(flat: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const list = Array.isArray(flat) ? flat : [];
+  for (let i = 0; i + 1 < list.length; i += 2) out[String(list[i])] = list[i + 1];
+  return out;
+}
+
+/**
+ * Every consumer of the worker group on every job stream, with its idle time, so a dead
+ * replica (pending entries, long idle) shows. XPENDING in {@linkcode queueStats} lists only
+ * consumers holding entries. Throws when Redis does not answer.
+ */
+export async function streamConsumers(
+  redis: Redis,
+  options: QueueStatsOptions = {},
+): Promise<ConsumerInfo[]> {
+  const streams = JOB_TYPES.map((t) => JOB_STREAMS[t]);
+  const results = await redisCall(redis, () => {
+    const pipeline = redis.pipeline();
+    for (const stream of streams) pipeline.xinfo("CONSUMERS", stream, WORKER_GROUP);
+    return pipeline.exec() as Promise<PipelineResult>;
+  }, { timeoutMs: options.timeoutMs ?? 1000 }) ?? [];
+  const out: ConsumerInfo[] = [];
+  streams.forEach((stream, i) => {
+    const [err, reply] = results[i] ?? [null, []];
+    if (err) {
+      // No stream or no group yet: no worker has started on it.
+      if (/NOGROUP|no such key/i.test(err.message)) return;
+      throw err;
+    }
+    for (const raw of (reply ?? []) as unknown[]) {
+      const f = fieldsOf(raw);
+      out.push({
+        stream,
+        name: String(f.name),
+        pending: Number(f.pending ?? 0),
+        idle_ms: Number(f.idle ?? 0),
+        inactive_ms: f.inactive === undefined ? null : Number(f.inactive),
+      });
+    }
+  });
+  return out;
+}

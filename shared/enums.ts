@@ -67,6 +67,7 @@ export const ENTITY_TYPES = [
   "user",
   "user_settings",
   "tag",
+  "dead_letter",
 ] as const;
 /** An audited entity type. */
 export type EntityType = typeof ENTITY_TYPES[number];

@@ -22,17 +22,35 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
-/** Middleware answering 401 to a request without the right bearer token (none when unset). */
-export function requireToken(token: string | undefined): MiddlewareHandler {
-  if (token === undefined) return async (_c, next) => await next();
-  // Hashing both sides first makes the comparison constant-time whatever the lengths.
+/**
+ * A checker of candidate tokens against `token`, in constant time: both sides are hashed first,
+ * so the comparison takes the same time whatever the lengths.
+ */
+export function tokenChecker(token: string): (given: string) => Promise<boolean> {
   const expected = sha256(token);
+  return async (given) => constantTimeEqual(await sha256(given), await expected);
+}
+
+/** Options of {@linkcode requireToken}. */
+export interface RequireTokenOptions {
+  /** Paths that check access themselves (the admin page's session cookie). */
+  except?: (path: string) => boolean;
+}
+
+/** Middleware answering 401 to a request without the right bearer token (none when unset). */
+export function requireToken(
+  token: string | undefined,
+  options: RequireTokenOptions = {},
+): MiddlewareHandler {
+  if (token === undefined) return async (_c, next) => await next();
+  const matches = tokenChecker(token);
   return async (c, next) => {
-    if (OPEN_PATHS.includes(c.req.path)) return await next();
+    if (OPEN_PATHS.includes(c.req.path) || options.except?.(c.req.path)) return await next();
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-    const given = await sha256(match ? match[1] : "");
-    if (match && constantTimeEqual(given, await expected)) return await next();
+    // Checked even without a header, so a missing token takes as long as a wrong one.
+    const ok = await matches(match ? match[1] : "");
+    if (match && ok) return await next();
     c.header("WWW-Authenticate", 'Bearer realm="memori"');
     return c.json(
       {

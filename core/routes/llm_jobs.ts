@@ -15,7 +15,7 @@ import { findIdempotent, idempotencyKey, rememberIdempotent } from "../idempoten
 import { getJob, insertJob, jobJson, listJobs, TERMINAL_STATUSES } from "../job_repo.ts";
 import { publishJob } from "../job_publisher.ts";
 import { imagePathInside } from "../images.ts";
-import { publishRequeued, requeueFailedJob } from "../job_requeue.ts";
+import { retryFailedJobs, retryJob } from "../job_requeue.ts";
 import type { JobStatus, JobType } from "../../shared/enums.ts";
 import { WORKER_ACTOR } from "../../shared/actors.ts";
 import {
@@ -160,29 +160,13 @@ export function llmJobsRouter(deps: CoreDeps): Hono {
   // Operator retries (see job_requeue.ts): the one way out of `failed`.
   app.post("/retry-failed", async (c) => {
     const body = await parseOptionalBody(c, llmJobRetryFailed);
-    const now = nowIso(clock);
-    const rows = transaction(db, () => {
-      const ids = db.prepare(
-        `SELECT id FROM llm_jobs WHERE status = 'failed' AND (? IS NULL OR job_type = ?)
-         ORDER BY created_at, rowid LIMIT ?`,
-      ).all(body.job_type ?? null, body.job_type ?? null, body.limit) as { id: string }[];
-      return ids.map(({ id }) =>
-        requeueFailedJob(db, id, { actor: actorOf(c), at: now, reason: "retry_failed" })
-      );
-    });
-    await publishRequeued(deps, rows);
+    const rows = await retryFailedJobs(deps, actorOf(c), body);
     return c.json({ requeued: rows.map((r) => r.id), count: rows.length });
   });
 
   app.post("/:id/retry", async (c) => {
     const id = pathId(c, "id", WHAT);
-    const now = nowIso(clock);
-    const row = transaction(
-      db,
-      () => requeueFailedJob(db, id, { actor: actorOf(c), at: now, reason: "retry" }),
-    );
-    await publishRequeued(deps, [row]);
-    return c.json(jobJson(getJob(db, id) ?? row));
+    return c.json(jobJson(await retryJob(deps, id, actorOf(c))));
   });
 
   return app;

@@ -8,6 +8,7 @@
  *   route validated that request with (recorded on the request context by http/validate.ts);
  * - the error answers (404, 422, 401) pass the error schemas the document names.
  */
+import { isAdminWebPath } from "../../core/admin_web/access.ts";
 import assert from "node:assert/strict";
 import { Hono } from "hono";
 import { z } from "zod";
@@ -45,7 +46,10 @@ function documentedOperations(doc: Json): string[] {
 function registeredOperations(app: Hono): string[] {
   return [
     ...new Set(
-      app.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method} ${openApiPath(r.path)}`),
+      app.routes
+        // The admin page's HTML pages and form posts are for browsers, not part of the API.
+        .filter((r) => r.method !== "ALL" && !isAdminWebPath(r.path))
+        .map((r) => `${r.method} ${openApiPath(r.path)}`),
     ),
   ].sort();
 }
