@@ -40,20 +40,32 @@ net_list() {
   printf '%s' "$out"
 }
 
-image_dir=${IMAGE_STORAGE_PATH:-/data/images}
-redis=$(host_port "${REDIS_URL:-redis://redis:6379}" 6379)
+# A relative path (the defaults are ./data/...) is taken from the directory the task runs in and
+# handed to the service absolute: the core returns image paths the worker must find, and both
+# must name the same directory whatever their working directory.
+absolute() {
+  case "$1" in
+    /*) printf '%s' "$1" ;;
+    *) printf '%s/%s' "$PWD" "${1#./}" ;;
+  esac
+}
+
+image_dir=$(absolute "${IMAGE_STORAGE_PATH:-./data/images}")
+export IMAGE_STORAGE_PATH="$image_dir"
+redis=$(host_port "${REDIS_URL:-redis://127.0.0.1:6379}" 6379)
 
 # What the worker and the doctor reach: Redis, the core and the LLM server.
 llm_url=${LLM_BASE_URL:-http://localhost:8080/v1}
 case "$llm_url" in https://*) llm_port=443 ;; *) llm_port=80 ;; esac
 llm=$(host_port "$llm_url" "$llm_port")
-core=$(host_port "${CORE_API_URL:-http://core:8000}" 80)
+core=$(host_port "${CORE_API_URL:-http://127.0.0.1:8000}" 80)
 
 case "$service" in
   core)
-    db_path=${DATABASE_PATH:-/data/db/life_organiser.db}
+    db_path=$(absolute "${DATABASE_PATH:-./data/db/life_organiser.db}")
+    export DATABASE_PATH="$db_path"
     db_dir=$(dirname "$db_path")
-    listen="${CORE_HOST:-0.0.0.0}:${CORE_PORT:-8000}"
+    listen="${CORE_HOST:-127.0.0.1}:${CORE_PORT:-8000}"
     env_vars=CORE_HOST,CORE_PORT,DATABASE_PATH,IMAGE_STORAGE_PATH,REDIS_URL,MAX_UPLOAD_BYTES
     env_vars=$env_vars,MAX_BODY_BYTES,SCHEDULER_INTERVAL_SECONDS,REPUBLISH_INTERVAL_SECONDS
     env_vars=$env_vars,LOG_LEVEL,CORE_API_TOKEN
