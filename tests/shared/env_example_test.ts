@@ -177,13 +177,16 @@ Deno.test("serve.sh lets each service see exactly the variables shared/config.ts
   const worker = allowEnvList(caseBlock(serveSh, "worker"), "worker");
   // The doctor checks that both services' settings parse, so it reads both lists.
   const doctor = allowEnvList(caseBlock(serveSh, "doctor"), "doctor");
+  // deno task dev reads both services' settings too, and how to show their logs.
+  const dev = allowEnvList(caseBlock(serveSh, "dev"), "dev");
   assert.deepEqual([...core].sort(), [...CORE_ENV_VARS].sort());
   assert.deepEqual([...worker].sort(), [...WORKER_ENV_VARS].sort());
   assert.deepEqual([...doctor].sort(), [...allVars].sort());
+  assert.deepEqual([...dev].sort(), [...allVars, "LOG_FORMAT"].sort());
   assert.equal(new Set(core).size, core.length, "core --allow-env lists a name twice");
   assert.equal(new Set(worker).size, worker.length, "worker --allow-env lists a name twice");
   assert.equal(new Set(doctor).size, doctor.length, "doctor --allow-env lists a name twice");
-  assert.equal(serveSh.match(/--allow-env/g)?.length, 3, "an --allow-env outside the branches");
+  assert.equal(serveSh.match(/--allow-env/g)?.length, 4, "an --allow-env outside the branches");
 });
 
 Deno.test("serve.sh falls back to the same defaults as shared/config.ts", () => {
