@@ -218,6 +218,13 @@ Deno.test("README's configuration table lists every variable with its service an
     ].filter(Boolean).join(", ");
     assert.equal(row.services, expected, `README service of ${name}`);
   }
-  // The one test command, as CI runs it.
-  assert.match(readme, /^deno task test$/m);
+  // It starts with the two commands (after the install line of each prerequisite): the whole
+  // system and the whole test suite, as CI runs it.
+  const blocks = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]);
+  assert.match(blocks[0], /^npm install -g deno\b/m);
+  assert.match(blocks[0], /^apt-get install redis-server\b/m);
+  assert.match(blocks[1], /^deno task dev\b/m);
+  assert.match(blocks[1], /^deno task test\b/m);
+  assert.equal(blocks[1].trim().split("\n").length, 2, "the quick start is two commands");
+  assert.ok(readme.indexOf("```sh") < readme.indexOf("## Architecture"), "quick start comes first");
 });
