@@ -19,9 +19,10 @@ export interface DocsAsset {
   summary: string;
 }
 
-// The browser would ask for the bundle's source map on opening its developer tools; the map is
-// not served, so the pointer goes.
-const withoutSourceMap = (text: string) => text.replace(/\n\/\/# sourceMappingURL=\S+\s*$/, "\n");
+// A browser would ask for the source map on opening its developer tools; the maps are not
+// served, so the pointer at the end of a file goes.
+const withoutSourceMap = (text: string) =>
+  text.replace(/\n(?:\/\/# sourceMappingURL=\S+|\/\*# sourceMappingURL=[^*]*\*\/)\s*$/, "\n");
 
 // No inline script in the page, so a `script-src 'self'` CSP lets it run.
 const init = `window.ui = SwaggerUIBundle({
@@ -36,7 +37,7 @@ export const DOCS_ASSETS: readonly DocsAsset[] = [
   {
     path: "/docs/swagger-ui.css",
     contentType: "text/css; charset=utf-8",
-    body: css.replace(/\n\/\*# sourceMappingURL=\S+ \*\/\s*$/, "\n"),
+    body: withoutSourceMap(css),
     summary: "Swagger UI's stylesheet (swagger-ui-dist)",
   },
   {
