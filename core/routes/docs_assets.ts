@@ -1,11 +1,10 @@
 /**
  * Swagger UI's files for GET /docs, served by the core itself: the page works without internet
  * access and under a CSP that allows only the core's own origin. They come from the pinned npm
- * package `swagger-ui-dist` (deno.json, deno.lock) as text imports, so they are cached with every
- * other dependency at build time and the core needs no read access to its code or Deno's cache.
+ * package `swagger-ui-dist` (deno.json, deno.lock) as text imports (docs_files.ts), so they are
+ * cached with every other dependency at build time and the core needs no read access to its code
+ * or Deno's cache.
  */
-import bundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "text" };
-import css from "swagger-ui-dist/swagger-ui.css" with { type: "text" };
 
 /** One file the /docs page loads. */
 export interface DocsAsset {
@@ -13,8 +12,8 @@ export interface DocsAsset {
   path: string;
   /** Content-Type it is served with. */
   contentType: string;
-  /** The file. */
-  body: string;
+  /** The file (loaded on first use). */
+  body: () => Promise<string>;
   /** What it is, for the OpenAPI document. */
   summary: string;
 }
@@ -23,6 +22,8 @@ export interface DocsAsset {
 // served, so the pointer at the end of a file goes.
 const withoutSourceMap = (text: string) =>
   text.replace(/\n(?:\/\/# sourceMappingURL=\S+|\/\*# sourceMappingURL=[^*]*\*\/)\s*$/, "\n");
+
+const files = async () => (await import("./docs_files.ts")).SWAGGER_UI_FILES;
 
 // No inline script in the page, so a `script-src 'self'` CSP lets it run.
 const init = `window.ui = SwaggerUIBundle({
@@ -37,19 +38,19 @@ export const DOCS_ASSETS: readonly DocsAsset[] = [
   {
     path: "/docs/swagger-ui.css",
     contentType: "text/css; charset=utf-8",
-    body: withoutSourceMap(css),
+    body: async () => withoutSourceMap((await files()).css),
     summary: "Swagger UI's stylesheet (swagger-ui-dist)",
   },
   {
     path: "/docs/swagger-ui-bundle.js",
     contentType: "text/javascript; charset=utf-8",
-    body: withoutSourceMap(bundle),
+    body: async () => withoutSourceMap((await files()).bundle),
     summary: "Swagger UI's script (swagger-ui-dist)",
   },
   {
     path: "/docs/swagger-init.js",
     contentType: "text/javascript; charset=utf-8",
-    body: init,
+    body: () => Promise.resolve(init),
     summary: "Starts Swagger UI on /openapi.json",
   },
 ];
