@@ -67,6 +67,17 @@ async function shutdown(out: DevOutput, code: number): Promise<never> {
   Deno.exit(code);
 }
 
+/** Stop everything after a failure at start, unless a signal is already stopping it. */
+async function fail(
+  out: DevOutput,
+  message: string,
+  fields?: Record<string, unknown>,
+): Promise<void> {
+  if (stopping) return;
+  out.log.error(message, fields);
+  await shutdown(out, 1);
+}
+
 /** Poll `url` until it answers 2xx; false when `child` exits first or time runs out. */
 async function waitHealthy(url: string, child: Child, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -142,32 +153,31 @@ async function main(): Promise<void> {
       const redis = await startPrivateRedis(target, {
         dir: redisDir,
         onLine: (line) => out.childLine("redis", line),
+        onSpawn: (child) => started.push(child),
       });
-      started.push(redis);
       watchExit(out, redis);
     } catch (err) {
       if (!(err instanceof RedisUnavailable)) throw err;
-      out.log.error(err.message);
-      return await shutdown(out, 1);
+      return await fail(out, err.message);
     }
   }
 
+  if (stopping) return;
   // The core, then the worker once the core answers (it reports the core unreachable otherwise).
   const coreHost = core.CORE_HOST === "0.0.0.0" ? "127.0.0.1" : core.CORE_HOST;
   const api = `http://${coreHost.includes(":") ? `[${coreHost}]` : coreHost}:${core.CORE_PORT}`;
   const coreChild = startService(out, "core", {});
   if (!(await waitHealthy(`${api}/health`, coreChild, 60_000))) {
-    out.log.error("the core did not answer /health", { url: `${api}/health` });
-    return await shutdown(out, 1);
+    return await fail(out, "the core did not answer /health", { url: `${api}/health` });
   }
+  if (stopping) return;
   // The worker calls the core this dev run started, unless told otherwise.
   const coreApiUrl = Deno.env.get("CORE_API_URL") || api;
   const workerChild = startService(out, "worker", { CORE_API_URL: coreApiUrl });
   const metricsPort = worker.WORKER_METRICS_PORT;
   const workerBase = metricsPort === 0 ? null : `http://127.0.0.1:${metricsPort}`;
   if (workerBase && !(await waitHealthy(`${workerBase}/health`, workerChild, 60_000))) {
-    out.log.error("the worker did not answer /health", { url: `${workerBase}/health` });
-    return await shutdown(out, 1);
+    return await fail(out, "the worker did not answer /health", { url: `${workerBase}/health` });
   }
 
   if (stopping) return;

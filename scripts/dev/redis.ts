@@ -66,7 +66,12 @@ const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
  */
 export async function startPrivateRedis(
   target: RedisTarget,
-  options: { dir: string; onLine: (line: string) => void },
+  options: {
+    dir: string;
+    onLine: (line: string) => void;
+    /** Called as soon as it runs, so a Ctrl-C while it starts still stops it. */
+    onSpawn: (child: Child) => void;
+  },
 ): Promise<Child> {
   const url = `redis://${target.hostname}:${target.port}`;
   if (!LOOPBACK.has(target.hostname) || target.auth) {
@@ -103,6 +108,7 @@ export async function startPrivateRedis(
     ],
     onLine: options.onLine,
   });
+  options.onSpawn(child);
   const deadline = Date.now() + 10_000;
   while (!(await redisAnswers(target))) {
     if (child.exited() || Date.now() > deadline) {
