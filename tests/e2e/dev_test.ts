@@ -11,7 +11,7 @@ import { NOTIFY_STREAM } from "../../shared/streams.ts";
 import { itest } from "../helpers/core_app.ts";
 import { jsonReply, startFakeLlm } from "../helpers/fake_llm.ts";
 import { httpOk, REPO_ROOT, spawnTask } from "../helpers/processes.ts";
-import { freePort } from "../helpers/redis_server.ts";
+import { freePort, startRedisServer } from "../helpers/redis_server.ts";
 
 /** A running `deno task dev`. */
 interface DevRun {
@@ -213,5 +213,39 @@ itest("deno task dev without redis-server says which package to install", async 
     );
   } finally {
     await Deno.remove(bin, { recursive: true });
+  }
+});
+
+itest("deno task dev uses a Redis that already answers, and leaves it running", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "memori_dev_" });
+  const redisServer = await startRedisServer();
+  const fake = await startFakeLlm();
+  const corePort = freePort();
+  let run: DevRun | undefined;
+  try {
+    run = await startDev(REPO_ROOT, {
+      REDIS_URL: redisServer.url,
+      CORE_PORT: String(corePort),
+      WORKER_METRICS_PORT: String(freePort()),
+      LLM_BASE_URL: fake.url,
+      // Not the checkout's ./data.
+      DATABASE_PATH: join(tmp, "db", "memori.db"),
+      IMAGE_STORAGE_PATH: join(tmp, "images"),
+    });
+    assert.equal(run.banner.redis_dir, null);
+    assert.equal(run.banner.database, join(tmp, "db", "memori.db"));
+    run.child.kill("SIGINT");
+    assert.equal((await run.status).code, 0, run.output());
+    run = undefined;
+    assert.ok(!(await portAnswers(corePort)));
+    assert.ok(await portAnswers(redisServer.port), "the existing Redis was stopped");
+  } finally {
+    if (run) {
+      run.child.kill("SIGTERM");
+      await run.status;
+    }
+    await fake.close();
+    await redisServer.stop();
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { createLogger, prettyLogLine } from "../../shared/log.ts";
+import { bannerText } from "../../scripts/dev/banner.ts";
 import { devOutput, logFormat } from "../../scripts/dev/output.ts";
 
 Deno.test("prettyLogLine shows a logger's JSON line as time, level, message and fields", () => {
@@ -36,4 +37,25 @@ Deno.test("LOG_FORMAT: pretty only on a terminal unless set; json lines pass thr
   const pretty: string[] = [];
   devOutput("pretty", (t) => pretty.push(t)).childLine("core", line);
   assert.equal(pretty[0], "core   | 00:00:00.000 INFO  hi");
+});
+
+Deno.test("the banner names every place, and warns when the LLM server does not answer", () => {
+  const info = {
+    api: "http://127.0.0.1:8000",
+    workerMetrics: "http://127.0.0.1:9100/metrics",
+    database: "/srv/memori/data/db/life_organiser.db",
+    images: "/srv/memori/data/images",
+    redisDir: "/srv/memori/data/redis",
+    redisUrl: "redis://127.0.0.1:6379",
+    llm: "http://localhost:8080/v1",
+    llmAnswers: true,
+  };
+  const up = bannerText(info);
+  for (const text of [...Object.values(info).filter((v) => typeof v === "string"), "/docs"]) {
+    assert.ok(up.includes(text as string), `${text} missing from:\n${up}`);
+  }
+  assert.doesNotMatch(up, /WARNING/);
+  const down = bannerText({ ...info, llmAnswers: false });
+  assert.match(down, /WARNING: the LLM server at http:\/\/localhost:8080\/v1 does not answer/);
+  assert.match(down, /jobs will wait until it does/);
 });
