@@ -16,6 +16,7 @@ import * as req from "../shared/schemas.ts";
 import { RESPONSE_SCHEMAS, type ResponseSchemaName } from "../shared/response_schemas.ts";
 import { OPEN_PATHS } from "./http/auth.ts";
 import { CLIENT_ACTORS_TEXT } from "../shared/actors.ts";
+import { DOCS_ASSETS } from "./routes/docs_assets.ts";
 
 /** HTTP methods the core uses. */
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
@@ -159,6 +160,18 @@ export const ROUTES: readonly RouteDoc[] = [
       },
     },
   },
+  ...DOCS_ASSETS.map((asset): RouteDoc => ({
+    method: "GET",
+    path: asset.path,
+    tag: "operations",
+    summary: asset.summary,
+    responses: {
+      200: {
+        description: "a file of the /docs page",
+        raw: { contentType: asset.contentType.split(";")[0], schema: { type: "string" } },
+      },
+    },
+  })),
   {
     method: "POST",
     path: "/users",

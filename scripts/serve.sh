@@ -40,20 +40,36 @@ net_list() {
   printf '%s' "$out"
 }
 
-image_dir=${IMAGE_STORAGE_PATH:-/data/images}
-redis=$(host_port "${REDIS_URL:-redis://redis:6379}" 6379)
+# A relative path (the defaults are ./data/...) is taken from the directory the task runs in and
+# handed to the service absolute: the core returns image paths the worker must find, and both
+# must name the same directory whatever their working directory.
+absolute() {
+  case "$1" in
+    /*) printf '%s' "$1" ;;
+    *) printf '%s/%s' "$PWD" "${1#./}" ;;
+  esac
+}
+
+image_dir=$(absolute "${IMAGE_STORAGE_PATH:-./data/images}")
+export IMAGE_STORAGE_PATH="$image_dir"
+db_path=$(absolute "${DATABASE_PATH:-./data/db/life_organiser.db}")
+export DATABASE_PATH="$db_path"
+redis=$(host_port "${REDIS_URL:-redis://127.0.0.1:6379}" 6379)
 
 # What the worker and the doctor reach: Redis, the core and the LLM server.
 llm_url=${LLM_BASE_URL:-http://localhost:8080/v1}
 case "$llm_url" in https://*) llm_port=443 ;; *) llm_port=80 ;; esac
 llm=$(host_port "$llm_url" "$llm_port")
-core=$(host_port "${CORE_API_URL:-http://core:8000}" 80)
+core=$(host_port "${CORE_API_URL:-http://127.0.0.1:8000}" 80)
+
+core_host=${CORE_HOST:-127.0.0.1}
+core_port=${CORE_PORT:-8000}
+metrics_port=${WORKER_METRICS_PORT:-9100}
 
 case "$service" in
   core)
-    db_path=${DATABASE_PATH:-/data/db/life_organiser.db}
     db_dir=$(dirname "$db_path")
-    listen="${CORE_HOST:-0.0.0.0}:${CORE_PORT:-8000}"
+    listen="$core_host:$core_port"
     env_vars=CORE_HOST,CORE_PORT,DATABASE_PATH,IMAGE_STORAGE_PATH,REDIS_URL,MAX_UPLOAD_BYTES
     env_vars=$env_vars,MAX_BODY_BYTES,SCHEDULER_INTERVAL_SECONDS,REPUBLISH_INTERVAL_SECONDS
     env_vars=$env_vars,LOG_LEVEL,CORE_API_TOKEN
@@ -73,7 +89,6 @@ case "$service" in
     env_vars=$env_vars,LLM_OUTAGE_MAX_HOURS,LLM_PROBE_MAX_SECONDS,LLM_MAX_ANSWER_CHARS
     env_vars=$env_vars,WORKER_MAX_DELIVERIES
     # Its /metrics and /health listener (WORKER_METRICS_PORT=0 turns it off).
-    metrics_port=${WORKER_METRICS_PORT:-9100}
     case "$metrics_port" in
       # Off, or not a port at all: config.ts stops the worker with a message naming it.
       0 | '' | *[!0-9]*) metrics_listen= ;;
@@ -106,8 +121,34 @@ case "$service" in
       --allow-env="$env_vars" --ignore-env \
       "$here/llm_worker/doctor.ts"
     ;;
+  dev)
+    # scripts/dev.ts: the whole system on this machine. It starts redis-server (setsid gives
+    # each child its own session, so Ctrl-C reaches them in order, through dev.ts) and the two
+    # services through this script, so they get exactly their own flags. It reads both services'
+    # settings (and LOG_FORMAT), reaches what it checks (Redis, the core's listen address, the
+    # worker's listener, the LLM server) and writes only the data directory (Redis' files).
+    env_vars=CORE_HOST,CORE_PORT,DATABASE_PATH,IMAGE_STORAGE_PATH,REDIS_URL,MAX_UPLOAD_BYTES
+    env_vars=$env_vars,MAX_BODY_BYTES,SCHEDULER_INTERVAL_SECONDS,REPUBLISH_INTERVAL_SECONDS
+    env_vars=$env_vars,LOG_LEVEL,CORE_API_TOKEN,LLM_BASE_URL,LLM_VISION_MODEL,LLM_TEXT_MODEL
+    env_vars=$env_vars,LLM_API_KEY,LLM_MAX_RETRIES,LLM_TIMEOUT_SECONDS,LLM_RETRY_BASE_MS
+    env_vars=$env_vars,LLM_RETRY_MAX_MS,CORE_API_URL,WORKER_CONCURRENCY
+    env_vars=$env_vars,WORKER_CLAIM_IDLE_SECONDS,WORKER_METRICS_PORT,LLM_OUTAGE_MAX_HOURS
+    env_vars=$env_vars,LLM_PROBE_MAX_SECONDS,LLM_MAX_ANSWER_CHARS,WORKER_MAX_DELIVERIES,LOG_FORMAT
+    case "$core_host" in 0.0.0.0) core_probe=127.0.0.1 ;; *) core_probe=$core_host ;; esac
+    case "$metrics_port" in
+      0 | '' | *[!0-9]*) metrics_probe= ;;
+      *) metrics_probe=127.0.0.1:$metrics_port ;;
+    esac
+    net=$(net_list "$redis" "$core_probe:$core_port" "$metrics_probe" "$llm")
+    exec deno run --no-prompt \
+      --allow-run=setsid,sh,redis-server \
+      --allow-write="$PWD/data" \
+      ${net:+"--allow-net=$net"} \
+      --allow-env="$env_vars" \
+      "$here/scripts/dev.ts" "$PWD/data"
+    ;;
   *)
-    echo "usage: serve.sh core|worker|doctor" >&2
+    echo "usage: serve.sh core|worker|doctor|dev" >&2
     exit 2
     ;;
 esac

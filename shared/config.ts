@@ -17,12 +17,15 @@ const apiToken = z.string().regex(/^\S+$/, "must not contain whitespace").min(
   "must be at least 16 characters (e.g. the output of `openssl rand -hex 32`)",
 );
 
+// The defaults are a workstation's: local paths under ./data (relative to where the service runs;
+// scripts/serve.sh makes them absolute) and Redis and the core on loopback. The images set the
+// container values (ENV in core/Dockerfile and llm_worker/Dockerfile), as .env.example does.
 const coreShape = {
-  CORE_HOST: z.string().min(1).default("0.0.0.0"),
+  CORE_HOST: z.string().min(1).default("127.0.0.1"),
   CORE_PORT: port.default(8000),
-  DATABASE_PATH: z.string().min(1).default("/data/db/life_organiser.db"),
-  IMAGE_STORAGE_PATH: z.string().min(1).default("/data/images"),
-  REDIS_URL: redisUrl.default("redis://redis:6379"),
+  DATABASE_PATH: z.string().min(1).default("./data/db/life_organiser.db"),
+  IMAGE_STORAGE_PATH: z.string().min(1).default("./data/images"),
+  REDIS_URL: redisUrl.default("redis://127.0.0.1:6379"),
   MAX_UPLOAD_BYTES: positiveInt.default(10 * 1024 * 1024),
   MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
   SCHEDULER_INTERVAL_SECONDS: positiveInt.default(30),
@@ -41,9 +44,9 @@ const workerShape = {
   LLM_TIMEOUT_SECONDS: positiveInt.default(120),
   LLM_RETRY_BASE_MS: positiveInt.default(1000),
   LLM_RETRY_MAX_MS: positiveInt.default(60000),
-  REDIS_URL: redisUrl.default("redis://redis:6379"),
-  CORE_API_URL: url.default("http://core:8000"),
-  IMAGE_STORAGE_PATH: z.string().min(1).default("/data/images"),
+  REDIS_URL: redisUrl.default("redis://127.0.0.1:6379"),
+  CORE_API_URL: url.default("http://127.0.0.1:8000"),
+  IMAGE_STORAGE_PATH: z.string().min(1).default("./data/images"),
   WORKER_CONCURRENCY: positiveInt.default(4),
   WORKER_CLAIM_IDLE_SECONDS: positiveInt.default(60),
   LOG_LEVEL: logLevel.default("info"),

@@ -92,3 +92,29 @@ function safeJson(value: unknown): string {
 
 /** A logger that drops everything, for tests that do not read logs. */
 export const silentLogger: Logger = createLogger("silent", { sink: () => {} });
+
+/** How log lines are shown: JSON as written, or `pretty` for a person at a terminal. */
+export type LogFormat = "json" | "pretty";
+
+/**
+ * One line written by {@linkcode createLogger}, for a person: `12:00:01.234 INFO  message k=v`
+ * (the date and the service are left to the reader's context). Anything that is not such a line
+ * comes back unchanged.
+ */
+export function prettyLogLine(line: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return line;
+  }
+  if (typeof parsed !== "object" || parsed === null || !("message" in parsed)) return line;
+  const { time, level, service: _, message, ...fields } = parsed as LogFields;
+  const clock = typeof time === "string" ? time.slice(11, 23) : "";
+  const extras = Object.entries(fields).map(([k, v]) => {
+    const text = typeof v === "string" ? v : JSON.stringify(v);
+    return `${k}=${/[\s"=]/.test(text) || text === "" ? JSON.stringify(text) : text}`;
+  });
+  const head = `${clock} ${String(level ?? "").toUpperCase().padEnd(5)} ${String(message)}`;
+  return extras.length ? `${head} ${extras.join(" ")}` : head;
+}

@@ -15,6 +15,7 @@ import { z } from "zod";
 import type {} from "../../core/http/context.ts";
 import { routeLabel } from "../../core/http/observe.ts";
 import { componentSchemas, jsonSchemaOf, openApiPath, ROUTES } from "../../core/openapi.ts";
+import { DOCS_ASSETS } from "../../core/routes/docs_assets.ts";
 import { RESPONSE_SCHEMAS, type ResponseSchemaName } from "../../shared/response_schemas.ts";
 import { DEAD_LETTER_STREAM } from "../../shared/streams.ts";
 import { call, createUser, itest, makeCore, type TestCore } from "../helpers/core_app.ts";
@@ -250,6 +251,9 @@ function scenarios(f: Fixture): [string, string, () => unknown][] {
     ["GET /metrics", "/metrics", () => undefined],
     ["GET /openapi.json", "/openapi.json", () => undefined],
     ["GET /docs", "/docs", () => undefined],
+    ...DOCS_ASSETS.map((
+      a,
+    ): [string, string, () => unknown] => [`GET ${a.path}`, a.path, () => undefined]),
     ["POST /users", "/users", () => ({ telegram_user_id: USER + 1, display_name: "Other" })],
     ["POST /memories", "/memories", () => ({ owner_user_id: USER, content: "a new note" })],
     ["GET /memories/{id}", `/memories/${m}`, () => undefined],
@@ -423,8 +427,10 @@ itest("openapi: a real request to every route answers what the document says", a
       if (op === "GET /metrics") parseExposition(answer.text);
       if (op === "GET /openapi.json") assert.deepEqual(answer.body, doc);
       if (op === "GET /docs") {
-        assert.match(answer.text, /SwaggerUIBundle/);
-        assert.match(answer.text, /url: '\/openapi\.json'/);
+        for (const asset of DOCS_ASSETS) {
+          assert.ok(answer.text.includes(`"${asset.path.slice(1)}"`));
+        }
+        assert.doesNotMatch(answer.text, /https?:\/\//, "the page loads nothing from elsewhere");
       }
       const seen = validated.get(op);
       assert.ok(seen, `${op} was not routed as ${op}`);

@@ -655,3 +655,61 @@ itest("a model outage past LLM_OUTAGE_MAX_HOURS fails the job and tells the user
     await notificationsOf(stack, "llm_expiry", 1);
   });
 });
+
+/**
+ * Loads /docs the way a browser with no internet would: the HTML, then every script and
+ * stylesheet it references, from a process that may reach the core and nothing else.
+ */
+const DOCS_PROBE = `
+const base = Deno.args[0];
+const page = await fetch(new URL("docs", base));
+const html = await page.text();
+const refs = [...html.matchAll(/<(?:script|link)\\b[^>]*\\b(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
+const assets = [];
+for (const ref of refs) {
+  const url = new URL(ref, page.url);
+  const res = await fetch(url);
+  const body = await res.text();
+  assets.push({ url: url.href, status: res.status, type: res.headers.get("content-type"), size: body.length, swagger: body.includes("SwaggerUIBundle") });
+}
+console.log(JSON.stringify({ status: page.status, type: page.headers.get("content-type"), assets }));
+`;
+
+itest("GET /docs works offline: Swagger UI's files come from the core", async () => {
+  await withStack(async (stack) => {
+    const core = new URL(stack.coreUrl);
+    const dir = await Deno.makeTempDir({ prefix: "memori_docs_" });
+    try {
+      const file = join(dir, "probe.ts");
+      await Deno.writeTextFile(file, DOCS_PROBE);
+      const out = await new Deno.Command("deno", {
+        args: ["run", "--no-prompt", `--allow-net=${core.host}`, file, `${stack.coreUrl}/`],
+        cwd: dir,
+        clearEnv: true,
+        env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "", NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      const seen = JSON.parse(new TextDecoder().decode(out.stdout));
+      assert.equal(seen.status, 200);
+      assert.match(seen.type, /^text\/html/);
+      // deno-lint-ignore no-explicit-any
+      const assets: any[] = seen.assets;
+      assert.deepEqual(
+        assets.map((a) => new URL(a.url).pathname).sort(),
+        ["/docs/swagger-init.js", "/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"],
+      );
+      for (const asset of assets) {
+        assert.equal(new URL(asset.url).host, core.host, "served by the core");
+        assert.equal(asset.status, 200, asset.url);
+        assert.match(asset.type, asset.url.endsWith(".css") ? /^text\/css/ : /^text\/javascript/);
+        assert.ok(asset.size > 0, asset.url);
+      }
+      // The bundle defines SwaggerUIBundle and the init script calls it.
+      assert.ok(assets.filter((a) => a.swagger).length === 2, JSON.stringify(assets));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});

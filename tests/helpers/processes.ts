@@ -33,11 +33,21 @@ export interface ServiceProcess {
 // as in a container that sees only its env_file.
 const PASS_THROUGH = ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "DENO_CERT", "TMPDIR"];
 
+/** Options for {@linkcode spawnTask}. */
+export interface SpawnTaskOptions {
+  /** The checkout to run it in; the repository root by default. */
+  cwd?: string;
+}
+
 /**
  * Spawn `deno task <service>` with only `env` plus PATH, HOME and Deno's cache location (the
  * service must see nothing else), stdout and stderr piped for the caller to drain.
  */
-export function spawnTask(service: string, env: Record<string, string>): Deno.ChildProcess {
+export function spawnTask(
+  service: string,
+  env: Record<string, string>,
+  options: SpawnTaskOptions = {},
+): Deno.ChildProcess {
   const base: Record<string, string> = { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" };
   for (const name of PASS_THROUGH) {
     const value = Deno.env.get(name);
@@ -45,7 +55,7 @@ export function spawnTask(service: string, env: Record<string, string>): Deno.Ch
   }
   return new Deno.Command("deno", {
     args: ["task", service],
-    cwd: REPO_ROOT,
+    cwd: options.cwd ?? REPO_ROOT,
     clearEnv: true,
     env: { ...base, ...env },
     stdin: "null",

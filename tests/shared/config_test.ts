@@ -10,13 +10,13 @@ import {
   WORKER_ENV_VARS,
 } from "../../shared/config.ts";
 
-Deno.test("core defaults match DESIGN.md section 6", () => {
+Deno.test("core defaults are a workstation's (the images set the container values)", () => {
   const c = loadCoreConfig({});
-  assert.equal(c.CORE_HOST, "0.0.0.0");
+  assert.equal(c.CORE_HOST, "127.0.0.1");
   assert.equal(c.CORE_PORT, 8000);
-  assert.equal(c.DATABASE_PATH, "/data/db/life_organiser.db");
-  assert.equal(c.IMAGE_STORAGE_PATH, "/data/images");
-  assert.equal(c.REDIS_URL, "redis://redis:6379");
+  assert.equal(c.DATABASE_PATH, "./data/db/life_organiser.db");
+  assert.equal(c.IMAGE_STORAGE_PATH, "./data/images");
+  assert.equal(c.REDIS_URL, "redis://127.0.0.1:6379");
   assert.equal(c.SCHEDULER_INTERVAL_SECONDS, 30);
   // Every setting has a default: an empty environment is a valid configuration. The optional
   // ones (the access token) default to unset, i.e. off.
@@ -27,16 +27,16 @@ Deno.test("core defaults match DESIGN.md section 6", () => {
   assert.equal(c.CORE_API_TOKEN, undefined);
 });
 
-Deno.test("worker defaults match DESIGN.md section 6", () => {
+Deno.test("worker defaults are a workstation's (the images set the container values)", () => {
   const w = loadWorkerConfig({});
   assert.equal(w.LLM_BASE_URL, "http://localhost:8080/v1");
   assert.equal(w.LLM_VISION_MODEL, "llava");
   assert.equal(w.LLM_TEXT_MODEL, "mistral");
   assert.equal(w.LLM_API_KEY, "not-needed");
   assert.equal(w.LLM_MAX_RETRIES, 5);
-  assert.equal(w.REDIS_URL, "redis://redis:6379");
-  assert.equal(w.CORE_API_URL, "http://core:8000");
-  assert.equal(w.IMAGE_STORAGE_PATH, "/data/images");
+  assert.equal(w.REDIS_URL, "redis://127.0.0.1:6379");
+  assert.equal(w.CORE_API_URL, "http://127.0.0.1:8000");
+  assert.equal(w.IMAGE_STORAGE_PATH, "./data/images");
   for (const name of WORKER_ENV_VARS) {
     if (OPTIONAL_ENV_VARS.includes(name)) continue;
     assert.notEqual((w as Record<string, unknown>)[name], undefined, name);
@@ -54,7 +54,7 @@ Deno.test("values are parsed; an empty variable means unset", () => {
   });
   assert.equal(c.CORE_PORT, 9001);
   assert.equal(c.REDIS_URL, "redis://127.0.0.1:6380/2");
-  assert.equal(c.DATABASE_PATH, "/data/db/life_organiser.db");
+  assert.equal(c.DATABASE_PATH, "./data/db/life_organiser.db");
   const w = loadWorkerConfig({ LLM_MAX_RETRIES: "0", WORKER_CONCURRENCY: "8" });
   assert.equal(w.LLM_MAX_RETRIES, 0);
   assert.equal(w.WORKER_CONCURRENCY, 8);

@@ -114,17 +114,62 @@ Deno.test(".env.example's LLM section is the one the design note gives", () => {
   );
 });
 
-Deno.test(".env.example values are the defaults of shared/config.ts, apart from LLM_BASE_URL", () => {
+/** `NAME=value` pairs of a Dockerfile's ENV instructions (continuation lines joined). */
+function dockerfileEnv(text: string): Record<string, string> {
+  const joined = text.replace(/\\\n/g, " ");
+  const out: Record<string, string> = {};
+  for (const line of joined.split("\n")) {
+    const m = line.trim().match(/^ENV\s+(.*)$/);
+    if (!m) continue;
+    for (const pair of m[1].trim().split(/\s+/)) {
+      const eq = pair.indexOf("=");
+      assert.ok(eq > 0, `ENV ${pair} is not NAME=value`);
+      out[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+  }
+  return out;
+}
+
+const imageEnv = {
+  core: dockerfileEnv(await Deno.readTextFile(new URL("core/Dockerfile", root))),
+  worker: dockerfileEnv(await Deno.readTextFile(new URL("llm_worker/Dockerfile", root))),
+};
+
+Deno.test(".env.example values are the images' values, else the defaults of shared/config.ts", () => {
   const values = Object.fromEntries(envLines(envExample));
-  // The LLM server has no default that works in compose: the user must name theirs.
-  const withLlm = { ...values, LLM_BASE_URL: "http://localhost:8080/v1" };
-  assert.deepEqual(loadCoreConfig(withLlm), loadCoreConfig({}));
-  assert.deepEqual(loadWorkerConfig(withLlm), loadWorkerConfig({}));
-  // And the values that make compose work are the ones named in DESIGN.md.
-  assert.equal(values.REDIS_URL, "redis://redis:6379");
-  assert.equal(values.CORE_API_URL, "http://core:8000");
-  assert.equal(values.DATABASE_PATH, "/data/db/life_organiser.db");
-  assert.equal(values.IMAGE_STORAGE_PATH, "/data/images");
+  const expected: Record<string, unknown> = {
+    ...loadWorkerConfig({}),
+    ...loadCoreConfig({}),
+    ...imageEnv.core,
+    ...imageEnv.worker,
+  };
+  for (const [name, value] of Object.entries(values)) {
+    // The LLM server has no default that works in compose: the user must name theirs.
+    if (name === "LLM_BASE_URL" || value === "") continue;
+    assert.equal(value, String(expected[name]), `.env.example's ${name}`);
+  }
+  // The values that make compose work are the ones named in DESIGN.md; the images set them, since
+  // the code's defaults are a workstation's.
+  const container = {
+    CORE_HOST: "0.0.0.0",
+    DATABASE_PATH: "/data/db/life_organiser.db",
+    IMAGE_STORAGE_PATH: "/data/images",
+    REDIS_URL: "redis://redis:6379",
+    CORE_API_URL: "http://core:8000",
+  };
+  for (const [name, value] of Object.entries(container)) assert.equal(values[name], value, name);
+  for (const [service, env] of Object.entries(imageEnv)) {
+    const reads = service === "core" ? CORE_ENV_VARS : WORKER_ENV_VARS;
+    const local: Record<string, unknown> = service === "core"
+      ? loadCoreConfig({})
+      : loadWorkerConfig({});
+    for (const name of Object.keys(container)) {
+      if (!reads.includes(name)) continue;
+      assert.equal(env[name], values[name], `${service} image sets ${name}`);
+      assert.notEqual(local[name], env[name], `${name}: the code's default is the container's`);
+    }
+    for (const name of Object.keys(env)) assert.ok(reads.includes(name), `${service}: ${name}?`);
+  }
 });
 
 Deno.test("serve.sh lets each service see exactly the variables shared/config.ts reads", () => {
@@ -132,13 +177,16 @@ Deno.test("serve.sh lets each service see exactly the variables shared/config.ts
   const worker = allowEnvList(caseBlock(serveSh, "worker"), "worker");
   // The doctor checks that both services' settings parse, so it reads both lists.
   const doctor = allowEnvList(caseBlock(serveSh, "doctor"), "doctor");
+  // deno task dev reads both services' settings too, and how to show their logs.
+  const dev = allowEnvList(caseBlock(serveSh, "dev"), "dev");
   assert.deepEqual([...core].sort(), [...CORE_ENV_VARS].sort());
   assert.deepEqual([...worker].sort(), [...WORKER_ENV_VARS].sort());
   assert.deepEqual([...doctor].sort(), [...allVars].sort());
+  assert.deepEqual([...dev].sort(), [...allVars, "LOG_FORMAT"].sort());
   assert.equal(new Set(core).size, core.length, "core --allow-env lists a name twice");
   assert.equal(new Set(worker).size, worker.length, "worker --allow-env lists a name twice");
   assert.equal(new Set(doctor).size, doctor.length, "doctor --allow-env lists a name twice");
-  assert.equal(serveSh.match(/--allow-env/g)?.length, 3, "an --allow-env outside the branches");
+  assert.equal(serveSh.match(/--allow-env/g)?.length, 4, "an --allow-env outside the branches");
 });
 
 Deno.test("serve.sh falls back to the same defaults as shared/config.ts", () => {
@@ -170,6 +218,13 @@ Deno.test("README's configuration table lists every variable with its service an
     ].filter(Boolean).join(", ");
     assert.equal(row.services, expected, `README service of ${name}`);
   }
-  // The one test command, as CI runs it.
-  assert.match(readme, /^deno task test$/m);
+  // It starts with the two commands (after the install line of each prerequisite): the whole
+  // system and the whole test suite, as CI runs it.
+  const blocks = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]);
+  assert.match(blocks[0], /^npm install -g deno\b/m);
+  assert.match(blocks[0], /^apt-get install redis-server\b/m);
+  assert.match(blocks[1], /^deno task dev\b/m);
+  assert.match(blocks[1], /^deno task test\b/m);
+  assert.equal(blocks[1].trim().split("\n").length, 2, "the quick start is two commands");
+  assert.ok(readme.indexOf("```sh") < readme.indexOf("## Architecture"), "quick start comes first");
 });
