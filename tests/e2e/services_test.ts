@@ -216,11 +216,17 @@ async function underServiceFlags(
   probe: string,
   probeArgs: string[],
 ): Promise<Record<string, string>> {
+  // ["run", ...flags]: the first one was deno, the last one the main module.
+  return await runProbe(args.slice(1, -1), probe, probeArgs);
+}
+
+/** Run `probe` (module text) with `deno <flags>` and no environment; its stdout as JSON. */
+// deno-lint-ignore no-explicit-any
+async function runProbe(flags: string[], probe: string, probeArgs: string[]): Promise<any> {
   const dir = await Deno.makeTempDir({ prefix: "memori_probe_" });
   try {
     const file = join(dir, "probe.ts");
     await Deno.writeTextFile(file, probe);
-    const flags = args.slice(1, -1); // ["run", ...flags]; the last one was the main module
     const out = await new Deno.Command("deno", {
       args: [...flags, file, ...probeArgs],
       cwd: dir,
@@ -229,9 +235,8 @@ async function underServiceFlags(
       stdout: "piped",
       stderr: "piped",
     }).output();
-    const stdout = new TextDecoder().decode(out.stdout);
     assert.ok(out.success, `probe failed: ${new TextDecoder().decode(out.stderr)}`);
-    return JSON.parse(stdout);
+    return JSON.parse(new TextDecoder().decode(out.stdout));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -678,38 +683,24 @@ console.log(JSON.stringify({ status: page.status, type: page.headers.get("conten
 itest("GET /docs works offline: Swagger UI's files come from the core", async () => {
   await withStack(async (stack) => {
     const core = new URL(stack.coreUrl);
-    const dir = await Deno.makeTempDir({ prefix: "memori_docs_" });
-    try {
-      const file = join(dir, "probe.ts");
-      await Deno.writeTextFile(file, DOCS_PROBE);
-      const out = await new Deno.Command("deno", {
-        args: ["run", "--no-prompt", `--allow-net=${core.host}`, file, `${stack.coreUrl}/`],
-        cwd: dir,
-        clearEnv: true,
-        env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "", NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.ok(out.success, new TextDecoder().decode(out.stderr));
-      const seen = JSON.parse(new TextDecoder().decode(out.stdout));
-      assert.equal(seen.status, 200);
-      assert.match(seen.type, /^text\/html/);
-      // deno-lint-ignore no-explicit-any
-      const assets: any[] = seen.assets;
-      assert.deepEqual(
-        assets.map((a) => new URL(a.url).pathname).sort(),
-        ["/docs/swagger-init.js", "/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"],
-      );
-      for (const asset of assets) {
-        assert.equal(new URL(asset.url).host, core.host, "served by the core");
-        assert.equal(asset.status, 200, asset.url);
-        assert.match(asset.type, asset.url.endsWith(".css") ? /^text\/css/ : /^text\/javascript/);
-        assert.ok(asset.size > 0, asset.url);
-      }
-      // The bundle defines SwaggerUIBundle and the init script calls it.
-      assert.ok(assets.filter((a) => a.swagger).length === 2, JSON.stringify(assets));
-    } finally {
-      await Deno.remove(dir, { recursive: true });
+    const seen = await runProbe(["run", "--no-prompt", `--allow-net=${core.host}`], DOCS_PROBE, [
+      `${stack.coreUrl}/`,
+    ]);
+    assert.equal(seen.status, 200);
+    assert.match(seen.type, /^text\/html/);
+    // deno-lint-ignore no-explicit-any
+    const assets: any[] = seen.assets;
+    assert.deepEqual(
+      assets.map((a) => new URL(a.url).pathname).sort(),
+      ["/docs/swagger-init.js", "/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"],
+    );
+    for (const asset of assets) {
+      assert.equal(new URL(asset.url).host, core.host, "served by the core");
+      assert.equal(asset.status, 200, asset.url);
+      assert.match(asset.type, asset.url.endsWith(".css") ? /^text\/css/ : /^text\/javascript/);
+      assert.ok(asset.size > 0, asset.url);
     }
+    // The bundle defines SwaggerUIBundle and the init script calls it.
+    assert.ok(assets.filter((a) => a.swagger).length === 2, JSON.stringify(assets));
   });
 });
