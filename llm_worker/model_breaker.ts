@@ -195,6 +195,9 @@ export function createModelBreaker(options: ModelBreakerOptions): ModelBreaker {
         // The probe failed (failures of calls that went out before the outage do not count).
         nextProbeAt = now() + backoffDelay(++probes, options);
       }
+      // Arm the timer now: with nobody waiting, the probe falling due must still wake the
+      // dispatcher (changed()), or a worker with nothing in flight never takes the probe entry.
+      schedule();
       changedNow();
     },
     allowance(inFlight) {

@@ -1,10 +1,15 @@
 import assert from "node:assert/strict";
 import {
   deadLetterOnce,
+  type FailingJob,
+  failureNotices,
+  notificationProblems,
   notifyOnce,
+  outageNotice,
   publishOnce,
   resultNotifications,
 } from "../../llm_worker/notifications.ts";
+import type { JobType } from "../../shared/enums.ts";
 import { DEAD_LETTER_STREAM, NOTIFY_STREAM } from "../../shared/streams.ts";
 import { itest } from "../helpers/core_app.ts";
 import { testRedis } from "../helpers/redis_server.ts";
@@ -96,4 +101,130 @@ Deno.test("resultNotifications derives notifications from the result alone", () 
     resultNotifications(job("intent_classify"), {})[0].notification.message_type,
     "llm_intent_result",
   );
+});
+
+const failing = (
+  job_type: JobType,
+  payload: Record<string, unknown> | null,
+  user_id: number | null = 5,
+): FailingJob => ({ id: "job-9", job_type, user_id, payload });
+
+Deno.test("outageNotice: one llm_failure, marker `outage`, saying it will retry", () => {
+  const notices = outageNotice(failing("followup", { memory_id: "m1", message: "hi" }));
+  assert.equal(notices.length, 1);
+  const [n] = notices;
+  assert.equal(n.jobId, "job-9");
+  assert.equal(n.n, "outage");
+  assert.equal(n.notification.user_id, 5);
+  assert.equal(n.notification.message_type, "llm_failure");
+  const content = n.notification.content;
+  assert.deepEqual(Object.keys(content).sort(), ["job_id", "job_type", "memory_id", "message"]);
+  assert.equal(content.job_type, "followup");
+  assert.equal(content.memory_id, "m1");
+  assert.equal(content.job_id, "job-9");
+  assert.match(content.message as string, /prepare a follow-up question/);
+  assert.match(content.message as string, /retry automatically/);
+  assert.deepEqual(notificationProblems(notices), []);
+  assert.deepEqual(outageNotice(failing("followup", {}, null)), []);
+  // No memory in the payload: memory_id is null, still a valid notification.
+  const bare = outageNotice(failing("intent_classify", null));
+  assert.equal(bare[0].notification.content.memory_id, null);
+  assert.deepEqual(notificationProblems(bare), []);
+});
+
+Deno.test("failureNotices: llm_failure with the detail, marker `failure`, no expiry", () => {
+  const notices = failureNotices(failing("image_tag", { memory_id: "m2" }), {
+    detail: "the image is no longer there",
+  });
+  assert.deepEqual(notices.map((n) => [n.n, n.notification.message_type]), [
+    ["failure", "llm_failure"],
+  ]);
+  assert.deepEqual(notices[0].notification.content, {
+    job_type: "image_tag",
+    memory_id: "m2",
+    message: "Sorry, I could not tag your image: the image is no longer there",
+    job_id: "job-9",
+  });
+  const plain = failureNotices(failing("task_match", { memory_id: "m3" }), {});
+  assert.equal(
+    plain[0].notification.content.message,
+    "Sorry, I could not check your note against your tasks.",
+  );
+  assert.deepEqual(notificationProblems([...notices, ...plain]), []);
+  assert.deepEqual(failureNotices(failing("image_tag", { memory_id: "m2" }, null), {}), []);
+});
+
+Deno.test("failureNotices after an outage: llm_failure and llm_expiry (marker `expiry`)", () => {
+  const notices = failureNotices(
+    failing("intent_classify", { memory_id: "m4", message: "what did I note on Monday?" }),
+    { outage: { duration: "24 hours" } },
+  );
+  assert.deepEqual(notices.map((n) => [n.jobId, n.n, n.notification.message_type]), [
+    ["job-9", "failure", "llm_failure"],
+    ["job-9", "expiry", "llm_expiry"],
+  ]);
+  assert.match(notices[0].notification.content.message as string, /24 hours/);
+  assert.equal(notices[1].notification.user_id, 5);
+  assert.deepEqual(notices[1].notification.content, {
+    job_type: "intent_classify",
+    memory_id: "m4",
+    original_message: "what did I note on Monday?",
+    failure_type: "llm_unavailable",
+    job_id: "job-9",
+  });
+  assert.deepEqual(notificationProblems(notices), []);
+  // The original message comes from whichever text the payload carries, or is null.
+  const original = (payload: Record<string, unknown> | null) =>
+    failureNotices(failing("email_extract", payload), { outage: { duration: "2 hours" } })[1]
+      .notification.content.original_message;
+  assert.equal(original({ query: "q" }), "q");
+  assert.equal(original({ memory_content: "note" }), "note");
+  assert.equal(original({ subject: "Dinner" }), "Dinner");
+  assert.equal(original({ message: 5 }), null);
+  assert.equal(original(null), null);
+  assert.deepEqual(
+    failureNotices(failing("email_extract", {}, null), { outage: { duration: "2 hours" } }),
+    [],
+  );
+});
+
+Deno.test("notificationProblems flags an empty followup question and passes a good one", () => {
+  const job = { id: "j", job_type: "followup" as const, user_id: 5 };
+  assert.deepEqual(notificationProblems(resultNotifications(job, { question: "Which?" })), []);
+  for (const question of ["", "   "]) {
+    const problems = notificationProblems(resultNotifications(job, { question }));
+    assert.equal(problems.length, 1);
+    assert.match(problems[0], /^llm_followup_result: .*question/);
+  }
+  const missing = notificationProblems(resultNotifications(job, {}));
+  assert.equal(missing.length, 1);
+  assert.match(missing[0], /^llm_followup_result: /);
+});
+
+Deno.test("event_confirmation content carries event_date (= event_time when missing)", () => {
+  const job = { id: "j", job_type: "email_extract" as const, user_id: 5 };
+  const notices = resultNotifications(job, {
+    events: [
+      { event_id: "e1", description: "Dentist", event_time: "2026-03-01T09:00:00Z" },
+      {
+        event_id: "e2",
+        description: "Dinner",
+        event_time: "2026-03-02T19:00:00Z",
+        event_date: "2 March, 19:00",
+      },
+    ],
+  });
+  assert.deepEqual(notices[0].notification.content, {
+    event_id: "e1",
+    description: "Dentist",
+    event_time: "2026-03-01T09:00:00Z",
+    event_date: "2026-03-01T09:00:00Z",
+    job_id: "j",
+  });
+  assert.equal(notices[1].notification.content.event_date, "2 March, 19:00");
+  assert.deepEqual(notificationProblems(notices), []);
+  // Without either, the gateway would show an empty date: flagged.
+  const undated = resultNotifications(job, { events: [{ event_id: "e3", description: "?" }] });
+  assert.equal(notificationProblems(undated).length, 1);
+  assert.match(notificationProblems(undated)[0], /^event_confirmation: .*event_date/);
 });
