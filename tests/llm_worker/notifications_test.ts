@@ -118,7 +118,14 @@ Deno.test("outageNotice: one llm_failure, marker `outage`, saying it will retry"
   assert.equal(n.notification.user_id, 5);
   assert.equal(n.notification.message_type, "llm_failure");
   const content = n.notification.content;
-  assert.deepEqual(Object.keys(content).sort(), ["job_id", "job_type", "memory_id", "message"]);
+  assert.deepEqual(Object.keys(content).sort(), [
+    "job_id",
+    "job_type",
+    "memory_id",
+    "message",
+    "will_retry",
+  ]);
+  assert.equal(content.will_retry, true);
   assert.equal(content.job_type, "followup");
   assert.equal(content.memory_id, "m1");
   assert.equal(content.job_id, "job-9");
