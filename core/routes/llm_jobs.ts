@@ -64,7 +64,7 @@ export function llmJobsRouter(deps: CoreDeps): Hono {
   app.post("/", async (c) => {
     const body = await parseBody(c, llmJobCreate);
     const payload = validatePayload(body.job_type, body.payload, config.IMAGE_STORAGE_PATH);
-    const key = idempotencyKey(c);
+    const key = await idempotencyKey(c);
     const now = nowIso(clock);
     const userId = body.user_id ?? null;
     const { row, replay } = transaction(db, () => {

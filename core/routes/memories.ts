@@ -87,7 +87,7 @@ export function memoriesRouter(deps: CoreDeps): Hono {
 
   app.post("/", async (c) => {
     const body = await parseBody(c, memoryCreate);
-    const key = idempotencyKey(c);
+    const key = await idempotencyKey(c);
     const isImage = body.media_type === "image";
     if (!isImage && isBlank(body.content)) {
       throw bodyIssue("content", "a text memory needs non-empty content");
