@@ -21,6 +21,8 @@ export async function parseOptionalBody<S extends z.ZodType>(
   return await parseJsonBody(c, schema, { optional: true });
 }
 
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 async function parseJsonBody<S extends z.ZodType>(
   c: Context,
   schema: S,
@@ -30,13 +32,16 @@ async function parseJsonBody<S extends z.ZodType>(
   c.set("bodySchema", schema);
   let raw: unknown;
   try {
-    const body = await c.req.text();
+    // Fatal: invalid UTF-8 would otherwise become U+FFFD and be stored as if the client sent it.
+    const body = STRICT_UTF8.decode(await c.req.arrayBuffer());
     raw = options.optional && body.trim() === "" ? {} : JSON.parse(body);
   } catch (err) {
     if (err instanceof ApiError) throw err;
     throw new ApiError(422, [{
       loc: ["body"],
-      msg: `JSON decode error: ${(err as Error).message}`,
+      msg: err instanceof TypeError
+        ? "body is not valid UTF-8"
+        : `JSON decode error: ${(err as Error).message}`,
       type: "json_invalid",
     }]);
   }

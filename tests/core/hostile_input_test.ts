@@ -1,0 +1,89 @@
+/**
+ * Hostile request input: text the storage would silently cut or change (NUL, unpaired
+ * surrogates, invalid UTF-8), loosely written query integers, repeated query keys, deeply nested
+ * JSON. Each is a 422 before anything is written.
+ */
+import assert from "node:assert/strict";
+import { call, createUser, itest, makeCore } from "../helpers/core_app.ts";
+import { count, insertMemory } from "../helpers/fixtures.ts";
+
+const OWNER = 701;
+const WRITTEN_TABLES = ["users", "memories", "memory_tags", "tasks", "reminders", "events"];
+
+function rows(core: Awaited<ReturnType<typeof makeCore>>): Record<string, number> {
+  return Object.fromEntries(
+    WRITTEN_TABLES.map((t) => [t, count(core, `SELECT count(*) AS n FROM ${t}`)]),
+  );
+}
+
+itest("text with NUL or an unpaired surrogate is 422 in every text field, never cut", async () => {
+  const core = await makeCore();
+  try {
+    await createUser(core.app, OWNER, "Owner");
+    const memory = insertMemory(core, OWNER);
+    const at = "2026-05-01T09:00:00Z";
+    const requests: [string, string, (bad: string) => unknown][] = [
+      ["POST", "/users", (t) => ({ telegram_user_id: 9, display_name: t })],
+      ["POST", "/memories", (t) => ({ owner_user_id: OWNER, content: t })],
+      ["PATCH", `/memories/${memory}`, (t) => ({ content: t })],
+      ["POST", `/memories/${memory}/tags`, (t) => ({ tags: [t] })],
+      ["POST", "/tasks", (t) => ({ memory_id: memory, owner_user_id: OWNER, description: t })],
+      [
+        "POST",
+        "/reminders",
+        (t) => ({ memory_id: memory, owner_user_id: OWNER, text: t, fire_at: at }),
+      ],
+      [
+        "POST",
+        "/events",
+        (t) => ({ owner_user_id: OWNER, event_time: at, description: t, source_type: "manual" }),
+      ],
+      ["POST", "/llm_jobs", (t) => ({ job_type: "followup", payload: { message: t } })],
+      ["PUT", `/settings/${OWNER}`, (t) => ({ language: `en${t}` })],
+    ];
+    const before = rows(core);
+    for (const bad of ["a\u0000b secretword", "lone \ud800 high", "lone \udc00 low"]) {
+      for (const [method, path, body] of requests) {
+        const res = await call(core.app, method, path, body(bad));
+        assert.equal(res.status, 422, `${method} ${path} with ${JSON.stringify(bad)}`);
+        assert.match(res.body.detail[0].msg, /NUL|surrogate/);
+      }
+    }
+    assert.deepEqual(rows(core), before);
+    assert.equal(count(core, "SELECT count(*) AS n FROM llm_jobs"), 0);
+    // The same in a query string (%00 decodes to NUL).
+    const search = await call(core.app, "GET", `/search?owner=${OWNER}&q=a%00b`);
+    assert.equal(search.status, 422);
+    // Well-formed text outside the BMP is fine.
+    const ok = await call(core.app, "POST", "/memories", {
+      owner_user_id: OWNER,
+      content: "ok 😀",
+    });
+    assert.equal(ok.status, 201);
+    assert.equal(ok.body.content, "ok 😀");
+  } finally {
+    await core.close();
+  }
+});
+
+itest("a body that is not valid UTF-8 is 422, not stored with replacement characters", async () => {
+  const core = await makeCore();
+  try {
+    await createUser(core.app, OWNER, "Owner");
+    const head = new TextEncoder().encode(`{"owner_user_id": ${OWNER}, "content": "bad `);
+    const tail = new TextEncoder().encode(` byte"}`);
+    const body = new Uint8Array([...head, 0xff, 0xfe, ...tail]);
+    const res = await core.app.request("/memories", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
+    assert.equal(res.status, 422);
+    const detail = (await res.json()).detail;
+    assert.deepEqual(detail[0].loc, ["body"]);
+    assert.match(detail[0].msg, /UTF-8/);
+    assert.equal(count(core, "SELECT count(*) AS n FROM memories"), 0);
+  } finally {
+    await core.close();
+  }
+});
