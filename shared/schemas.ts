@@ -83,10 +83,16 @@ export const uuid = textField().regex(
 const text = textField().min(1).max(100_000);
 const positiveMinutes = z.number().int().positive().max(10 * 366 * 24 * 60);
 
-/** Query helpers: query values arrive as strings. */
-const queryInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/**
+ * Query helpers: query values arrive as strings. A query integer written in plain decimal. `Number()` (and so `z.coerce`) also reads hex,
+ * exponents and the empty string: `owner=0x3e9` was user 1001 and `owner=` user 0.
+ */
+const queryDecimal = () =>
+  z.string().regex(/^-?\d{1,16}$/, "must be a decimal integer").transform(Number);
+const queryInt = (min: number, max: number) =>
+  queryDecimal().pipe(z.number().int().min(min).max(max));
 const queryBool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
-const queryUserId = z.coerce.number().int().safe();
+const queryUserId = queryDecimal().pipe(z.number().int().safe());
 
 /** `limit` and `offset` of list endpoints (limit default 50). */
 export const pageQuery = {

@@ -50,9 +50,23 @@ async function parseJsonBody<S extends z.ZodType>(
   return parsed.data;
 }
 
-/** Parse the query string with `schema`; a repeated key keeps its last value. */
+/**
+ * Parse the query string with `schema`. A repeated key is 422: which copy wins differs between
+ * proxies and frameworks, so a filter could check one value and the query use another.
+ */
 export function parseQuery<S extends z.ZodType>(c: Context, schema: S): z.output<S> {
   c.set("querySchema", schema);
+  const repeated = Object.entries(c.req.queries()).filter(([, values]) => values.length > 1);
+  if (repeated.length > 0) {
+    throw new ApiError(
+      422,
+      repeated.map(([key]) => ({
+        loc: ["query", key],
+        msg: "must be given at most once",
+        type: "repeated_key",
+      })),
+    );
+  }
   const parsed = schema.safeParse(c.req.query());
   if (!parsed.success) throw validationError("query", parsed.error);
   return parsed.data;

@@ -87,3 +87,39 @@ itest("a body that is not valid UTF-8 is 422, not stored with replacement charac
     await core.close();
   }
 });
+
+itest("query integers are plain decimal only, and a repeated query key is 422", async () => {
+  const core = await makeCore();
+  try {
+    await createUser(core.app, 1001, "Hex");
+    await call(core.app, "POST", "/memories", { owner_user_id: 1001, content: "hex secret" });
+    for (const owner of ["0x3e9", "1e3", "1001.0", "", " 1001", "+1001", "0b1111101001", "1_001"]) {
+      const res = await call(
+        core.app,
+        "GET",
+        `/search?q=secret&owner=${encodeURIComponent(owner)}`,
+      );
+      assert.equal(res.status, 422, `owner=${owner}: ${JSON.stringify(res.body)}`);
+      assert.deepEqual(res.body.detail[0].loc, ["query", "owner"]);
+    }
+    for (const query of ["limit=0x10", "limit=", "offset=1e2", "owner_user_id=0x3e9"]) {
+      const res = await call(core.app, "GET", `/tasks?${query}`);
+      assert.equal(res.status, 422, query);
+    }
+    const ok = await call(core.app, "GET", "/search?q=secret&owner=1001");
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body.length, 1);
+    assert.equal((await call(core.app, "GET", "/tasks?limit=10&offset=0")).status, 200);
+
+    const twice = await call(core.app, "GET", "/search?q=secret&owner=1002&owner=1001");
+    assert.equal(twice.status, 422);
+    assert.deepEqual(twice.body.detail, [{
+      loc: ["query", "owner"],
+      msg: "must be given at most once",
+      type: "repeated_key",
+    }]);
+    assert.equal((await call(core.app, "GET", "/tasks?limit=1&limit=2")).status, 422);
+  } finally {
+    await core.close();
+  }
+});
