@@ -34,6 +34,10 @@ export function createApp(deps: CoreDeps): Hono {
   app.use("*", observeRequests(log, metrics));
   // Before the body limits: a caller without the token learns nothing else.
   app.use("*", requireToken(config.CORE_API_TOKEN));
+  app.use("*", async (c, next) => {
+    c.set("maxJsonDepth", config.MAX_JSON_DEPTH);
+    await next();
+  });
 
   const tooLarge = (limit: number) => (c: Parameters<typeof errorResponse>[0]) =>
     errorResponse(c, new ApiError(413, `request body is larger than ${limit} bytes`));

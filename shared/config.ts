@@ -17,6 +17,9 @@ const apiToken = z.string().regex(/^\S+$/, "must not contain whitespace").min(
   "must be at least 16 characters (e.g. the output of `openssl rand -hex 32`)",
 );
 
+/** Default of MAX_JSON_DEPTH: deeper than any body of the contract, far below stack limits. */
+export const DEFAULT_MAX_JSON_DEPTH = 32;
+
 const coreShape = {
   CORE_HOST: z.string().min(1).default("0.0.0.0"),
   CORE_PORT: port.default(8000),
@@ -25,6 +28,7 @@ const coreShape = {
   REDIS_URL: redisUrl.default("redis://redis:6379"),
   MAX_UPLOAD_BYTES: positiveInt.default(10 * 1024 * 1024),
   MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+  MAX_JSON_DEPTH: positiveInt.default(DEFAULT_MAX_JSON_DEPTH),
   SCHEDULER_INTERVAL_SECONDS: positiveInt.default(30),
   REPUBLISH_INTERVAL_SECONDS: positiveInt.default(5),
   LOG_LEVEL: logLevel.default("info"),

@@ -4,6 +4,8 @@ import type { z } from "zod";
 import { ApiError, validationError } from "./errors.ts";
 import type {} from "./context.ts";
 import { uuid } from "../../shared/schemas.ts";
+import { DEFAULT_MAX_JSON_DEPTH } from "../../shared/config.ts";
+import { jsonDeeperThan } from "./json_depth.ts";
 
 /** Parse the JSON body with `schema`; malformed JSON and a non-object body are 422 too. */
 export async function parseBody<S extends z.ZodType>(
@@ -34,6 +36,14 @@ async function parseJsonBody<S extends z.ZodType>(
   try {
     // Fatal: invalid UTF-8 would otherwise become U+FFFD and be stored as if the client sent it.
     const body = STRICT_UTF8.decode(await c.req.arrayBuffer());
+    const maxDepth = c.get("maxJsonDepth") ?? DEFAULT_MAX_JSON_DEPTH;
+    if (jsonDeeperThan(body, maxDepth)) {
+      throw new ApiError(422, [{
+        loc: ["body"],
+        msg: `JSON nests deeper than ${maxDepth} levels (MAX_JSON_DEPTH)`,
+        type: "json_too_deep",
+      }]);
+    }
     raw = options.optional && body.trim() === "" ? {} : JSON.parse(body);
   } catch (err) {
     if (err instanceof ApiError) throw err;

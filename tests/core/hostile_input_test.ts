@@ -123,3 +123,34 @@ itest("query integers are plain decimal only, and a repeated query key is 422", 
     await core.close();
   }
 });
+
+itest("JSON nested deeper than MAX_JSON_DEPTH is 422 before anything is written", async () => {
+  const deep = (levels: number) => "[".repeat(levels) + "]".repeat(levels);
+  const job = (payload: string) =>
+    `{"job_type": "followup", "payload": {"message": "hi", "extra": ${payload}}}`;
+  // The adversarial body: ~20 KB of 10,000 nested arrays, at the default limit.
+  const core = await makeCore();
+  try {
+    const res = await call(core.app, "POST", "/llm_jobs", job(deep(10_000)));
+    assert.equal(res.status, 422);
+    assert.equal(res.body.detail[0].type, "json_too_deep");
+    assert.equal(count(core, "SELECT count(*) AS n FROM llm_jobs"), 0);
+    assert.equal(await core.redis.xlen("llm:followup"), 0);
+    // Brackets inside strings are text, not nesting.
+    const text = await call(core.app, "POST", "/llm_jobs", job(JSON.stringify("[".repeat(100))));
+    assert.equal(text.status, 201);
+  } finally {
+    await core.close();
+  }
+  // A small configured limit: the body's own object and payload count as two levels.
+  const strict = await makeCore({ env: { MAX_JSON_DEPTH: "4" } });
+  try {
+    assert.equal((await call(strict.app, "POST", "/llm_jobs", job(deep(2)))).status, 201);
+    const res = await call(strict.app, "POST", "/llm_jobs", job(deep(3)));
+    assert.equal(res.status, 422);
+    assert.match(res.body.detail[0].msg, /deeper than 4/);
+    assert.equal(count(strict, "SELECT count(*) AS n FROM llm_jobs"), 1);
+  } finally {
+    await strict.close();
+  }
+});
