@@ -23,6 +23,11 @@ import { docsRouter } from "./routes/docs.ts";
 import { requireToken } from "./http/auth.ts";
 import { observeRequests } from "./http/observe.ts";
 import { createCoreMetrics } from "./metrics.ts";
+import { isDiskFull } from "./db/sqlite_errors.ts";
+
+/** The `detail` of a 507: the database could not grow, so the change was not saved. */
+export const DISK_FULL_DETAIL =
+  "Insufficient storage: the server's disk is full, so nothing was saved; try again later";
 
 /** Build the core app on `deps`. */
 export function createApp(deps: CoreDeps): Hono {
@@ -82,12 +87,18 @@ export function createApp(deps: CoreDeps): Hono {
     if (typeof status === "number" && status >= 400 && status < 500) {
       return c.json({ detail: err.message || "Bad Request" }, status as 400);
     }
-    log.error("unhandled error", {
+    const fields = {
       request_id: c.get("requestId"),
       path: c.req.path,
       method: c.req.method,
       error: err.message,
-    });
+    };
+    if (isDiskFull(err)) {
+      // Nothing of the request was kept (SQLite rolled it back); the operator must free space.
+      log.error("database disk is full", fields);
+      return c.json({ detail: DISK_FULL_DETAIL }, 507);
+    }
+    log.error("unhandled error", fields);
     return c.json({ detail: "Internal Server Error" }, 500);
   });
   return app;
