@@ -30,6 +30,7 @@ import {
   acceptedTypesText,
   deleteImage,
   detectImageType,
+  imageFileProblem,
   imagePathInside,
   saveImage,
 } from "../images.ts";
@@ -163,6 +164,8 @@ export function memoriesRouter(deps: CoreDeps): Hono {
             "must be a path inside IMAGE_STORAGE_PATH (absolute, or relative to it)",
           );
         }
+        const problem = await imageFileProblem(localPath, config.IMAGE_STORAGE_PATH);
+        if (problem !== null) throw bodyIssue("media_local_path", `refused: ${problem}`);
       }
     }
     const at = nowIso(clock);

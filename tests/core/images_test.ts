@@ -399,3 +399,37 @@ itest("an uploaded image is deleted with its memory", async () => {
     await core.close();
   }
 });
+
+itest("image paths naming a hard link or a symlink out of the directory are refused", async () => {
+  const core = await makeCore();
+  const outsideDir = await Deno.makeTempDir({ prefix: "memori_outside_" });
+  try {
+    await createUser(core.app, OWNER, "Owner");
+    const secret = join(outsideDir, "secret.png");
+    await Deno.writeFile(secret, new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    await Deno.link(secret, join(core.imageDir, "hard.png"));
+    await Deno.symlink(secret, join(core.imageDir, "soft.png"));
+    for (const [name, reason] of [["hard.png", /2 hard links/], ["soft.png", /symlink/]] as const) {
+      const job = await call(core.app, "POST", "/llm_jobs", {
+        job_type: "image_tag",
+        payload: { memory_id: "m", image_path: name },
+      });
+      assert.equal(job.status, 422, `${name}: ${JSON.stringify(job.body)}`);
+      assert.deepEqual(job.body.detail[0].loc, ["body", "payload", "image_path"]);
+      assert.match(job.body.detail[0].msg, reason);
+      const memory = await call(core.app, "POST", "/memories", {
+        owner_user_id: OWNER,
+        media_type: "image",
+      });
+      const patched = await call(core.app, "PATCH", `/memories/${memory.body.id}`, {
+        media_local_path: name,
+      });
+      assert.equal(patched.status, 422, name);
+      assert.match(patched.body.detail[0].msg, reason);
+    }
+    assert.equal(await core.redis.xlen("llm:image_tag"), 0);
+  } finally {
+    await core.close();
+    await Deno.remove(outsideDir, { recursive: true });
+  }
+});
