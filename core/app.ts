@@ -46,13 +46,8 @@ export function createApp(deps: CoreDeps): Hono {
 
   const tooLarge = (limit: number) => (c: Parameters<typeof errorResponse>[0]) =>
     errorResponse(c, new ApiError(413, `request body is larger than ${limit} bytes`));
-  // Uploads get their own, larger limit; every other body is small JSON.
-  app.use("/memories/:id/image", async (c, next) => {
-    return await bodyLimit({
-      maxSize: config.MAX_UPLOAD_BYTES + 64 * 1024,
-      onError: tooLarge(config.MAX_UPLOAD_BYTES),
-    })(c, next);
-  });
+  // Uploads are streamed to disk and counted by their route (core/image_upload.ts): Hono's
+  // bodyLimit would hold a body without Content-Length in memory. Every other body is small JSON.
   app.use("*", async (c, next) => {
     if (/\/memories\/[^/]+\/image$/.test(c.req.path)) return await next();
     return await bodyLimit({

@@ -56,7 +56,7 @@ case "$service" in
     listen="${CORE_HOST:-0.0.0.0}:${CORE_PORT:-8000}"
     env_vars=CORE_HOST,CORE_PORT,DATABASE_PATH,IMAGE_STORAGE_PATH,REDIS_URL,MAX_UPLOAD_BYTES
     env_vars=$env_vars,MAX_BODY_BYTES,SCHEDULER_INTERVAL_SECONDS,REPUBLISH_INTERVAL_SECONDS
-    env_vars=$env_vars,LOG_LEVEL,CORE_API_TOKEN,MAX_JSON_DEPTH
+    env_vars=$env_vars,LOG_LEVEL,CORE_API_TOKEN,MAX_JSON_DEPTH,MAX_CONCURRENT_UPLOADS
     net=$(net_list "$listen" "$redis")
     exec deno run --no-prompt \
       --allow-read="$db_dir,$image_dir" \
@@ -97,6 +97,7 @@ case "$service" in
     env_vars=$env_vars,LLM_API_KEY,LLM_MAX_RETRIES,LLM_TIMEOUT_SECONDS,LLM_RETRY_BASE_MS
     env_vars=$env_vars,LLM_RETRY_MAX_MS,CORE_API_URL,WORKER_CONCURRENCY
     env_vars=$env_vars,WORKER_CLAIM_IDLE_SECONDS,WORKER_METRICS_PORT,MAX_JSON_DEPTH
+    env_vars=$env_vars,MAX_CONCURRENT_UPLOADS
     net=$(net_list "$redis" "$core" "$llm")
     exec deno run --no-prompt \
       ${net:+"--allow-net=$net"} \

@@ -27,6 +27,7 @@ const coreShape = {
   IMAGE_STORAGE_PATH: z.string().min(1).default("/data/images"),
   REDIS_URL: redisUrl.default("redis://redis:6379"),
   MAX_UPLOAD_BYTES: positiveInt.default(10 * 1024 * 1024),
+  MAX_CONCURRENT_UPLOADS: positiveInt.default(8),
   MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
   MAX_JSON_DEPTH: positiveInt.default(DEFAULT_MAX_JSON_DEPTH),
   SCHEDULER_INTERVAL_SECONDS: positiveInt.default(30),
