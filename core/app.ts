@@ -26,6 +26,11 @@ import { requireToken } from "./http/auth.ts";
 import { checkActor } from "./http/actor.ts";
 import { observeRequests } from "./http/observe.ts";
 import { createCoreMetrics } from "./metrics.ts";
+import { isDiskFull } from "./db/sqlite_errors.ts";
+
+/** The `detail` of a 507: the database could not grow, so the change was not saved. */
+export const DISK_FULL_DETAIL =
+  "Insufficient storage: the server's disk is full, so nothing was saved; try again later";
 
 /** Build the core app on `deps`. */
 export function createApp(deps: CoreDeps): Hono {
@@ -38,16 +43,15 @@ export function createApp(deps: CoreDeps): Hono {
   // Before the body limits: a caller without the token learns nothing else. The admin page
   // checks its own session cookie (a browser cannot send the bearer header).
   app.use("*", requireToken(config.CORE_API_TOKEN, { except: isAdminWebPath }));
+  app.use("*", async (c, next) => {
+    c.set("maxJsonDepth", config.MAX_JSON_DEPTH);
+    await next();
+  });
 
   const tooLarge = (limit: number) => (c: Parameters<typeof errorResponse>[0]) =>
     errorResponse(c, new ApiError(413, `request body is larger than ${limit} bytes`));
-  // Uploads get their own, larger limit; every other body is small JSON.
-  app.use("/memories/:id/image", async (c, next) => {
-    return await bodyLimit({
-      maxSize: config.MAX_UPLOAD_BYTES + 64 * 1024,
-      onError: tooLarge(config.MAX_UPLOAD_BYTES),
-    })(c, next);
-  });
+  // Uploads are streamed to disk and counted by their route (core/image_upload.ts): Hono's
+  // bodyLimit would hold a body without Content-Length in memory. Every other body is small JSON.
   app.use("*", async (c, next) => {
     if (/\/memories\/[^/]+\/image$/.test(c.req.path)) return await next();
     return await bodyLimit({
@@ -86,12 +90,18 @@ export function createApp(deps: CoreDeps): Hono {
     if (typeof status === "number" && status >= 400 && status < 500) {
       return c.json({ detail: err.message || "Bad Request" }, status as 400);
     }
-    log.error("unhandled error", {
+    const fields = {
       request_id: c.get("requestId"),
       path: c.req.path,
       method: c.req.method,
       error: err.message,
-    });
+    };
+    if (isDiskFull(err)) {
+      // Nothing of the request was kept (SQLite rolled it back); the operator must free space.
+      log.error("database disk is full", fields);
+      return c.json({ detail: DISK_FULL_DETAIL }, 507);
+    }
+    log.error("unhandled error", fields);
     return c.json({ detail: "Internal Server Error" }, 500);
   });
   return app;

@@ -76,6 +76,32 @@ export function imagePathInside(path: string, imageDir: string): string | null {
   return trimmed;
 }
 
+/**
+ * Why the existing file at `path` (already {@linkcode imagePathInside} `imageDir`) must not be
+ * used as an image, or null when it may (a file that does not exist yet is the worker's to
+ * report). Its real path must stay inside the real directory (a symlink can lead out) and it must
+ * have one link: a hard link made inside the directory to a file elsewhere passes every path
+ * check, and its content would reach the model.
+ */
+export async function imageFileProblem(path: string, imageDir: string): Promise<string | null> {
+  let real: string;
+  let realRoot: string;
+  try {
+    real = await Deno.realPath(path);
+    realRoot = await Deno.realPath(imageRoot(imageDir));
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return null;
+    throw err;
+  }
+  if (!real.startsWith(`${realRoot}/`)) return "its real path (through a symlink) is outside it";
+  const info = await Deno.stat(real);
+  if (!info.isFile) return "it is not a file";
+  if (info.nlink !== null && info.nlink > 1) {
+    return `it has ${info.nlink} hard links, so its content may be a file from elsewhere`;
+  }
+  return null;
+}
+
 /** An image to save. */
 export interface ImageUpload {
   /** The file's bytes. */

@@ -105,7 +105,8 @@ const deleted: ResponseDoc = { description: "deleted" };
 
 const idempotencyKey: HeaderDoc = {
   name: "Idempotency-Key",
-  description: "repeat a create safely: the same key answers what the first request made",
+  description:
+    "repeat a create safely: the same key with the same body answers what the first request made; with another body, 422",
 };
 const actorHeader: HeaderDoc = {
   name: "X-Actor",

@@ -1,6 +1,7 @@
 /**
  * Reading job images safely: an `image_path` is absolute inside IMAGE_STORAGE_PATH or relative to
- * it, and its real path (after symlinks) must stay inside the real directory, or it is never read.
+ * it, its real path (after symlinks) must stay inside the real directory, and the file must have
+ * one link (no hard link to a file elsewhere), or it is never read.
  */
 import { isAbsolute, join, normalize } from "node:path";
 import { Buffer } from "node:buffer";
@@ -94,6 +95,23 @@ export async function resolveImagePath(storageDir: string, imagePath: string): P
     throw refused((err as Error).name);
   }
   if (!within(realBase, real)) throw refused("a symlink leads out of the directory");
+  // A hard link made inside the directory to a file elsewhere passes every path check above.
+  // (Directories always have several links; loadImage refuses them as not a file.)
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(real);
+  } catch (err) {
+    throw refused((err as Error).name);
+  }
+  const links = info.nlink;
+  if (info.isFile && links !== null && links > 1) {
+    throw new PermanentError(
+      "image_path_refused",
+      `image_path ${JSON.stringify(imagePath)} has ${links} hard links, so its content may be ` +
+        "a file from outside IMAGE_STORAGE_PATH; not read",
+      { userMessage: "the image file is not in the image store" },
+    );
+  }
   return real;
 }
 

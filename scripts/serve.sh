@@ -72,7 +72,7 @@ case "$service" in
     listen="$core_host:$core_port"
     env_vars=CORE_HOST,CORE_PORT,DATABASE_PATH,IMAGE_STORAGE_PATH,REDIS_URL,MAX_UPLOAD_BYTES
     env_vars=$env_vars,MAX_BODY_BYTES,SCHEDULER_INTERVAL_SECONDS,REPUBLISH_INTERVAL_SECONDS
-    env_vars=$env_vars,LOG_LEVEL,CORE_API_TOKEN
+    env_vars=$env_vars,LOG_LEVEL,CORE_API_TOKEN,MAX_JSON_DEPTH,MAX_CONCURRENT_UPLOADS
     net=$(net_list "$listen" "$redis")
     exec deno run --no-prompt \
       --allow-read="$db_dir,$image_dir" \
@@ -115,6 +115,7 @@ case "$service" in
     env_vars=$env_vars,LLM_RETRY_MAX_MS,CORE_API_URL,WORKER_CONCURRENCY
     env_vars=$env_vars,WORKER_CLAIM_IDLE_SECONDS,WORKER_METRICS_PORT,LLM_OUTAGE_MAX_HOURS
     env_vars=$env_vars,LLM_PROBE_MAX_SECONDS,LLM_MAX_ANSWER_CHARS,WORKER_MAX_DELIVERIES
+    env_vars=$env_vars,MAX_JSON_DEPTH,MAX_CONCURRENT_UPLOADS
     net=$(net_list "$redis" "$core" "$llm")
     exec deno run --no-prompt \
       ${net:+"--allow-net=$net"} \
@@ -133,7 +134,8 @@ case "$service" in
     env_vars=$env_vars,LLM_API_KEY,LLM_MAX_RETRIES,LLM_TIMEOUT_SECONDS,LLM_RETRY_BASE_MS
     env_vars=$env_vars,LLM_RETRY_MAX_MS,CORE_API_URL,WORKER_CONCURRENCY
     env_vars=$env_vars,WORKER_CLAIM_IDLE_SECONDS,WORKER_METRICS_PORT,LLM_OUTAGE_MAX_HOURS
-    env_vars=$env_vars,LLM_PROBE_MAX_SECONDS,LLM_MAX_ANSWER_CHARS,WORKER_MAX_DELIVERIES,LOG_FORMAT
+    env_vars=$env_vars,LLM_PROBE_MAX_SECONDS,LLM_MAX_ANSWER_CHARS,WORKER_MAX_DELIVERIES
+    env_vars=$env_vars,MAX_JSON_DEPTH,MAX_CONCURRENT_UPLOADS,LOG_FORMAT
     case "$core_host" in 0.0.0.0) core_probe=127.0.0.1 ;; *) core_probe=$core_host ;; esac
     case "$metrics_port" in
       0 | '' | *[!0-9]*) metrics_probe= ;;

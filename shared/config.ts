@@ -17,6 +17,9 @@ const apiToken = z.string().regex(/^\S+$/, "must not contain whitespace").min(
   "must be at least 16 characters (e.g. the output of `openssl rand -hex 32`)",
 );
 
+/** Default of MAX_JSON_DEPTH: deeper than any body of the contract, far below stack limits. */
+export const DEFAULT_MAX_JSON_DEPTH = 32;
+
 // The defaults are a workstation's: local paths under ./data (relative to where the service runs;
 // scripts/serve.sh makes them absolute) and Redis and the core on loopback. The images set the
 // container values (ENV in core/Dockerfile and llm_worker/Dockerfile), as .env.example does.
@@ -27,7 +30,9 @@ const coreShape = {
   IMAGE_STORAGE_PATH: z.string().min(1).default("./data/images"),
   REDIS_URL: redisUrl.default("redis://127.0.0.1:6379"),
   MAX_UPLOAD_BYTES: positiveInt.default(10 * 1024 * 1024),
+  MAX_CONCURRENT_UPLOADS: positiveInt.default(8),
   MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
+  MAX_JSON_DEPTH: positiveInt.default(DEFAULT_MAX_JSON_DEPTH),
   SCHEDULER_INTERVAL_SECONDS: positiveInt.default(30),
   REPUBLISH_INTERVAL_SECONDS: positiveInt.default(5),
   LOG_LEVEL: logLevel.default("info"),

@@ -55,20 +55,44 @@ export const isoDateTime = z.string().transform((value, ctx) => {
   return iso;
 });
 
+/** The message of a text field holding NUL or an unpaired surrogate. */
+export const UNSAFE_TEXT_MESSAGE =
+  "must not contain NUL characters (\\u0000) or unpaired UTF-16 surrogates";
+
+/** Whether `s` is text every layer keeps whole: no NUL, no unpaired surrogate. */
+export function isSafeText(s: string): boolean {
+  return !s.includes("\0") && s.isWellFormed();
+}
+
+/**
+ * A text field of a request. SQLite's C API cuts text at NUL ("a\u0000b" was stored whole but
+ * read back as "a") and UTF-8 encoders replace unpaired surrogates, both without notice; every
+ * text field of the request schemas starts here so all refuse them alike (422).
+ */
+export function textField(): z.ZodString {
+  return z.string().refine(isSafeText, UNSAFE_TEXT_MESSAGE);
+}
+
 /** A Telegram user id. */
 export const userId = z.number().int().safe();
 /** A UUID string (any version; ids written by the first version are UUID v4 too). */
-export const uuid = z.string().regex(
+export const uuid = textField().regex(
   /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
   "must be a UUID",
 );
-const text = z.string().min(1).max(100_000);
+const text = textField().min(1).max(100_000);
 const positiveMinutes = z.number().int().positive().max(10 * 366 * 24 * 60);
 
-/** Query helpers: query values arrive as strings. */
-const queryInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/**
+ * Query helpers: query values arrive as strings. A query integer written in plain decimal. `Number()` (and so `z.coerce`) also reads hex,
+ * exponents and the empty string: `owner=0x3e9` was user 1001 and `owner=` user 0.
+ */
+const queryDecimal = () =>
+  z.string().regex(/^-?\d{1,16}$/, "must be a decimal integer").transform(Number);
+const queryInt = (min: number, max: number) =>
+  queryDecimal().pipe(z.number().int().min(min).max(max));
 const queryBool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
-const queryUserId = z.coerce.number().int().safe();
+const queryUserId = queryDecimal().pipe(z.number().int().safe());
 
 /** `limit` and `offset` of list endpoints (limit default 50). */
 export const pageQuery = {
@@ -79,31 +103,31 @@ export const pageQuery = {
 /** POST /users */
 export const userCreate = z.object({
   telegram_user_id: userId,
-  display_name: z.string().min(1).max(1000),
+  display_name: textField().min(1).max(1000),
   is_allowed: z.boolean().optional(),
 });
 
 /** POST /memories */
 export const memoryCreate = z.object({
   owner_user_id: userId,
-  content: z.string().max(100_000).nullish(),
+  content: textField().max(100_000).nullish(),
   media_type: z.enum(MEDIA_TYPES).nullish(),
-  media_file_id: z.string().max(1000).nullish(),
+  media_file_id: textField().max(1000).nullish(),
   source_chat_id: z.number().int().safe().nullish(),
   source_message_id: z.number().int().safe().nullish(),
 });
 
 /** PATCH /memories/{id} */
 export const memoryUpdate = z.object({
-  content: z.string().max(100_000).nullish(),
+  content: textField().max(100_000).nullish(),
   status: z.enum(MEMORY_STATUSES).optional(),
   is_pinned: z.boolean().optional(),
-  media_local_path: z.string().min(1).max(4096).nullish(),
+  media_local_path: textField().min(1).max(4096).nullish(),
 });
 
 /** POST /memories/{id}/tags */
 export const tagsAdd = z.object({
-  tags: z.array(z.string().trim().min(1).max(100)).min(1).max(100),
+  tags: z.array(textField().trim().min(1).max(100)).min(1).max(100),
   status: z.enum(TAG_STATUSES).default("confirmed"),
 });
 
@@ -164,7 +188,7 @@ export const eventCreate = z.object({
   event_time: isoDateTime,
   description: text,
   source_type: z.enum(EVENT_SOURCE_TYPES),
-  source_detail: z.string().max(10_000).nullish(),
+  source_detail: textField().max(10_000).nullish(),
 });
 
 /** PATCH /events/{id} */
@@ -183,9 +207,9 @@ export const eventListQuery = z.object({
 
 /** PUT /settings/{user_id} */
 export const settingsUpdate = z.object({
-  timezone: z.string().min(1).max(100).refine(isTimeZone, "must be an IANA time zone, e.g. UTC")
+  timezone: textField().min(1).max(100).refine(isTimeZone, "must be an IANA time zone, e.g. UTC")
     .optional(),
-  language: z.string().min(2).max(35).optional(),
+  language: textField().min(2).max(35).optional(),
 });
 
 function isTimeZone(tz: string): boolean {
@@ -199,7 +223,7 @@ function isTimeZone(tz: string): boolean {
 
 /** GET /search */
 export const searchQuery = z.object({
-  q: z.string().max(1000).optional(),
+  q: textField().max(1000).optional(),
   owner: queryUserId,
   pinned: queryBool.optional(),
 });
@@ -208,29 +232,29 @@ export const searchQuery = z.object({
 export const auditQuery = z.object({
   limit: queryInt(1, 1000).default(100),
   offset: pageQuery.offset,
-  entity_type: z.string().max(100).optional(),
-  entity_id: z.string().max(200).optional(),
-  action: z.string().max(100).optional(),
-  actor: z.string().max(200).optional(),
+  entity_type: textField().max(100).optional(),
+  entity_id: textField().max(200).optional(),
+  action: textField().max(100).optional(),
+  actor: textField().max(200).optional(),
 });
 
 // ---- LLM jobs ----
 
 /** Payload of an image_tag job. */
 export const imageTagPayload = z.looseObject({
-  memory_id: z.string().min(1),
-  image_path: z.string().min(1).max(4096),
+  memory_id: textField().min(1),
+  image_path: textField().min(1).max(4096),
 });
 
 /** Payload of an intent_classify job; `query` is the legacy name of `message`. */
 export const intentPayload = z.looseObject({
-  message: z.string().min(1).max(100_000).optional(),
-  query: z.string().min(1).max(100_000).optional(),
-  memory_id: z.string().min(1).nullish(),
-  original_timestamp: z.string().nullish(),
+  message: textField().min(1).max(100_000).optional(),
+  query: textField().min(1).max(100_000).optional(),
+  memory_id: textField().min(1).nullish(),
+  original_timestamp: textField().nullish(),
   followup_context: z.looseObject({
-    followup_question: z.string(),
-    user_answer: z.string(),
+    followup_question: textField(),
+    user_answer: textField(),
   }).nullish(),
 }).refine((p) => p.message !== undefined || p.query !== undefined, {
   message: "payload needs `message` (or the legacy `query`)",
@@ -239,20 +263,20 @@ export const intentPayload = z.looseObject({
 
 /** Payload of a followup job. */
 export const followupPayload = z.looseObject({
-  message: z.string().min(1).max(100_000),
-  context: z.string().max(100_000).nullish(),
+  message: textField().min(1).max(100_000),
+  context: textField().max(100_000).nullish(),
 });
 
 /** Payload of a task_match job. */
 export const taskMatchPayload = z.looseObject({
-  memory_id: z.string().min(1),
-  memory_content: z.string().min(1).max(100_000),
+  memory_id: textField().min(1),
+  memory_content: textField().min(1).max(100_000),
 });
 
 /** Payload of an email_extract job. */
 export const emailExtractPayload = z.looseObject({
-  subject: z.string().max(10_000),
-  body: z.string().max(1_000_000),
+  subject: textField().max(10_000),
+  body: textField().max(1_000_000),
 });
 
 /** The payload schema of each job type. */
@@ -267,15 +291,15 @@ export const JOB_PAYLOAD_SCHEMAS = {
 /** POST /llm_jobs (the payload is checked per type by the route). */
 export const llmJobCreate = z.object({
   job_type: z.enum(JOB_TYPES),
-  payload: z.record(z.string(), z.unknown()),
+  payload: z.record(textField(), z.unknown()),
   user_id: userId.nullish(),
 });
 
 /** PATCH /llm_jobs/{id} */
 export const llmJobUpdate = z.object({
   status: z.enum(JOB_STATUSES).optional(),
-  result: z.record(z.string(), z.unknown()).nullish(),
-  error_message: z.string().max(10_000).nullish(),
+  result: z.record(textField(), z.unknown()).nullish(),
+  error_message: textField().max(10_000).nullish(),
 });
 
 /** GET /llm_jobs */

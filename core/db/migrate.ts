@@ -1,6 +1,7 @@
 /** Applies numbered migrations, tracking the applied number in `PRAGMA user_version`. */
 import type { DatabaseSync } from "node:sqlite";
 import { type Migration, MIGRATIONS } from "./migrations/mod.ts";
+import { rollbackIfActive } from "./sqlite_errors.ts";
 
 /** Options for {@linkcode migrate}. */
 export interface MigrateOptions {
@@ -41,7 +42,7 @@ export function migrate(db: DatabaseSync, options: MigrateOptions = {}): string[
       db.exec(`PRAGMA user_version = ${m.version}`);
       db.exec("COMMIT");
     } catch (err) {
-      db.exec("ROLLBACK");
+      rollbackIfActive(db);
       throw new Error(`migration ${m.name} failed: ${(err as Error).message}`);
     }
     applied.push(m.name);

@@ -1,6 +1,7 @@
 /** Opens the SQLite store with the settings the core relies on. */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { migrate, type MigrateOptions } from "./migrate.ts";
+import { rollbackIfActive } from "./sqlite_errors.ts";
 
 /** Options for {@linkcode openDatabase}. */
 export interface OpenOptions extends MigrateOptions {
@@ -61,7 +62,7 @@ export function transaction<T>(db: DatabaseSync, fn: () => T): T {
     db.exec("COMMIT");
     return out;
   } catch (err) {
-    db.exec("ROLLBACK");
+    rollbackIfActive(db);
     throw err;
   }
 }

@@ -12,5 +12,7 @@ declare module "hono" {
     bodySchema: z.ZodType;
     /** The schema the route validated its query string with. */
     querySchema: z.ZodType;
+    /** MAX_JSON_DEPTH, for the body parser (set by the app). */
+    maxJsonDepth: number;
   }
 }

@@ -18,6 +18,20 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** The label of requests no route matched (so unknown paths do not each make a series). */
 export const UNMATCHED_ROUTE = "unmatched";
 
+/** The methods counted under their own name; any other is {@linkcode OTHER_METHOD}. */
+export const KNOWN_METHODS: ReadonlySet<string> = new Set([
+  "GET",
+  "POST",
+  "PUT",
+  "PATCH",
+  "DELETE",
+  "HEAD",
+  "OPTIONS",
+]);
+
+/** The method label of requests with an invented method (so each does not make a series). */
+export const OTHER_METHOD = "other";
+
 // Frequent and uninteresting at info: container healthchecks and Prometheus scrapes.
 const QUIET_ROUTES = new Set(["/health", "/metrics"]);
 
@@ -36,6 +50,15 @@ export function routeLabel(c: Context): string {
   return path === "" || path === "*" || path === "/*" ? UNMATCHED_ROUTE : path;
 }
 
+/**
+ * The method as a label: one of {@linkcode KNOWN_METHODS}, else {@linkcode OTHER_METHOD}. Anyone
+ * can send any token as a method, before authentication, so the raw value would let a stranger
+ * grow /metrics without bound.
+ */
+export function methodLabel(method: string): string {
+  return KNOWN_METHODS.has(method) ? method : OTHER_METHOD;
+}
+
 /** Middleware: request id, metrics and the per-request log line. */
 export function observeRequests(log: Logger, metrics: CoreMetrics): MiddlewareHandler {
   return async (c, next) => {
@@ -45,8 +68,9 @@ export function observeRequests(log: Logger, metrics: CoreMetrics): MiddlewareHa
     await next();
     c.res.headers.set(REQUEST_ID_HEADER, requestId);
     const seconds = (performance.now() - started) / 1000;
-    const route = routeLabel(c);
-    const method = c.req.method;
+    const method = methodLabel(c.req.method);
+    // Only the routes of known methods are real; an invented method matches middleware alone.
+    const route = method === OTHER_METHOD ? UNMATCHED_ROUTE : routeLabel(c);
     const status = c.res.status;
     metrics.httpRequests.inc({ method, route, status: String(status) });
     metrics.httpDuration.observe({ method, route }, seconds);

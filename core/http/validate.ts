@@ -4,6 +4,8 @@ import type { z } from "zod";
 import { ApiError, validationError } from "./errors.ts";
 import type {} from "./context.ts";
 import { uuid } from "../../shared/schemas.ts";
+import { DEFAULT_MAX_JSON_DEPTH } from "../../shared/config.ts";
+import { jsonDeeperThan } from "./json_depth.ts";
 
 /** Parse the JSON body with `schema`; malformed JSON and a non-object body are 422 too. */
 export async function parseBody<S extends z.ZodType>(
@@ -21,6 +23,8 @@ export async function parseOptionalBody<S extends z.ZodType>(
   return await parseJsonBody(c, schema, { optional: true });
 }
 
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 async function parseJsonBody<S extends z.ZodType>(
   c: Context,
   schema: S,
@@ -30,13 +34,24 @@ async function parseJsonBody<S extends z.ZodType>(
   c.set("bodySchema", schema);
   let raw: unknown;
   try {
-    const body = await c.req.text();
+    // Fatal: invalid UTF-8 would otherwise become U+FFFD and be stored as if the client sent it.
+    const body = STRICT_UTF8.decode(await c.req.arrayBuffer());
+    const maxDepth = c.get("maxJsonDepth") ?? DEFAULT_MAX_JSON_DEPTH;
+    if (jsonDeeperThan(body, maxDepth)) {
+      throw new ApiError(422, [{
+        loc: ["body"],
+        msg: `JSON nests deeper than ${maxDepth} levels (MAX_JSON_DEPTH)`,
+        type: "json_too_deep",
+      }]);
+    }
     raw = options.optional && body.trim() === "" ? {} : JSON.parse(body);
   } catch (err) {
     if (err instanceof ApiError) throw err;
     throw new ApiError(422, [{
       loc: ["body"],
-      msg: `JSON decode error: ${(err as Error).message}`,
+      msg: err instanceof TypeError
+        ? "body is not valid UTF-8"
+        : `JSON decode error: ${(err as Error).message}`,
       type: "json_invalid",
     }]);
   }
@@ -45,9 +60,23 @@ async function parseJsonBody<S extends z.ZodType>(
   return parsed.data;
 }
 
-/** Parse the query string with `schema`; a repeated key keeps its last value. */
+/**
+ * Parse the query string with `schema`. A repeated key is 422: which copy wins differs between
+ * proxies and frameworks, so a filter could check one value and the query use another.
+ */
 export function parseQuery<S extends z.ZodType>(c: Context, schema: S): z.output<S> {
   c.set("querySchema", schema);
+  const repeated = Object.entries(c.req.queries()).filter(([, values]) => values.length > 1);
+  if (repeated.length > 0) {
+    throw new ApiError(
+      422,
+      repeated.map(([key]) => ({
+        loc: ["query", key],
+        msg: "must be given at most once",
+        type: "repeated_key",
+      })),
+    );
+  }
   const parsed = schema.safeParse(c.req.query());
   if (!parsed.success) throw validationError("query", parsed.error);
   return parsed.data;

@@ -10,7 +10,12 @@ import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { parseBody, parseQuery, pathId } from "../http/validate.ts";
-import { findIdempotent, idempotencyKey, rememberIdempotent } from "../idempotency.ts";
+import {
+  findIdempotent,
+  type IdempotencyKey,
+  idempotencyKey,
+  rememberIdempotent,
+} from "../idempotency.ts";
 import { requireUser } from "../lookups.ts";
 import {
   deleteEvent,
@@ -32,7 +37,7 @@ const WHAT = "Event";
  * storing it again would fail); so is a key whose event has since been deleted, rather than
  * bringing back an event the user removed.
  */
-function priorEvent(db: DatabaseSync, key: string | null): EventRow | null {
+function priorEvent(db: DatabaseSync, key: IdempotencyKey | null): EventRow | null {
   if (key === null) return null;
   const id = findIdempotent(db, key, "event");
   if (id === null) return null;
@@ -50,7 +55,7 @@ export function eventsRouter(deps: CoreDeps): Hono {
 
   app.post("/", async (c) => {
     const body = await parseBody(c, eventCreate);
-    const key = idempotencyKey(c);
+    const key = await idempotencyKey(c);
     const now = nowIso(clock);
     const row = transaction(db, () => {
       const prior = priorEvent(db, key);

@@ -14,7 +14,7 @@ import { parseBody, parseOptionalBody, parseQuery, pathId } from "../http/valida
 import { findIdempotent, idempotencyKey, rememberIdempotent } from "../idempotency.ts";
 import { getJob, insertJob, jobJson, listJobs, TERMINAL_STATUSES } from "../job_repo.ts";
 import { publishJob } from "../job_publisher.ts";
-import { imagePathInside } from "../images.ts";
+import { imageFileProblem, imagePathInside } from "../images.ts";
 import { retryFailedJobs, retryJob } from "../job_requeue.ts";
 import type { JobStatus, JobType } from "../../shared/enums.ts";
 import { WORKER_ACTOR } from "../../shared/actors.ts";
@@ -28,11 +28,11 @@ import {
 
 const WHAT = "LLM job";
 
-function validatePayload(
+async function validatePayload(
   jobType: JobType,
   payload: Record<string, unknown>,
   imageDir: string,
-): Record<string, unknown> {
+): Promise<Record<string, unknown>> {
   const parsed = JOB_PAYLOAD_SCHEMAS[jobType].safeParse(payload);
   if (!parsed.success) {
     const issues = validationError("payload", parsed.error).detail;
@@ -45,14 +45,17 @@ function validatePayload(
     );
   }
   if (jobType === "image_tag") {
-    if (imagePathInside(String(payload.image_path), imageDir) === null) {
-      throw new ApiError(422, [{
-        loc: ["body", "payload", "image_path"],
-        msg: "must be a file inside IMAGE_STORAGE_PATH (absolute, or relative to it), " +
+    const refuse = (msg: string) =>
+      new ApiError(422, [{ loc: ["body", "payload", "image_path"], msg, type: "value_error" }]);
+    const inside = imagePathInside(String(payload.image_path), imageDir);
+    if (inside === null) {
+      throw refuse(
+        "must be a file inside IMAGE_STORAGE_PATH (absolute, or relative to it), " +
           "without NUL bytes",
-        type: "value_error",
-      }]);
+      );
     }
+    const problem = await imageFileProblem(inside, imageDir);
+    if (problem !== null) throw refuse(`refused: ${problem}`);
   }
   // Keep the payload as sent (unknown keys included): the worker reads it as the client wrote it.
   return payload;
@@ -65,8 +68,8 @@ export function llmJobsRouter(deps: CoreDeps): Hono {
 
   app.post("/", async (c) => {
     const body = await parseBody(c, llmJobCreate);
-    const payload = validatePayload(body.job_type, body.payload, config.IMAGE_STORAGE_PATH);
-    const key = idempotencyKey(c);
+    const payload = await validatePayload(body.job_type, body.payload, config.IMAGE_STORAGE_PATH);
+    const key = await idempotencyKey(c);
     const now = nowIso(clock);
     const userId = body.user_id ?? null;
     const { row, replay } = transaction(db, () => {

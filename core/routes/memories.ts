@@ -10,7 +10,7 @@ import { nowIso } from "../deps.ts";
 import { writeAudit } from "../audit.ts";
 import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
-import { ApiError, notFound, validationError } from "../http/errors.ts";
+import { ApiError, notFound } from "../http/errors.ts";
 import { parseBody, pathId } from "../http/validate.ts";
 import {
   findIdempotent,
@@ -27,13 +27,11 @@ import {
   memoryReferences,
   normalizeTag,
 } from "../memory_repo.ts";
-import {
-  acceptedTypesText,
-  deleteImage,
-  detectImageType,
-  imagePathInside,
-  saveImage,
-} from "../images.ts";
+import { deleteImage, imageFileProblem, imagePathInside } from "../images.ts";
+import { MULTIPART_SLACK_BYTES, type ReceivedImage, receiveImage } from "../image_upload.ts";
+import { multipartBoundary } from "../http/multipart.ts";
+import { concurrencyLimit } from "../http/concurrency.ts";
+import type { CoreConfig } from "../../shared/config.ts";
 import { imageUpload, memoryCreate, memoryUpdate, tagsAdd } from "../../shared/schemas.ts";
 import type { TagStatus } from "../../shared/enums.ts";
 
@@ -88,7 +86,7 @@ export function memoriesRouter(deps: CoreDeps): Hono {
 
   app.post("/", async (c) => {
     const body = await parseBody(c, memoryCreate);
-    const key = idempotencyKey(c);
+    const key = await idempotencyKey(c);
     const isImage = body.media_type === "image";
     if (!isImage && isBlank(body.content)) {
       throw bodyIssue("content", "a text memory needs non-empty content");
@@ -164,6 +162,8 @@ export function memoriesRouter(deps: CoreDeps): Hono {
             "must be a path inside IMAGE_STORAGE_PATH (absolute, or relative to it)",
           );
         }
+        const problem = await imageFileProblem(localPath, config.IMAGE_STORAGE_PATH);
+        if (problem !== null) throw bodyIssue("media_local_path", `refused: ${problem}`);
       }
     }
     const at = nowIso(clock);
@@ -330,22 +330,11 @@ export function memoriesRouter(deps: CoreDeps): Hono {
     return c.body(null, 204);
   });
 
-  app.post("/:id/image", async (c) => {
+  const uploadSlots = concurrencyLimit(config.MAX_CONCURRENT_UPLOADS, { what: "uploads" });
+  app.post("/:id/image", uploadSlots, async (c) => {
     const id = pathId(c, "id", "Memory");
     requireMemory(db, id);
-    const file = await uploadedFile(c);
-    if (file.size > config.MAX_UPLOAD_BYTES) {
-      throw new ApiError(413, `file is larger than ${config.MAX_UPLOAD_BYTES} bytes`);
-    }
-    const bytes = new Uint8Array(await file.arrayBuffer());
-    const type = detectImageType(bytes);
-    if (type === null) {
-      throw new ApiError(
-        415,
-        `file is not a supported image; accepted types are ${acceptedTypesText()}`,
-      );
-    }
-    const path = await saveImage(config.IMAGE_STORAGE_PATH, { bytes, type });
+    const { path, type, size } = await uploadedImage(c, config);
     const at = nowIso(clock);
     let previous: string | null;
     try {
@@ -364,7 +353,7 @@ export function memoriesRouter(deps: CoreDeps): Hono {
             media_local_path: path,
             previous_path: before.media_local_path,
             image_type: type.mime,
-            size: bytes.length,
+            size,
           },
           at,
         });
@@ -382,22 +371,27 @@ export function memoriesRouter(deps: CoreDeps): Hono {
   return app;
 }
 
-/** The `file` part of a multipart body; 422 when the body is malformed or has no file. */
-async function uploadedFile(c: Context): Promise<File> {
-  let form: Record<string, string | File>;
-  try {
-    form = await c.req.parseBody();
-  } catch (err) {
-    if (err instanceof ApiError) throw err;
+/**
+ * The upload's `file` part, streamed into the image directory (see image_upload.ts). A body
+ * that says it is far over the limit is refused before any of it is read.
+ */
+async function uploadedImage(c: Context, config: CoreConfig): Promise<ReceivedImage> {
+  // The same schema the OpenAPI document gives for this body.
+  c.set("bodySchema", imageUpload);
+  const declared = Number(c.req.header("content-length") ?? NaN);
+  if (declared > config.MAX_UPLOAD_BYTES + MULTIPART_SLACK_BYTES) {
+    throw new ApiError(413, `request body is larger than ${config.MAX_UPLOAD_BYTES} bytes`);
+  }
+  const boundary = multipartBoundary(c.req.header("content-type"));
+  if (boundary === null || c.req.raw.body === null) {
     throw new ApiError(422, [{
       loc: ["body"],
-      msg: `malformed multipart/form-data body: ${(err as Error).message}`,
+      msg: "malformed multipart/form-data body: expected multipart/form-data with a boundary",
       type: "multipart_invalid",
     }]);
   }
-  // The same schema the OpenAPI document gives for this body.
-  c.set("bodySchema", imageUpload);
-  const parsed = imageUpload.safeParse(form);
-  if (!parsed.success) throw validationError("body", parsed.error);
-  return parsed.data.file;
+  return await receiveImage(c.req.raw.body, boundary, {
+    imageDir: config.IMAGE_STORAGE_PATH,
+    maxBytes: config.MAX_UPLOAD_BYTES,
+  });
 }

@@ -399,3 +399,139 @@ itest("an uploaded image is deleted with its memory", async () => {
     await core.close();
   }
 });
+
+itest("image paths naming a hard link or a symlink out of the directory are refused", async () => {
+  const core = await makeCore();
+  const outsideDir = await Deno.makeTempDir({ prefix: "memori_outside_" });
+  try {
+    await createUser(core.app, OWNER, "Owner");
+    const secret = join(outsideDir, "secret.png");
+    await Deno.writeFile(secret, new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    await Deno.link(secret, join(core.imageDir, "hard.png"));
+    await Deno.symlink(secret, join(core.imageDir, "soft.png"));
+    for (const [name, reason] of [["hard.png", /2 hard links/], ["soft.png", /symlink/]] as const) {
+      const job = await call(core.app, "POST", "/llm_jobs", {
+        job_type: "image_tag",
+        payload: { memory_id: "m", image_path: name },
+      });
+      assert.equal(job.status, 422, `${name}: ${JSON.stringify(job.body)}`);
+      assert.deepEqual(job.body.detail[0].loc, ["body", "payload", "image_path"]);
+      assert.match(job.body.detail[0].msg, reason);
+      const memory = await call(core.app, "POST", "/memories", {
+        owner_user_id: OWNER,
+        media_type: "image",
+      });
+      const patched = await call(core.app, "PATCH", `/memories/${memory.body.id}`, {
+        media_local_path: name,
+      });
+      assert.equal(patched.status, 422, name);
+      assert.match(patched.body.detail[0].msg, reason);
+    }
+    assert.equal(await core.redis.xlen("llm:image_tag"), 0);
+  } finally {
+    await core.close();
+    await Deno.remove(outsideDir, { recursive: true });
+  }
+});
+
+// ---- uploads under load: streamed to disk, bounded in number ----
+
+/** A multipart upload whose body the test feeds by hand, as a slow client would send it. */
+function slowUpload(core: TestCore, id: string) {
+  const boundary = "slow-boundary-1234";
+  let feed!: ReadableStreamDefaultController<Uint8Array>;
+  const body = new ReadableStream<Uint8Array>({ start: (c) => void (feed = c) });
+  const enc = new TextEncoder();
+  feed.enqueue(enc.encode(
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n` +
+      "Content-Type: image/png\r\n\r\n",
+  ));
+  const answer = core.app.request(`/memories/${id}/image`, {
+    method: "POST",
+    headers: { "content-type": `multipart/form-data; boundary=${boundary}` },
+    body,
+    duplex: "half",
+  } as RequestInit);
+  return {
+    answer,
+    send: (bytes: Uint8Array) => feed.enqueue(bytes),
+    finish() {
+      feed.enqueue(enc.encode(`\r\n--${boundary}--\r\n`));
+      feed.close();
+    },
+  };
+}
+
+async function partFileSize(core: TestCore, timeoutMs = 3000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    for (const name of imageFiles(core)) {
+      if (name.endsWith(".part")) {
+        const size = (await Deno.stat(join(core.imageDir, name))).size;
+        if (size > 0) return size;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return 0;
+}
+
+itest("an upload is written to disk as it arrives, not held in memory until it ends", async () => {
+  const { core, id } = await coreWithMemory();
+  try {
+    const png = await makePng(1, 1, 300_000);
+    const up = slowUpload(core, id);
+    up.send(png.subarray(0, 200_000));
+    // The client has not finished; the bytes it sent are already in the file.
+    assert.ok(await partFileSize(core) > 100_000, "nothing reached the disk before the end");
+    up.send(png.subarray(200_000));
+    up.finish();
+    const res = await up.answer;
+    assert.equal(res.status, 200);
+    const { local_path } = await res.json();
+    assert.deepEqual(await Deno.readFile(local_path), png);
+    assert.deepEqual(imageFiles(core), [local_path.split("/").at(-1)]);
+  } finally {
+    await core.close();
+  }
+});
+
+itest("uploads past MAX_CONCURRENT_UPLOADS answer 503 with Retry-After", async () => {
+  const { core, id } = await coreWithMemory({ MAX_CONCURRENT_UPLOADS: "1" });
+  try {
+    const png = await makePng(1, 1, 5000);
+    const first = slowUpload(core, id);
+    first.send(png.subarray(0, 3000));
+    assert.ok(await partFileSize(core) > 0);
+    const busy = await core.app.request(`/memories/${id}/image`, {
+      method: "POST",
+      body: fileForm(png),
+    });
+    assert.equal(busy.status, 503);
+    assert.equal(busy.headers.get("retry-after"), "1");
+    assert.match((await busy.json()).detail, /too many uploads/);
+    first.send(png.subarray(3000));
+    first.finish();
+    assert.equal((await first.answer).status, 200);
+    // The slot is free again.
+    assert.equal((await upload(core, id, fileForm(png))).status, 200);
+  } finally {
+    await core.close();
+  }
+});
+
+itest("a streamed upload past MAX_UPLOAD_BYTES stops at 413 and leaves no file", async () => {
+  const { core, id } = await coreWithMemory({ MAX_UPLOAD_BYTES: "50000" });
+  try {
+    const png = await makePng(1, 1, 200_000);
+    const up = slowUpload(core, id);
+    for (let at = 0; at < png.length; at += 16_384) up.send(png.subarray(at, at + 16_384));
+    up.finish();
+    const res = await up.answer;
+    assert.equal(res.status, 413);
+    assert.match((await res.json()).detail, /larger than 50000 bytes/);
+    assert.deepEqual(imageFiles(core), []);
+  } finally {
+    await core.close();
+  }
+});

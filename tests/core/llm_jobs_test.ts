@@ -373,6 +373,12 @@ itest("POST /llm_jobs with the same Idempotency-Key makes and publishes one job"
     assert.equal(await core.redis.xlen("llm:followup"), 1);
     const c = await call(core.app, "POST", "/llm_jobs", body, { "Idempotency-Key": "k-2" });
     assert.notEqual(c.body.id, a.body.id);
+    // Another user's request with the same key never sees the first job.
+    const other = { job_type: "followup", payload: { message: "mine" }, user_id: 8 };
+    const d = await call(core.app, "POST", "/llm_jobs", other, { "Idempotency-Key": "k-1" });
+    assert.equal(d.status, 422);
+    assert.ok(!JSON.stringify(d.body).includes(a.body.id));
+    assert.equal(jobCount(core), 2);
   } finally {
     await core.close();
   }

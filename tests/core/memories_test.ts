@@ -146,11 +146,13 @@ itest(
       const again = await call(core.app, "POST", "/memories", body, headers);
       assert.equal(again.status, 201);
       assert.deepEqual(again.body, first.body);
-      // A retry whose body differs still gets the memory the key made.
+      // The same key with another body is another request: refused, and nothing of the first.
       const changed = await call(core.app, "POST", "/memories", { ...body, content: "other" }, {
         ...headers,
       });
-      assert.equal(changed.body.id, first.body.id);
+      assert.equal(changed.status, 422);
+      assert.deepEqual(changed.body.detail[0].loc, ["header", "Idempotency-Key"]);
+      assert.ok(!JSON.stringify(changed.body).includes(first.body.id));
       assert.equal(count(core, "SELECT count(*) AS n FROM memories"), 1);
       assert.equal(audits(core, first.body.id).length, 1);
 
@@ -182,6 +184,42 @@ itest(
       assert.notEqual(after.body.id, first.body.id);
       const replay = await call(core.app, "POST", "/memories", body, headers);
       assert.equal(replay.body.id, after.body.id);
+    } finally {
+      await core.close();
+    }
+  },
+);
+
+itest(
+  "POST /memories: another owner reusing an Idempotency-Key gets 422, never the first memory",
+  async () => {
+    const core = await coreWithUser();
+    try {
+      const intruder = await createUser(core.app, OWNER + 1, "Intruder");
+      const headers = { "Idempotency-Key": "guessable-key-1" };
+      const secret = { owner_user_id: OWNER, content: "a\u00e9 secretword" };
+      const first = await call(core.app, "POST", "/memories", secret, headers);
+      assert.equal(first.status, 201);
+      const stolen = await call(core.app, "POST", "/memories", {
+        owner_user_id: intruder,
+        content: "hello",
+      }, headers);
+      assert.equal(stolen.status, 422);
+      assert.match(stolen.body.detail[0].msg, /different request/);
+      const text = JSON.stringify(stolen.body);
+      assert.ok(!text.includes("secretword") && !text.includes(first.body.id), text);
+      // Same body on another route is another request too.
+      const job = await call(core.app, "POST", "/llm_jobs", {
+        job_type: "followup",
+        payload: { message: "x" },
+      }, headers);
+      assert.equal(job.status, 422);
+      assert.equal(count(core, "SELECT count(*) AS n FROM memories"), 1);
+      assert.equal(count(core, "SELECT count(*) AS n FROM llm_jobs"), 0);
+      // The owner's own retry still replays.
+      const again = await call(core.app, "POST", "/memories", secret, headers);
+      assert.equal(again.status, 201);
+      assert.equal(again.body.id, first.body.id);
     } finally {
       await core.close();
     }

@@ -117,7 +117,6 @@ itest("GET /search never fails on quotes or FTS operators in q", async () => {
       "milk + bread",
       "'; DROP TABLE memories; --",
       "\\",
-      "\u0000milk",
       "🥛 milk",
       "x".repeat(1000),
       'oat"milk',
@@ -133,6 +132,9 @@ itest("GET /search never fails on quotes or FTS operators in q", async () => {
         assert.ok(res.body.some((h: { memory: { id: string } }) => h.memory.id === milk), q);
       }
     }
+    // NUL is refused in every text field, the query included (it would cut the text).
+    const nul = await call(core.app, "GET", `/search?owner=701&q=%00milk`);
+    assert.equal(nul.status, 422);
     const tooLong = await call(core.app, "GET", `/search?owner=701&q=${"x".repeat(1001)}`);
     assert.equal(tooLong.status, 422);
     assert.equal((await call(core.app, "GET", `/memories/${milk}`)).status, 200);

@@ -137,14 +137,13 @@ itest("image_tag: paths outside the directory are refused and never reach the mo
     h.fake.setDefault(jsonReply({ description: "leak", tags: ["leak"] }));
     const memoryId = await memory(h, { media_type: "image" });
     const ids: string[] = [];
-    // The core refuses the first two at POST /llm_jobs; put them in the row to test the worker.
-    for (const bad of [secretPath, `../${outsideDir.split("/").pop()}/secret.png`]) {
+    // The core refuses all three at POST /llm_jobs; put them in the row to test the worker.
+    for (const bad of [secretPath, `../${outsideDir.split("/").pop()}/secret.png`, "link.png"]) {
       const id = await h.createJob("image_tag", { memory_id: memoryId, image_path: "ok.png" });
       h.core.db.prepare("UPDATE llm_jobs SET payload = ? WHERE id = ?")
         .run(JSON.stringify({ memory_id: memoryId, image_path: bad }), id);
       ids.push(id);
     }
-    ids.push(await h.createJob("image_tag", { memory_id: memoryId, image_path: "link.png" }));
     await h.startWorker();
     for (const id of ids) {
       const job = await h.waitJob(id);

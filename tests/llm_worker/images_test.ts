@@ -81,3 +81,25 @@ Deno.test("a missing file and a non-image fail permanently with clear reasons", 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a hard link in the directory to a file elsewhere is refused, saying so", async () => {
+  const root = await Deno.makeTempDir();
+  const dir = join(root, "images");
+  const outside = join(root, "secret.png");
+  try {
+    await Deno.mkdir(dir);
+    await Deno.writeFile(outside, PNG_BYTES);
+    await Deno.link(outside, join(dir, "hard.png"));
+    await assert.rejects(loadImage(dir, "hard.png"), (err: unknown) => {
+      assert.ok(err instanceof PermanentError);
+      assert.equal(err.reason, "image_path_refused");
+      assert.match(err.message, /2 hard links/);
+      return true;
+    });
+    // Once the other name is gone the file is the directory's own again.
+    await Deno.remove(outside);
+    assert.equal((await loadImage(dir, "hard.png")).mime, "image/png");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

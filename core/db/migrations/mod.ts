@@ -13,6 +13,7 @@ import m010 from "./010_rebuild_search_index.sql" with { type: "text" };
 import m011 from "./011_idempotency_keys.sql" with { type: "text" };
 import m012 from "./012_event_reprompt_tracking.sql" with { type: "text" };
 import m013 from "./013_search_index_owner.sql" with { type: "text" };
+import m014 from "./014_idempotency_request_hash.sql" with { type: "text" };
 
 /** One migration: its number (the `user_version` it leaves) and its SQL. */
 export interface Migration {
@@ -39,4 +40,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 11, name: "011_idempotency_keys.sql", sql: m011 },
   { version: 12, name: "012_event_reprompt_tracking.sql", sql: m012 },
   { version: 13, name: "013_search_index_owner.sql", sql: m013 },
+  { version: 14, name: "014_idempotency_request_hash.sql", sql: m014 },
 ];
