@@ -297,7 +297,8 @@ itest("deno task core may read and write only its database and image directories
       flagValue(args, "--allow-net"),
       `127.0.0.1:${port},127.0.0.1:${stack.redisServer.port}`,
     );
-    assert.deepEqual(flagValue(args, "--allow-env")?.split(","), [...CORE_ENV_VARS]);
+    // The same names; their order is not a permission.
+    assert.deepEqual(flagValue(args, "--allow-env")?.split(",").sort(), [...CORE_ENV_VARS].sort());
     assert.ok(args.includes("--no-prompt"));
     for (const wide of ["-A", "--allow-all", "--allow-run", "--allow-ffi", "--allow-sys"]) {
       assert.equal(flagValue(args, wide), undefined, `core runs with ${wide}`);
@@ -451,18 +452,31 @@ itest("the worker never sends the model a file from outside the image directory"
     });
     assert.equal(climbing.status, 422);
 
-    // ...but a symlink inside it passes the core's check on the name, and Deno's --allow-read
-    // follows symlinks: the worker's own real-path check is what stops it.
-    await Deno.symlink(secret, join(stack.imageDir, "escape.png"));
-    const fake = await startFakeLlm();
-    fake.setDefault(jsonReply({ description: "leaked", tags: ["leaked"] }));
-    await addWorker(stack, fake);
+    // ...and a symlink inside it that leads out (it checks the real path too)...
+    const escape = join(stack.imageDir, "escape.png");
+    await Deno.symlink(secret, escape);
+    const linked = await api(stack, "POST", "/llm_jobs", {
+      job_type: "image_tag",
+      payload: { memory_id: memory.body.id, image_path: "escape.png" },
+      user_id: 888,
+    });
+    assert.equal(linked.status, 422);
+
+    // ...but a file swapped for such a link after the core accepted the job passes the core, and
+    // Deno's --allow-read follows symlinks: the worker's own real-path check is what stops it.
+    await Deno.remove(escape);
+    await Deno.writeFile(escape, PNG);
     const created = await api(stack, "POST", "/llm_jobs", {
       job_type: "image_tag",
       payload: { memory_id: memory.body.id, image_path: "escape.png" },
       user_id: 888,
     });
     assert.equal(created.status, 201);
+    await Deno.remove(escape);
+    await Deno.symlink(secret, escape);
+    const fake = await startFakeLlm();
+    fake.setDefault(jsonReply({ description: "leaked", tags: ["leaked"] }));
+    await addWorker(stack, fake);
 
     const job = await finishedJob(stack, created.body.id);
     assert.equal(job.status, "failed");
@@ -498,7 +512,10 @@ itest("deno task worker may only read the image directory and writes nothing", a
         `0.0.0.0:${stack.workerMetricsPort}`,
       ].sort(),
     );
-    assert.deepEqual(flagValue(args, "--allow-env")?.split(","), [...WORKER_ENV_VARS]);
+    assert.deepEqual(
+      flagValue(args, "--allow-env")?.split(",").sort(),
+      [...WORKER_ENV_VARS].sort(),
+    );
     assert.equal(flagValue(args, "--allow-sys"), "hostname");
     assert.ok(args.includes("--no-prompt"));
     for (const wide of ["-A", "--allow-all", "--allow-run", "--allow-ffi"]) {
