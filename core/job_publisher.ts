@@ -11,7 +11,6 @@ import type { CoreDeps } from "./deps.ts";
 import { nowIso } from "./deps.ts";
 import { transaction } from "./db/open.ts";
 import { jobMessageOf, type JobRow, recordPublished } from "./job_repo.ts";
-import type { JobType } from "../shared/enums.ts";
 import { JOB_STREAMS, publish } from "../shared/streams.ts";
 
 /** Default bound on one publish, in milliseconds. */
@@ -116,7 +115,7 @@ export async function publishJob(
   options: PublishWithinOptions = {},
 ): Promise<string | null> {
   const { db, redis, clock, log } = deps;
-  const stream = JOB_STREAMS[row.job_type as JobType];
+  const stream = JOB_STREAMS[row.job_type];
   const out = await publishWithin(redis, { stream, data: jobMessageOf(row) }, options);
   const record = async (messageId: string) => {
     try {

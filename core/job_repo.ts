@@ -10,8 +10,8 @@ import { toUtcIso } from "../shared/schemas.ts";
 export interface JobRow {
   /** UUID. */
   id: string;
-  /** One of the five job types. */
-  job_type: string;
+  /** Its job type (POST /llm_jobs stores no other; only a hand-edited row could differ). */
+  job_type: JobType;
   /** JSON text of the payload. */
   payload: string;
   /** Telegram user the job is for, if any. */
@@ -37,7 +37,7 @@ export interface JobJson {
   /** UUID. */
   id: string;
   /** Job type. */
-  job_type: string;
+  job_type: JobType;
   /** Payload object. */
   payload: unknown;
   /** User id or null. */

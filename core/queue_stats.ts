@@ -7,6 +7,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import type { Redis } from "ioredis";
 import { JOB_STATUSES, JOB_TYPES, type JobStatus, type JobType } from "../shared/enums.ts";
+import { isJobType } from "../shared/job_types.ts";
 import { DEAD_LETTER_STREAM, JOB_STREAMS, WORKER_GROUP } from "../shared/streams.ts";
 import { redisCall } from "./redis_call.ts";
 
@@ -76,8 +77,8 @@ export function jobCounts(db: DatabaseSync): JobCounts {
     if (!(JOB_STATUSES as readonly string[]).includes(row.status)) continue;
     const status = row.status as JobStatus;
     out.by_status[status] += row.n;
-    if ((JOB_TYPES as readonly string[]).includes(row.job_type)) {
-      out.by_type[row.job_type as JobType][status] += row.n;
+    if (isJobType(row.job_type)) {
+      out.by_type[row.job_type][status] += row.n;
     }
   }
   return out;

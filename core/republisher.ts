@@ -17,7 +17,6 @@ import { transaction } from "./db/open.ts";
 import { jobMessageOf, type JobRow, recordPublished } from "./job_repo.ts";
 import { publishWithin } from "./job_publisher.ts";
 import { type Loop, startLoop } from "./scheduler.ts";
-import type { JobType } from "../shared/enums.ts";
 import { SCHEDULER_ACTOR } from "../shared/actors.ts";
 import { JOB_STREAMS, WORKER_GROUP } from "../shared/streams.ts";
 
@@ -67,7 +66,7 @@ async function republish(
   row: JobRow,
   opts: { timeoutMs: number; reason: string },
 ): Promise<boolean> {
-  const stream = JOB_STREAMS[row.job_type as JobType];
+  const stream = JOB_STREAMS[row.job_type];
   if (!stream) {
     // Only a hand-edited row could get here; it can never be processed, so say so instead of retrying blindly.
     deps.log.error("job has an unknown job_type; not republished", {
@@ -195,7 +194,7 @@ async function entryProblem(
   row: JobRow,
   ctx: { timeoutMs: number; groups: Map<string, GroupInfo> },
 ): Promise<string | null> {
-  const stream = JOB_STREAMS[row.job_type as JobType];
+  const stream = JOB_STREAMS[row.job_type];
   if (!stream) return null;
   const id = row.stream_message_id!;
   const found = await bounded(deps.redis.xrange(stream, id, id), ctx.timeoutMs);

@@ -4,7 +4,8 @@
  * inputs: the dispatcher calls {@linkcode runEntry} once per delivery.
  */
 import type { Logger } from "../shared/log.ts";
-import { JOB_PAYLOAD_SCHEMAS, jobMessage } from "../shared/schemas.ts";
+import { jobMessage } from "../shared/schemas.ts";
+import { JOB_TYPE_INFO } from "../shared/job_types.ts";
 import type { StreamEntry } from "../shared/streams.ts";
 import type { JobRecord } from "./core_client.ts";
 import { BadOutputError, JobFinalError, PermanentError } from "./errors.ts";
@@ -197,7 +198,7 @@ async function contextFor(
   signal: AbortSignal,
 ): Promise<JobContext<unknown> | { failure: Failure }> {
   const { deps } = run;
-  const parsed = JOB_PAYLOAD_SCHEMAS[job.job_type].safeParse(job.payload);
+  const parsed = JOB_TYPE_INFO[job.job_type].payload.safeParse(job.payload);
   if (!parsed.success) {
     return {
       failure: {

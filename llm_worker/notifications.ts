@@ -11,7 +11,7 @@
  * what the first run would have (and the marker drops it when that run did send it).
  */
 import type { Redis } from "ioredis";
-import type { JobType, MessageType } from "../shared/enums.ts";
+import { JOB_TYPE_INFO, type JobType } from "../shared/job_types.ts";
 import { type Notification, notification } from "../shared/schemas.ts";
 import { DEAD_LETTER_STREAM, deadLetterMarkerKey, NOTIFY_STREAM } from "../shared/streams.ts";
 
@@ -128,23 +128,6 @@ function storable(message: unknown): unknown {
   return { truncated: true, length: json.length, prefix: json.slice(0, 1000) };
 }
 
-/** What each job type does for the user, in the sentences of failure notifications. */
-export const TYPE_LABEL: Record<JobType, string> = {
-  image_tag: "tag your image",
-  intent_classify: "understand your message",
-  followup: "prepare a follow-up question",
-  task_match: "check your note against your tasks",
-  email_extract: "read the events in your email",
-};
-
-const RESULT_TYPES: Record<JobType, MessageType> = {
-  image_tag: "llm_image_tag_result",
-  intent_classify: "llm_intent_result",
-  followup: "llm_followup_result",
-  task_match: "llm_task_match_result",
-  email_extract: "event_confirmation",
-};
-
 /** The job fields notifications are made from. */
 export interface NotifiableJob {
   /** Job id (goes into the content so the gateway can correlate). */
@@ -171,7 +154,7 @@ export function resultNotifications(
   const one = (content: Record<string, unknown>): JobNotification[] => [{
     jobId: job.id,
     n: "0",
-    notification: { user_id, message_type: RESULT_TYPES[job.job_type], content },
+    notification: { user_id, message_type: JOB_TYPE_INFO[job.job_type].resultMessage, content },
   }];
   switch (job.job_type) {
     case "task_match":
@@ -218,7 +201,7 @@ export interface FailureNotice {
  */
 export function outageNotice(job: FailingJob): JobNotification[] {
   const message = `The AI model is not reachable right now, so I could not ${
-    TYPE_LABEL[job.job_type]
+    JOB_TYPE_INFO[job.job_type].label
   } yet. I will retry automatically when it is back.`;
   const out = failureNotification(job, "outage", message);
   // For newer clients (the gateway ignores extra keys): this failure is not final.
@@ -231,7 +214,7 @@ export function outageNotice(job: FailingJob): JobNotification[] {
  * model stayed down past the horizon, also an `llm_expiry` for clients that show it.
  */
 export function failureNotices(job: FailingJob, notice: FailureNotice): JobNotification[] {
-  const label = TYPE_LABEL[job.job_type];
+  const label = JOB_TYPE_INFO[job.job_type].label;
   const message = notice.outage
     ? `Sorry, I could not ${label}: the AI model has not been reachable for ${notice.outage.duration}, so I stopped trying. Please send it again once the model is back.`
     : `Sorry, I could not ${label}${notice.detail ? `: ${notice.detail}` : "."}`;

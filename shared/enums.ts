@@ -1,15 +1,7 @@
 /** Enumerations shared by the core and the worker. Values are the wire values. */
 
-/** The five kinds of LLM job. */
-export const JOB_TYPES = [
-  "image_tag",
-  "intent_classify",
-  "followup",
-  "task_match",
-  "email_extract",
-] as const;
-/** A kind of LLM job. */
-export type JobType = typeof JOB_TYPES[number];
+/** The kinds of LLM job: defined with everything else about them in job_types.ts. */
+export { JOB_TYPES, type JobType } from "./job_types.ts";
 
 /** Lifecycle of an LLM job. */
 export const JOB_STATUSES = ["queued", "processing", "completed", "failed"] as const;

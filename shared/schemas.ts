@@ -15,71 +15,20 @@ import {
   TASK_STATES,
 } from "./enums.ts";
 import { notificationContentProblems } from "./notification_content.ts";
+import { isoDateTime, textField, userId, uuid } from "./fields.ts";
 
-const ISO_DATE_TIME =
-  /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}:?\d{2})?$/;
+// The field rules live in fields.ts and the job payloads in job_types.ts; re-exported here so a
+// module that validates requests finds every schema in one import.
+export {
+  isoDateTime,
+  isSafeText,
+  textField,
+  toUtcIso,
+  UNSAFE_TEXT_MESSAGE,
+  userId,
+  uuid,
+} from "./fields.ts";
 
-/**
- * Normalize an ISO 8601 date-time to UTC `YYYY-MM-DDTHH:MM:SS.sssZ`; `null` when unparseable.
- * A time without an offset is taken as UTC, as the first version did.
- */
-export function toUtcIso(value: string): string | null {
-  if (!ISO_DATE_TIME.test(value)) return null;
-  // Date.parse rolls 2026-02-30 over to March; a reminder must not silently move.
-  const [y, mo, d] = value.slice(0, 10).split("-").map(Number);
-  const day = new Date(Date.UTC(y, mo - 1, d));
-  if (day.getUTCFullYear() !== y || day.getUTCMonth() !== mo - 1 || day.getUTCDate() !== d) {
-    return null;
-  }
-  let v = value.replace(" ", "T");
-  if (!/(Z|z|[+-]\d{2}:?\d{2})$/.test(v)) v += "Z";
-  // Date.parse wants the offset with a colon.
-  v = v.replace(/([+-]\d{2})(\d{2})$/, "$1:$2");
-  // Date.parse keeps milliseconds only; drop finer digits rather than reject them.
-  v = v.replace(/(\.\d{3})\d+/, "$1");
-  const ms = Date.parse(v);
-  if (Number.isNaN(ms)) return null;
-  return new Date(ms).toISOString();
-}
-
-/** An ISO 8601 date-time, any offset, normalized to UTC with a `Z`. */
-export const isoDateTime = z.string().transform((value, ctx) => {
-  const iso = toUtcIso(value);
-  if (iso === null) {
-    ctx.addIssue({
-      code: "custom",
-      message: "must be an ISO 8601 date-time, e.g. 2026-01-31T09:00:00Z",
-    });
-    return z.NEVER;
-  }
-  return iso;
-});
-
-/** The message of a text field holding NUL or an unpaired surrogate. */
-export const UNSAFE_TEXT_MESSAGE =
-  "must not contain NUL characters (\\u0000) or unpaired UTF-16 surrogates";
-
-/** Whether `s` is text every layer keeps whole: no NUL, no unpaired surrogate. */
-export function isSafeText(s: string): boolean {
-  return !s.includes("\0") && s.isWellFormed();
-}
-
-/**
- * A text field of a request. SQLite's C API cuts text at NUL ("a\u0000b" was stored whole but
- * read back as "a") and UTF-8 encoders replace unpaired surrogates, both without notice; every
- * text field of the request schemas starts here so all refuse them alike (422).
- */
-export function textField(): z.ZodString {
-  return z.string().refine(isSafeText, UNSAFE_TEXT_MESSAGE);
-}
-
-/** A Telegram user id. */
-export const userId = z.number().int().safe();
-/** A UUID string (any version; ids written by the first version are UUID v4 too). */
-export const uuid = textField().regex(
-  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
-  "must be a UUID",
-);
 const text = textField().min(1).max(100_000);
 const positiveMinutes = z.number().int().positive().max(10 * 366 * 24 * 60);
 
@@ -239,54 +188,6 @@ export const auditQuery = z.object({
 });
 
 // ---- LLM jobs ----
-
-/** Payload of an image_tag job. */
-export const imageTagPayload = z.looseObject({
-  memory_id: textField().min(1),
-  image_path: textField().min(1).max(4096),
-});
-
-/** Payload of an intent_classify job; `query` is the legacy name of `message`. */
-export const intentPayload = z.looseObject({
-  message: textField().min(1).max(100_000).optional(),
-  query: textField().min(1).max(100_000).optional(),
-  memory_id: textField().min(1).nullish(),
-  original_timestamp: textField().nullish(),
-  followup_context: z.looseObject({
-    followup_question: textField(),
-    user_answer: textField(),
-  }).nullish(),
-}).refine((p) => p.message !== undefined || p.query !== undefined, {
-  message: "payload needs `message` (or the legacy `query`)",
-  path: ["message"],
-});
-
-/** Payload of a followup job. */
-export const followupPayload = z.looseObject({
-  message: textField().min(1).max(100_000),
-  context: textField().max(100_000).nullish(),
-});
-
-/** Payload of a task_match job. */
-export const taskMatchPayload = z.looseObject({
-  memory_id: textField().min(1),
-  memory_content: textField().min(1).max(100_000),
-});
-
-/** Payload of an email_extract job. */
-export const emailExtractPayload = z.looseObject({
-  subject: textField().max(10_000),
-  body: textField().max(1_000_000),
-});
-
-/** The payload schema of each job type. */
-export const JOB_PAYLOAD_SCHEMAS = {
-  image_tag: imageTagPayload,
-  intent_classify: intentPayload,
-  followup: followupPayload,
-  task_match: taskMatchPayload,
-  email_extract: emailExtractPayload,
-} as const;
 
 /** POST /llm_jobs (the payload is checked per type by the route). */
 export const llmJobCreate = z.object({

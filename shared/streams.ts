@@ -3,18 +3,14 @@
  * every message has one field, `data`, holding JSON.
  */
 import type { Redis } from "ioredis";
-import type { JobType } from "./enums.ts";
+import { JOB_TYPE_INFO, JOB_TYPES, type JobType } from "./job_types.ts";
 
-/** Stream of each job type. */
-export const JOB_STREAMS: Readonly<Record<JobType, string>> = {
-  image_tag: "llm:image_tag",
-  intent_classify: "llm:intent",
-  followup: "llm:followup",
-  task_match: "llm:task_match",
-  email_extract: "llm:email_extract",
-};
+/** Stream of each job type (from the job-type table). */
+export const JOB_STREAMS: Readonly<Record<JobType, string>> = Object.fromEntries(
+  JOB_TYPES.map((t) => [t, JOB_TYPE_INFO[t].stream]),
+) as Record<JobType, string>;
 
-/** All five job streams, in a fixed order. */
+/** All job streams, in a fixed order. */
 export const ALL_JOB_STREAMS: readonly string[] = Object.values(JOB_STREAMS);
 
 /** The consumer group every worker replica joins. */

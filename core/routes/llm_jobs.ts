@@ -17,9 +17,9 @@ import { publishJob } from "../job_publisher.ts";
 import { imageFileProblem, imagePathInside } from "../images.ts";
 import { retryFailedJobs, retryJob } from "../job_requeue.ts";
 import type { JobStatus, JobType } from "../../shared/enums.ts";
+import { JOB_TYPE_INFO } from "../../shared/job_types.ts";
 import { WORKER_ACTOR } from "../../shared/actors.ts";
 import {
-  JOB_PAYLOAD_SCHEMAS,
   llmJobCreate,
   llmJobListQuery,
   llmJobRetryFailed,
@@ -33,7 +33,7 @@ async function validatePayload(
   payload: Record<string, unknown>,
   imageDir: string,
 ): Promise<Record<string, unknown>> {
-  const parsed = JOB_PAYLOAD_SCHEMAS[jobType].safeParse(payload);
+  const parsed = JOB_TYPE_INFO[jobType].payload.safeParse(payload);
   if (!parsed.success) {
     const issues = validationError("payload", parsed.error).detail;
     throw new ApiError(

@@ -6,7 +6,8 @@
  * source_detail}], skipped}`; each created event gets an `event_confirmation` notification.
  */
 import { z } from "zod";
-import { type emailExtractPayload, toUtcIso } from "../../shared/schemas.ts";
+import { toUtcIso } from "../../shared/fields.ts";
+import type { emailExtractPayload } from "../../shared/job_types.ts";
 import { PermanentError } from "../errors.ts";
 import { emailExtractPrompt } from "../prompts.ts";
 import type { JobContext, JobResult } from "./context.ts";

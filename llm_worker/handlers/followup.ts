@@ -1,6 +1,6 @@
 /** followup: ask the text model for one clarifying question, as plain text. Result `{question}`. */
 import type { z } from "zod";
-import type { followupPayload } from "../../shared/schemas.ts";
+import type { followupPayload } from "../../shared/job_types.ts";
 import { BadOutputError } from "../errors.ts";
 import { jsonCandidates, stripThink } from "../json_output.ts";
 import { followupPrompt } from "../prompts.ts";

@@ -3,7 +3,7 @@
  * `suggested` (an upsert, so a re-run adds nothing twice). Result `{memory_id, tags, description}`.
  */
 import { z } from "zod";
-import type { imageTagPayload } from "../../shared/schemas.ts";
+import type { imageTagPayload } from "../../shared/job_types.ts";
 import { PermanentError } from "../errors.ts";
 import { loadImage } from "../images.ts";
 import { imageTagPrompt } from "../prompts.ts";

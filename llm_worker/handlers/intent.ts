@@ -13,7 +13,8 @@
  *   image tags are), so the gateway's "Confirm Tags" has something to confirm.
  */
 import { z } from "zod";
-import { type intentPayload, toUtcIso } from "../../shared/schemas.ts";
+import { toUtcIso } from "../../shared/fields.ts";
+import type { intentPayload } from "../../shared/job_types.ts";
 import type { Memory, MemoryTag } from "../core_client.ts";
 import { PermanentError } from "../errors.ts";
 import { intentPrompt } from "../prompts.ts";

@@ -6,7 +6,7 @@
  * the common case and not worth a message. With no open tasks the model is not asked at all.
  */
 import { z } from "zod";
-import type { taskMatchPayload } from "../../shared/schemas.ts";
+import type { taskMatchPayload } from "../../shared/job_types.ts";
 import { taskMatchPrompt } from "../prompts.ts";
 import type { JobContext, JobResult } from "./context.ts";
 

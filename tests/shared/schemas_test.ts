@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import {
   isoDateTime,
-  JOB_PAYLOAD_SCHEMAS,
   jobMessage,
   llmJobCreate,
   llmJobListQuery,
@@ -10,6 +9,11 @@ import {
   toUtcIso,
   uuid,
 } from "../../shared/schemas.ts";
+import { JOB_TYPE_INFO } from "../../shared/job_types.ts";
+
+const PAYLOADS = Object.fromEntries(
+  Object.entries(JOB_TYPE_INFO).map(([t, info]) => [t, info.payload]),
+) as { [T in keyof typeof JOB_TYPE_INFO]: (typeof JOB_TYPE_INFO)[T]["payload"] };
 import { JOB_TYPES, MESSAGE_TYPES } from "../../shared/enums.ts";
 import { JOB_STREAMS } from "../../shared/streams.ts";
 
@@ -81,7 +85,7 @@ Deno.test("uuid accepts any-case UUIDs only", () => {
 });
 
 Deno.test("every job type has a payload schema and a stream, as in DESIGN.md section 4", () => {
-  assert.deepEqual(Object.keys(JOB_PAYLOAD_SCHEMAS).sort(), [...JOB_TYPES].sort());
+  assert.deepEqual(Object.keys(PAYLOADS).sort(), [...JOB_TYPES].sort());
   assert.deepEqual(JOB_STREAMS, {
     image_tag: "llm:image_tag",
     intent_classify: "llm:intent",
@@ -92,7 +96,7 @@ Deno.test("every job type has a payload schema and a stream, as in DESIGN.md sec
 });
 
 Deno.test("job payload schemas take the documented shapes and keep unknown keys", () => {
-  const ok: [keyof typeof JOB_PAYLOAD_SCHEMAS, Record<string, unknown>][] = [
+  const ok: [keyof typeof PAYLOADS, Record<string, unknown>][] = [
     ["image_tag", { memory_id: "m", image_path: "a.jpg" }],
     ["intent_classify", { message: "hi" }],
     ["intent_classify", { query: "legacy name" }],
@@ -107,15 +111,15 @@ Deno.test("job payload schemas take the documented shapes and keep unknown keys"
     ["email_extract", { subject: "", body: "" }],
   ];
   for (const [type, payload] of ok) {
-    const parsed = JOB_PAYLOAD_SCHEMAS[type].safeParse({ ...payload, extra: 1 });
+    const parsed = PAYLOADS[type].safeParse({ ...payload, extra: 1 });
     assert.ok(parsed.success, `${type} ${JSON.stringify(payload)}`);
     assert.equal((parsed.data as Record<string, unknown>).extra, 1);
   }
-  const intent = JOB_PAYLOAD_SCHEMAS.intent_classify.safeParse({});
+  const intent = PAYLOADS.intent_classify.safeParse({});
   assert.equal(intent.success, false);
   assert.deepEqual(intent.error!.issues[0].path, ["message"]);
-  assert.equal(JOB_PAYLOAD_SCHEMAS.image_tag.safeParse({ memory_id: "m" }).success, false);
-  assert.equal(JOB_PAYLOAD_SCHEMAS.followup.safeParse({ message: "" }).success, false);
+  assert.equal(PAYLOADS.image_tag.safeParse({ memory_id: "m" }).success, false);
+  assert.equal(PAYLOADS.followup.safeParse({ message: "" }).success, false);
 });
 
 Deno.test("llm job request schemas", () => {
