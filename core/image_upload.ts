@@ -7,7 +7,13 @@
 import { posix } from "node:path";
 import { ApiError } from "./http/errors.ts";
 import { MultipartError, streamFilePart } from "./http/multipart.ts";
-import { acceptedTypesText, detectImageType, imageRoot, type ImageType } from "./images.ts";
+import {
+  acceptedTypesText,
+  detectImageType,
+  IMAGE_HEAD_BYTES,
+  imageRoot,
+  type ImageType,
+} from "../shared/images.ts";
 
 /** A saved upload. */
 export interface ReceivedImage {
@@ -30,9 +36,6 @@ export interface ReceiveImageOptions {
 /** Bytes a multipart body may have beyond its file (boundaries, part headers, other fields). */
 export const MULTIPART_SLACK_BYTES = 64 * 1024;
 
-// Enough for every magic number detectImageType reads.
-const HEAD_BYTES = 16;
-
 function fileIssue(msg: string, type: string): ApiError {
   return new ApiError(422, [{ loc: ["body", "file"], msg, type }]);
 }
@@ -53,7 +56,7 @@ export async function receiveImage(
   const temp = posix.join(root, `.${id}.part`);
   let file: Deno.FsFile | null = null;
   let size = 0;
-  const head = new Uint8Array(HEAD_BYTES);
+  const head = new Uint8Array(IMAGE_HEAD_BYTES);
   try {
     const outcome = await streamFilePart(body, boundary, {
       field: "file",
@@ -62,8 +65,11 @@ export async function receiveImage(
         if (size > options.maxBytes) {
           throw new ApiError(413, `file is larger than ${options.maxBytes} bytes`);
         }
-        if (size - chunk.length < HEAD_BYTES) {
-          head.set(chunk.subarray(0, HEAD_BYTES - (size - chunk.length)), size - chunk.length);
+        if (size - chunk.length < IMAGE_HEAD_BYTES) {
+          head.set(
+            chunk.subarray(0, IMAGE_HEAD_BYTES - (size - chunk.length)),
+            size - chunk.length,
+          );
         }
         file ??= await Deno.open(temp, { write: true, createNew: true, mode: 0o640 });
         for (let written = 0; written < chunk.length;) {
@@ -73,7 +79,7 @@ export async function receiveImage(
     });
     if (outcome === "missing") throw fileIssue("Field required", "missing");
     if (outcome === "not_a_file") throw fileIssue("Input not instance of File", "invalid_type");
-    const type = detectImageType(head.subarray(0, Math.min(size, HEAD_BYTES)));
+    const type = detectImageType(head.subarray(0, Math.min(size, IMAGE_HEAD_BYTES)));
     if (type === null) {
       throw new ApiError(
         415,

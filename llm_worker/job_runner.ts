@@ -198,6 +198,8 @@ async function contextFor(
   signal: AbortSignal,
 ): Promise<JobContext<unknown> | { failure: Failure }> {
   const { deps } = run;
+  // The shape only: a file named in the payload is checked by the handler as it reads it, by the
+  // same rule (shared/images.ts), with a reason that says what was wrong with the file.
   const parsed = JOB_TYPE_INFO[job.job_type].payload.safeParse(job.payload);
   if (!parsed.success) {
     return {

@@ -14,10 +14,9 @@ import { parseBody, parseOptionalBody, parseQuery, pathId } from "../http/valida
 import { findIdempotent, idempotencyKey, rememberIdempotent } from "../idempotency.ts";
 import { getJob, insertJob, jobJson, listJobs, TERMINAL_STATUSES } from "../job_repo.ts";
 import { publishJob } from "../job_publisher.ts";
-import { imageFileProblem, imagePathInside } from "../images.ts";
 import { retryFailedJobs, retryJob } from "../job_requeue.ts";
 import type { JobStatus, JobType } from "../../shared/enums.ts";
-import { JOB_TYPE_INFO } from "../../shared/job_types.ts";
+import { parsePayload } from "../../shared/job_types.ts";
 import { WORKER_ACTOR } from "../../shared/actors.ts";
 import {
   llmJobCreate,
@@ -33,32 +32,16 @@ async function validatePayload(
   payload: Record<string, unknown>,
   imageDir: string,
 ): Promise<Record<string, unknown>> {
-  const parsed = JOB_TYPE_INFO[jobType].payload.safeParse(payload);
-  if (!parsed.success) {
-    const issues = validationError("payload", parsed.error).detail;
-    throw new ApiError(
-      422,
-      (issues as ValidationIssue[]).map((i) => ({
-        ...i,
-        loc: ["body", ...i.loc],
-      })),
-    );
-  }
-  if (jobType === "image_tag") {
-    const refuse = (msg: string) =>
-      new ApiError(422, [{ loc: ["body", "payload", "image_path"], msg, type: "value_error" }]);
-    const inside = imagePathInside(String(payload.image_path), imageDir);
-    if (inside === null) {
-      throw refuse(
-        "must be a file inside IMAGE_STORAGE_PATH (absolute, or relative to it), " +
-          "without NUL bytes",
-      );
-    }
-    const problem = await imageFileProblem(inside, imageDir);
-    if (problem !== null) throw refuse(`refused: ${problem}`);
-  }
-  // Keep the payload as sent (unknown keys included): the worker reads it as the client wrote it.
-  return payload;
+  const parsed = await parsePayload(jobType, payload, { imageDir });
+  if (parsed.success) return parsed.data;
+  const issues: ValidationIssue[] = parsed.shapeError
+    ? validationError("payload", parsed.shapeError).detail as ValidationIssue[]
+    : parsed.issues.map((i) => ({
+      loc: ["payload", ...i.path.map(String)],
+      msg: i.message,
+      type: "value_error",
+    }));
+  throw new ApiError(422, issues.map((i) => ({ ...i, loc: ["body", ...i.loc] })));
 }
 
 /** Router for /llm_jobs. */

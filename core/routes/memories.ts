@@ -27,7 +27,8 @@ import {
   memoryReferences,
   normalizeTag,
 } from "../memory_repo.ts";
-import { deleteImage, imageFileProblem, imagePathInside } from "../images.ts";
+import { deleteImage } from "../images.ts";
+import { checkImageFile, imagePathInside } from "../../shared/images.ts";
 import { MULTIPART_SLACK_BYTES, type ReceivedImage, receiveImage } from "../image_upload.ts";
 import { multipartBoundary } from "../http/multipart.ts";
 import { concurrencyLimit } from "../http/concurrency.ts";
@@ -162,8 +163,11 @@ export function memoriesRouter(deps: CoreDeps): Hono {
             "must be a path inside IMAGE_STORAGE_PATH (absolute, or relative to it)",
           );
         }
-        const problem = await imageFileProblem(localPath, config.IMAGE_STORAGE_PATH);
-        if (problem !== null) throw bodyIssue("media_local_path", `refused: ${problem}`);
+        // A file that is not there yet is fine (a client may set the path before uploading).
+        const check = await checkImageFile(localPath, config.IMAGE_STORAGE_PATH);
+        if (!check.ok && check.problem !== "missing") {
+          throw bodyIssue("media_local_path", `refused: ${check.message}`);
+        }
       }
     }
     const at = nowIso(clock);

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { call, createUser, itest, makeCore, type TestCore } from "../helpers/core_app.ts";
-import { deleteImage, detectImageType, imagePathInside, saveImage } from "../../core/images.ts";
+import { deleteImage } from "../../core/images.ts";
+import { detectImageType, imagePathInside } from "../../shared/images.ts";
 
 const OWNER = 601;
 
@@ -174,27 +175,6 @@ Deno.test("imagePathInside accepts only paths strictly inside the directory", ()
     ]
   ) {
     assert.equal(imagePathInside(bad, dir), null, JSON.stringify(bad));
-  }
-});
-
-Deno.test("saveImage writes <uuid><ext> atomically and leaves no temp file", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const bytes = await makePng(2, 2);
-    const path = await saveImage(dir, { bytes, type: detectImageType(bytes)! });
-    assert.match(
-      path,
-      new RegExp(`^${dir}/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}\\.png$`),
-    );
-    assert.deepEqual(await Deno.readFile(path), bytes);
-    const names = [...Deno.readDirSync(dir)].map((e) => e.name);
-    assert.deepEqual(names, [path.slice(dir.length + 1)]);
-    // The directory is made when missing.
-    const nested = join(dir, "new", "dir");
-    const p2 = await saveImage(nested, { bytes, type: detectImageType(bytes)! });
-    assert.ok(p2.startsWith(`${nested}/`));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
   }
 });
 

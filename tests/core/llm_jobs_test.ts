@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { posix } from "node:path";
 import type { Redis } from "ioredis";
 import { Redis as RedisClient } from "ioredis";
 import { call, itest, makeCore, type TestCore } from "../helpers/core_app.ts";
@@ -324,8 +325,12 @@ itest("POST /llm_jobs image_tag: image_path must stay inside IMAGE_STORAGE_PATH"
         payload: { memory_id: "m", image_path },
       });
       assert.equal(res.status, 201, `${image_path}: ${JSON.stringify(res.body)}`);
-      // Kept as sent; the worker resolves it again.
-      assert.equal(res.body.payload.image_path, image_path);
+      // Stored as the normalized absolute path that was checked (the worker checks it again).
+      assert.equal(
+        res.body.payload.image_path,
+        posix.isAbsolute(image_path) ? posix.normalize(image_path) : posix.join(dir, image_path),
+      );
+      assert.equal(res.body.payload.memory_id, "m", "the rest of the payload as sent");
     }
     const bad = [
       "../x.jpg",

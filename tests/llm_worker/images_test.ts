@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { detectImageMime, loadImage, resolveImagePath } from "../../llm_worker/images.ts";
+import { join, relative } from "node:path";
+import { loadImage, resolveImagePath } from "../../llm_worker/images.ts";
+import { detectImageType } from "../../shared/images.ts";
+import { parsePayload } from "../../shared/job_types.ts";
 import { PermanentError } from "../../llm_worker/errors.ts";
 import { PNG_BYTES } from "./harness.ts";
 
@@ -12,14 +14,16 @@ function refused(reason: string) {
   };
 }
 
-Deno.test("detectImageMime reads magic bytes", () => {
-  assert.equal(detectImageMime(PNG_BYTES), "image/png");
-  assert.equal(detectImageMime(new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0, 0])), "image/jpeg");
-  assert.equal(detectImageMime(new TextEncoder().encode("GIF89a......")), "image/gif");
-  assert.equal(detectImageMime(new TextEncoder().encode("RIFF\0\0\0\0WEBPVP8 ")), "image/webp");
-  assert.equal(detectImageMime(new TextEncoder().encode("BM......")), "image/bmp");
-  assert.equal(detectImageMime(new TextEncoder().encode("hello world")), null);
-  assert.equal(detectImageMime(new Uint8Array()), null);
+Deno.test("the worker reads the image types the core accepts, and no other (one rule)", () => {
+  const mime = (b: Uint8Array) => detectImageType(b)?.mime ?? null;
+  assert.equal(mime(PNG_BYTES), "image/png");
+  assert.equal(mime(new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0, 0])), "image/jpeg");
+  assert.equal(mime(new TextEncoder().encode("GIF89a......")), "image/gif");
+  assert.equal(mime(new TextEncoder().encode("RIFF\0\0\0\0WEBPVP8 ")), "image/webp");
+  // BMP: the core refuses such an upload, and vision APIs do not take it.
+  assert.equal(mime(new TextEncoder().encode("BM......")), null);
+  assert.equal(mime(new TextEncoder().encode("hello world")), null);
+  assert.equal(mime(new Uint8Array()), null);
 });
 
 Deno.test("loadImage reads absolute and relative paths inside the directory as a data URL", async () => {
@@ -101,5 +105,29 @@ Deno.test("a hard link in the directory to a file elsewhere is refused, saying s
     assert.equal((await loadImage(dir, "hard.png")).mime, "image/png");
   } finally {
     await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("core and worker apply one rule, with a relative IMAGE_STORAGE_PATH too", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(join(dir, "a.png"), PNG_BYTES);
+    // The same directory named relative to the working directory, as a workstation sets it.
+    const relDir = relative(Deno.cwd(), dir);
+    const ctx = { imageDir: relDir };
+    const payload = { memory_id: crypto.randomUUID(), image_path: join(dir, "a.png") };
+    // The core accepts the absolute path inside and stores it normalized...
+    const accepted = await parsePayload("image_tag", payload, ctx);
+    assert.ok(accepted.success, JSON.stringify(accepted));
+    assert.equal(accepted.data.image_path, join(dir, "a.png"));
+    // ...and the worker reads it.
+    assert.equal((await loadImage(relDir, join(dir, "a.png"))).mime, "image/png");
+    // The directory itself is no image path for either.
+    const dirItself = await parsePayload("image_tag", { ...payload, image_path: dir }, ctx);
+    assert.equal(dirItself.success, false);
+    await assert.rejects(loadImage(relDir, dir), refused("image_path_refused"));
+    await assert.rejects(loadImage(relDir, "."), refused("image_path_refused"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
