@@ -12,6 +12,8 @@ import { nowIso } from "./deps.ts";
 import { transaction } from "./db/open.ts";
 import { jobMessageOf, type JobRow, recordPublished } from "./job_repo.ts";
 import { JOB_STREAMS, publish } from "../shared/streams.ts";
+import { redisReady } from "../shared/redis.ts";
+import { within } from "../shared/timeout.ts";
 
 /** Default bound on one publish, in milliseconds. */
 export const PUBLISH_TIMEOUT_MS = 1000;
@@ -35,44 +37,6 @@ export interface PublishWithinOptions {
   timeoutMs?: number;
 }
 
-interface ReadyWait {
-  /** Resolves once the client is ready; rejects when it ends or the wait is cancelled. */
-  ready: Promise<void>;
-  /** Stop waiting and drop the listeners (so an outage does not pile them up). */
-  cancel(): void;
-}
-
-function waitReady(redis: Redis): ReadyWait {
-  if (redis.status === "ready") return { ready: Promise.resolve(), cancel: () => {} };
-  if (redis.status === "end") {
-    return { ready: Promise.reject(new Error("redis connection closed")), cancel: () => {} };
-  }
-  // The client is (re)connecting; with the offline queue off a command sent now would fail at
-  // once, so a request arriving just after start-up would always miss its publish.
-  let cancel = () => {};
-  const ready = new Promise<void>((resolve, reject) => {
-    const cleanup = () => {
-      redis.off("ready", onReady);
-      redis.off("end", onEnd);
-    };
-    const onReady = () => {
-      cleanup();
-      resolve();
-    };
-    const onEnd = () => {
-      cleanup();
-      reject(new Error("redis connection closed"));
-    };
-    cancel = () => {
-      cleanup();
-      reject(new Error("gave up before redis was ready"));
-    };
-    redis.on("ready", onReady);
-    redis.on("end", onEnd);
-  });
-  return { ready, cancel };
-}
-
 /**
  * XADD `data` to `stream`, waiting at most `timeoutMs` (including the wait for a connection).
  * Never throws: a failure is reported in the result. A publish not yet sent when the time is
@@ -84,23 +48,17 @@ export async function publishWithin(
   options: PublishWithinOptions = {},
 ): Promise<BoundedPublish> {
   const timeoutMs = options.timeoutMs ?? PUBLISH_TIMEOUT_MS;
-  const wait = waitReady(redis);
-  const attempt = wait.ready.then(() => publish(redis, message.stream, message.data));
+  // The client may be (re)connecting; with the offline queue off a command sent now would fail
+  // at once, so a request arriving just after start-up would always miss its publish.
+  const giveUp = new AbortController();
+  const attempt = redisReady(redis, { signal: giveUp.signal })
+    .then(() => publish(redis, message.stream, message.data));
   const settled = attempt.then((id) => id, () => null);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      wait.cancel();
-      reject(new Error(`no answer from redis within ${timeoutMs} ms`));
-    }, timeoutMs);
-  });
   try {
-    const id = await Promise.race([attempt, timeout]);
+    const id = await within(attempt, timeoutMs, "redis", { onTimeout: () => giveUp.abort() });
     return { id, settled };
   } catch (err) {
     return { id: null, error: (err as Error).message, settled };
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -16,7 +16,8 @@ import { writeAudit } from "./audit.ts";
 import { transaction } from "./db/open.ts";
 import { jobMessageOf, type JobRow, recordPublished } from "./job_repo.ts";
 import { publishWithin } from "./job_publisher.ts";
-import { type Loop, startLoop } from "./scheduler.ts";
+import { type Loop, startLoop } from "./loop.ts";
+import { within } from "../shared/timeout.ts";
 import { SCHEDULER_ACTOR } from "../shared/actors.ts";
 import { JOB_STREAMS, WORKER_GROUP } from "../shared/streams.ts";
 
@@ -154,18 +155,10 @@ function fieldOf(info: unknown, name: string): unknown {
 }
 
 async function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer from redis within ${ms} ms`)), ms);
-      }),
-    ]);
+    return await within(p, ms, "redis");
   } catch (err) {
     throw new RedisUnavailable((err as Error).message);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -12,6 +12,7 @@
  */
 import type { Redis } from "ioredis";
 import type { Logger } from "../shared/log.ts";
+import { redisReady } from "../shared/redis.ts";
 import {
   ALL_JOB_STREAMS,
   autoClaim,
@@ -332,19 +333,10 @@ function aborted(signal: AbortSignal): Promise<void> {
   });
 }
 
-/** Wait until `redis` is connected (commands fail at once before that), or `signal` aborts. */
-function connected(redis: Redis, signal: AbortSignal): Promise<void> {
-  if (redis.status === "ready") return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      redis.off("ready", done);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    // Bounded: a connection that stays down is reported by the failing command instead.
-    const timer = setTimeout(done, 5000);
-    redis.once("ready", done);
-    signal.addEventListener("abort", done, { once: true });
-  });
+/**
+ * Wait until `redis` is connected, at most 5 s (a connection that stays down is reported by the
+ * failing command instead), or until `signal` aborts.
+ */
+async function connected(redis: Redis, signal: AbortSignal): Promise<void> {
+  await redisReady(redis, { timeoutMs: 5000, signal }).catch(() => {});
 }

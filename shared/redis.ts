@@ -36,3 +36,39 @@ export function createRedis(url: string, options: CreateRedisOptions = {}): Redi
   });
   return client;
 }
+
+/**
+ * Resolve once `redis` is connected: at once when it is. Rejects when the connection has been
+ * closed for good, after `timeoutMs`, or when `signal` aborts; the listeners go with the wait,
+ * so an outage does not pile them up. Clients made fail-fast (see {@linkcode createRedis}) need
+ * this before a command, or every command sent while reconnecting fails at once.
+ */
+export function redisReady(
+  redis: Redis,
+  options: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<void> {
+  if (redis.status === "ready") return Promise.resolve();
+  if (redis.status === "end") return Promise.reject(new Error("redis connection closed"));
+  return new Promise<void>((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const finish = (err?: Error) => {
+      clearTimeout(timer);
+      redis.off("ready", onReady);
+      redis.off("end", onEnd);
+      options.signal?.removeEventListener("abort", onAbort);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onReady = () => finish();
+    const onEnd = () => finish(new Error("redis connection closed"));
+    const onAbort = () => finish(new Error("gave up before redis was ready"));
+    redis.on("ready", onReady);
+    redis.on("end", onEnd);
+    if (options.signal?.aborted) return onAbort();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    if (options.timeoutMs !== undefined) {
+      const ms = options.timeoutMs;
+      timer = setTimeout(() => finish(new Error(`no answer from redis within ${ms} ms`)), ms);
+    }
+  });
+}

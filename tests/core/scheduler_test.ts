@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { call, itest, makeCore, type TestCore } from "../helpers/core_app.ts";
 import { manualClock } from "../helpers/fixtures.ts";
 import { freePort } from "../helpers/redis_server.ts";
-import { runSchedulerOnce, startLoop, startScheduler } from "../../core/scheduler.ts";
+import { runSchedulerOnce, startScheduler } from "../../core/scheduler.ts";
+import { startLoop } from "../../core/loop.ts";
 import { silentLogger } from "../../shared/log.ts";
 
 const HOUR = 60 * 60 * 1000;
