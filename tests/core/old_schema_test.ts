@@ -173,6 +173,8 @@ itest("old schema: the scheduler fires the old reminder written with an offset",
     assert.deepEqual(JSON.parse(fields[1]).content, {
       reminder_id: IDS.reminder,
       memory_id: IDS.milk,
+      // The key the chat gateway shows (DESIGN.md section 4): the old memory's content.
+      memory_content: "Buy oat milk at the corner shop",
       text: "Buy oat milk",
       fire_at: "2026-02-01T09:00:00.000Z",
     });
