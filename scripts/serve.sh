@@ -55,8 +55,10 @@ case "$service" in
     db_dir=$(dirname "$db_path")
     listen="${CORE_HOST:-0.0.0.0}:${CORE_PORT:-8000}"
     env_vars=CORE_HOST,CORE_PORT,DATABASE_PATH,IMAGE_STORAGE_PATH,REDIS_URL,MAX_UPLOAD_BYTES
-    env_vars=$env_vars,MAX_BODY_BYTES,SCHEDULER_INTERVAL_SECONDS,REPUBLISH_INTERVAL_SECONDS
-    env_vars=$env_vars,LOG_LEVEL,CORE_API_TOKEN,MAX_JSON_DEPTH,MAX_CONCURRENT_UPLOADS
+    env_vars=$env_vars,MAX_CONCURRENT_UPLOADS,MAX_BODY_BYTES,MAX_JSON_DEPTH
+    env_vars=$env_vars,SCHEDULER_INTERVAL_SECONDS,REPUBLISH_INTERVAL_SECONDS,LOG_LEVEL,CORE_API_TOKEN
+    env_vars=$env_vars,HTTP_MAX_CONNECTIONS,HTTP_HEADERS_TIMEOUT_SECONDS,HTTP_REQUEST_TIMEOUT_SECONDS
+    env_vars=$env_vars,HTTP_IDLE_TIMEOUT_SECONDS
     net=$(net_list "$listen" "$redis")
     exec deno run --no-prompt \
       --allow-read="$db_dir,$image_dir" \
@@ -70,6 +72,8 @@ case "$service" in
     env_vars=$env_vars,LLM_TIMEOUT_SECONDS,LLM_RETRY_BASE_MS,LLM_RETRY_MAX_MS,REDIS_URL
     env_vars=$env_vars,CORE_API_URL,IMAGE_STORAGE_PATH,WORKER_CONCURRENCY
     env_vars=$env_vars,WORKER_CLAIM_IDLE_SECONDS,LOG_LEVEL,CORE_API_TOKEN,WORKER_METRICS_PORT
+    env_vars=$env_vars,HTTP_MAX_CONNECTIONS,HTTP_HEADERS_TIMEOUT_SECONDS,HTTP_REQUEST_TIMEOUT_SECONDS
+    env_vars=$env_vars,HTTP_IDLE_TIMEOUT_SECONDS
     # Its /metrics and /health listener (WORKER_METRICS_PORT=0 turns it off).
     metrics_port=${WORKER_METRICS_PORT:-9100}
     case "$metrics_port" in
@@ -98,6 +102,8 @@ case "$service" in
     env_vars=$env_vars,LLM_RETRY_MAX_MS,CORE_API_URL,WORKER_CONCURRENCY
     env_vars=$env_vars,WORKER_CLAIM_IDLE_SECONDS,WORKER_METRICS_PORT,MAX_JSON_DEPTH
     env_vars=$env_vars,MAX_CONCURRENT_UPLOADS
+    env_vars=$env_vars,HTTP_MAX_CONNECTIONS,HTTP_HEADERS_TIMEOUT_SECONDS,HTTP_REQUEST_TIMEOUT_SECONDS
+    env_vars=$env_vars,HTTP_IDLE_TIMEOUT_SECONDS
     net=$(net_list "$redis" "$core" "$llm")
     exec deno run --no-prompt \
       ${net:+"--allow-net=$net"} \

@@ -20,6 +20,14 @@ const apiToken = z.string().regex(/^\S+$/, "must not contain whitespace").min(
 /** Default of MAX_JSON_DEPTH: deeper than any body of the contract, far below stack limits. */
 export const DEFAULT_MAX_JSON_DEPTH = 32;
 
+// Limits of every HTTP listener (the core's API, the worker's /metrics); see shared/http_server.ts.
+const httpShape = {
+  HTTP_MAX_CONNECTIONS: positiveInt.default(512),
+  HTTP_HEADERS_TIMEOUT_SECONDS: positiveInt.default(10),
+  HTTP_REQUEST_TIMEOUT_SECONDS: positiveInt.default(120),
+  HTTP_IDLE_TIMEOUT_SECONDS: positiveInt.default(5),
+};
+
 const coreShape = {
   CORE_HOST: z.string().min(1).default("0.0.0.0"),
   CORE_PORT: port.default(8000),
@@ -35,6 +43,7 @@ const coreShape = {
   LOG_LEVEL: logLevel.default("info"),
   // Unset keeps the API open, as the first version was; see README "Operating it".
   CORE_API_TOKEN: apiToken.optional(),
+  ...httpShape,
 };
 
 const workerShape = {
@@ -55,6 +64,7 @@ const workerShape = {
   CORE_API_TOKEN: apiToken.optional(),
   // 0 turns the worker's /metrics and /health listener off.
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9100),
+  ...httpShape,
 };
 
 const coreSchema = z.object(coreShape);

@@ -434,18 +434,25 @@ itest("the worker never sends the model a file from outside the image directory"
     });
     assert.equal(climbing.status, 422);
 
-    // ...but a symlink inside it passes the core's check on the name, and Deno's --allow-read
-    // follows symlinks: the worker's own real-path check is what stops it.
-    await Deno.symlink(secret, join(stack.imageDir, "escape.png"));
-    const fake = await startFakeLlm();
-    fake.setDefault(jsonReply({ description: "leaked", tags: ["leaked"] }));
-    await addWorker(stack, fake);
+    // ...and a symlink inside it that leads out once it exists. One made after the job was
+    // accepted still reaches the worker, and Deno's --allow-read follows symlinks: the worker's
+    // own real-path check is what stops it.
     const created = await api(stack, "POST", "/llm_jobs", {
       job_type: "image_tag",
       payload: { memory_id: memory.body.id, image_path: "escape.png" },
       user_id: 888,
     });
     assert.equal(created.status, 201);
+    await Deno.symlink(secret, join(stack.imageDir, "escape.png"));
+    const refused = await api(stack, "POST", "/llm_jobs", {
+      job_type: "image_tag",
+      payload: { memory_id: memory.body.id, image_path: "escape.png" },
+      user_id: 888,
+    });
+    assert.equal(refused.status, 422);
+    const fake = await startFakeLlm();
+    fake.setDefault(jsonReply({ description: "leaked", tags: ["leaked"] }));
+    await addWorker(stack, fake);
 
     const job = await finishedJob(stack, created.body.id);
     assert.equal(job.status, "failed");
