@@ -1,4 +1,7 @@
-/** Core service entry point: wiring and Deno.serve. Everything testable lives in app.ts. */
+/**
+ * Core service entry point: wiring and serving (shared/http_server.ts, with the HTTP_* limits).
+ * Everything testable lives in app.ts.
+ */
 import { dirname } from "node:path";
 import { createApp } from "./app.ts";
 import type { CoreDeps } from "./deps.ts";
@@ -8,6 +11,7 @@ import { startRepublisher } from "./republisher.ts";
 import { CORE_ENV_VARS, loadCoreConfig, readEnv } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
 import { createRedis } from "../shared/redis.ts";
+import { httpLimits, serveFetch } from "../shared/http_server.ts";
 
 async function main(): Promise<void> {
   let config;
@@ -41,17 +45,24 @@ async function main(): Promise<void> {
   const republisher = startRepublisher(deps, {
     intervalMs: config.REPUBLISH_INTERVAL_SECONDS * 1000,
   });
-  const server = Deno.serve({
+  let server;
+  try {
+    server = await serveFetch(app.fetch, {
+      hostname: config.CORE_HOST,
+      port: config.CORE_PORT,
+      log,
+      ...httpLimits(config),
+    });
+  } catch (err) {
+    log.error("cannot listen", { host: config.CORE_HOST, port: config.CORE_PORT, error: err });
+    Deno.exit(1);
+  }
+  log.info("core listening", {
     hostname: config.CORE_HOST,
-    port: config.CORE_PORT,
-    onListen: ({ hostname, port }) =>
-      log.info("core listening", {
-        hostname,
-        port,
-        // Whether the API is open is worth seeing at start; the token itself never is.
-        core_api_token: config.CORE_API_TOKEN === undefined ? "unset" : "set",
-      }),
-  }, app.fetch);
+    port: server.port,
+    // Whether the API is open is worth seeing at start; the token itself never is.
+    core_api_token: config.CORE_API_TOKEN === undefined ? "unset" : "set",
+  });
 
   let stopping = false;
   const shutdown = async () => {

@@ -4,6 +4,7 @@
  */
 import { loadWorkerConfig, readEnv, redisHostPort, WORKER_ENV_VARS } from "../shared/config.ts";
 import { createRedis } from "../shared/redis.ts";
+import { httpLimits } from "../shared/http_server.ts";
 import { consumerName, startWorker } from "./consumer.ts";
 import { createCoreClient } from "./core_client.ts";
 import { createLlmClient } from "./llm_client.ts";
@@ -53,10 +54,10 @@ function main(): void {
   metrics.trackInFlight(() => worker.inFlight());
   let metricsServer: MetricsServer | null = null;
   if (config.WORKER_METRICS_PORT !== 0) {
-    metricsServer = startMetricsServer(
+    void startMetricsServer(
       metricsHandler(metrics, { redis, coreUrl: config.CORE_API_URL }),
-      { port: config.WORKER_METRICS_PORT, log },
-    );
+      { port: config.WORKER_METRICS_PORT, log, ...httpLimits(config) },
+    ).then((server) => metricsServer = server);
   }
 
   let stopping = false;

@@ -9,6 +9,8 @@ import type { JobType } from "../shared/enums.ts";
 import type { Logger } from "../shared/log.ts";
 import { METRICS_CONTENT_TYPE, MetricsRegistry } from "../shared/metrics.ts";
 import type { LlmCall } from "./llm_client.ts";
+import { type HttpLimits, httpLimits, serveFetch } from "../shared/http_server.ts";
+import { loadWorkerConfig } from "../shared/config.ts";
 
 /** How a job run ended, as counted by `memori_worker_jobs_handled_total`. */
 export type JobOutcome = "completed" | "failed" | "skipped";
@@ -169,7 +171,7 @@ export function metricsHandler(
 }
 
 /** Options for {@linkcode startMetricsServer}. */
-export interface MetricsServerOptions {
+export interface MetricsServerOptions extends Partial<HttpLimits> {
   /** Address to listen on (default 0.0.0.0: the healthcheck and Prometheus reach it there). */
   hostname?: string;
   /** Port (0: any free port, for tests). */
@@ -187,22 +189,24 @@ export interface MetricsServer {
 }
 
 /**
- * Serve `/metrics` and `/health`. Answers null, after logging why, when the port cannot be
- * opened: the worker goes on processing jobs, and the failing healthcheck shows the problem.
+ * Serve `/metrics` and `/health`, with the HTTP_* limits (shared/http_server.ts): the port is on
+ * 0.0.0.0, so idle or half-sent connections must not exhaust the worker's descriptors. Answers
+ * null, after logging why, when the port cannot be opened: the worker goes on processing jobs,
+ * and the failing healthcheck shows the problem.
  */
-export function startMetricsServer(
+export async function startMetricsServer(
   handler: (request: Request) => Promise<Response>,
   options: MetricsServerOptions,
-): MetricsServer | null {
+): Promise<MetricsServer | null> {
   const hostname = options.hostname ?? "0.0.0.0";
-  let server: Deno.HttpServer<Deno.NetAddr>;
   try {
-    server = Deno.serve({
+    const server = await serveFetch(handler, {
+      ...httpLimits(loadWorkerConfig({})),
+      ...options,
       hostname,
-      port: options.port,
-      onListen: ({ hostname, port }) =>
-        options.log.info("worker metrics listening", { hostname, port }),
-    }, handler);
+    });
+    options.log.info("worker metrics listening", { hostname, port: server.port });
+    return { port: server.port, stop: () => server.shutdown() };
   } catch (err) {
     options.log.error("cannot serve /metrics and /health", {
       hostname,
@@ -211,5 +215,4 @@ export function startMetricsServer(
     });
     return null;
   }
-  return { port: server.addr.port, stop: () => server.shutdown() };
 }

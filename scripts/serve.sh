@@ -71,8 +71,10 @@ case "$service" in
     db_dir=$(dirname "$db_path")
     listen="$core_host:$core_port"
     env_vars=CORE_HOST,CORE_PORT,DATABASE_PATH,IMAGE_STORAGE_PATH,REDIS_URL,MAX_UPLOAD_BYTES
-    env_vars=$env_vars,MAX_BODY_BYTES,SCHEDULER_INTERVAL_SECONDS,REPUBLISH_INTERVAL_SECONDS
-    env_vars=$env_vars,LOG_LEVEL,CORE_API_TOKEN,MAX_JSON_DEPTH,MAX_CONCURRENT_UPLOADS
+    env_vars=$env_vars,MAX_CONCURRENT_UPLOADS,MAX_BODY_BYTES,MAX_JSON_DEPTH
+    env_vars=$env_vars,SCHEDULER_INTERVAL_SECONDS,REPUBLISH_INTERVAL_SECONDS,LOG_LEVEL,CORE_API_TOKEN
+    env_vars=$env_vars,HTTP_MAX_CONNECTIONS,HTTP_HEADERS_TIMEOUT_SECONDS,HTTP_REQUEST_TIMEOUT_SECONDS
+    env_vars=$env_vars,HTTP_IDLE_TIMEOUT_SECONDS
     net=$(net_list "$listen" "$redis")
     exec deno run --no-prompt \
       --allow-read="$db_dir,$image_dir" \
@@ -88,6 +90,8 @@ case "$service" in
     env_vars=$env_vars,WORKER_CLAIM_IDLE_SECONDS,LOG_LEVEL,CORE_API_TOKEN,WORKER_METRICS_PORT
     env_vars=$env_vars,LLM_OUTAGE_MAX_HOURS,LLM_PROBE_MAX_SECONDS,LLM_MAX_ANSWER_CHARS
     env_vars=$env_vars,WORKER_MAX_DELIVERIES
+    env_vars=$env_vars,HTTP_MAX_CONNECTIONS,HTTP_HEADERS_TIMEOUT_SECONDS,HTTP_REQUEST_TIMEOUT_SECONDS
+    env_vars=$env_vars,HTTP_IDLE_TIMEOUT_SECONDS
     # Its /metrics and /health listener (WORKER_METRICS_PORT=0 turns it off).
     case "$metrics_port" in
       # Off, or not a port at all: config.ts stops the worker with a message naming it.
@@ -116,6 +120,8 @@ case "$service" in
     env_vars=$env_vars,WORKER_CLAIM_IDLE_SECONDS,WORKER_METRICS_PORT,LLM_OUTAGE_MAX_HOURS
     env_vars=$env_vars,LLM_PROBE_MAX_SECONDS,LLM_MAX_ANSWER_CHARS,WORKER_MAX_DELIVERIES
     env_vars=$env_vars,MAX_JSON_DEPTH,MAX_CONCURRENT_UPLOADS
+    env_vars=$env_vars,HTTP_MAX_CONNECTIONS,HTTP_HEADERS_TIMEOUT_SECONDS,HTTP_REQUEST_TIMEOUT_SECONDS
+    env_vars=$env_vars,HTTP_IDLE_TIMEOUT_SECONDS
     net=$(net_list "$redis" "$core" "$llm")
     exec deno run --no-prompt \
       ${net:+"--allow-net=$net"} \
@@ -135,7 +141,9 @@ case "$service" in
     env_vars=$env_vars,LLM_RETRY_MAX_MS,CORE_API_URL,WORKER_CONCURRENCY
     env_vars=$env_vars,WORKER_CLAIM_IDLE_SECONDS,WORKER_METRICS_PORT,LLM_OUTAGE_MAX_HOURS
     env_vars=$env_vars,LLM_PROBE_MAX_SECONDS,LLM_MAX_ANSWER_CHARS,WORKER_MAX_DELIVERIES
-    env_vars=$env_vars,MAX_JSON_DEPTH,MAX_CONCURRENT_UPLOADS,LOG_FORMAT
+    env_vars=$env_vars,MAX_JSON_DEPTH,MAX_CONCURRENT_UPLOADS,HTTP_MAX_CONNECTIONS
+    env_vars=$env_vars,HTTP_HEADERS_TIMEOUT_SECONDS,HTTP_REQUEST_TIMEOUT_SECONDS
+    env_vars=$env_vars,HTTP_IDLE_TIMEOUT_SECONDS,LOG_FORMAT
     case "$core_host" in 0.0.0.0) core_probe=127.0.0.1 ;; *) core_probe=$core_host ;; esac
     case "$metrics_port" in
       0 | '' | *[!0-9]*) metrics_probe= ;;

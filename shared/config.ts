@@ -20,6 +20,14 @@ const apiToken = z.string().regex(/^\S+$/, "must not contain whitespace").min(
 /** Default of MAX_JSON_DEPTH: deeper than any body of the contract, far below stack limits. */
 export const DEFAULT_MAX_JSON_DEPTH = 32;
 
+// Limits of every HTTP listener (the core's API, the worker's /metrics); see shared/http_server.ts.
+const httpShape = {
+  HTTP_MAX_CONNECTIONS: positiveInt.default(512),
+  HTTP_HEADERS_TIMEOUT_SECONDS: positiveInt.default(10),
+  HTTP_REQUEST_TIMEOUT_SECONDS: positiveInt.default(120),
+  HTTP_IDLE_TIMEOUT_SECONDS: positiveInt.default(5),
+};
+
 // The defaults are a workstation's: local paths under ./data (relative to where the service runs;
 // scripts/serve.sh makes them absolute) and Redis and the core on loopback. The images set the
 // container values (ENV in core/Dockerfile and llm_worker/Dockerfile), as .env.example does.
@@ -38,6 +46,7 @@ const coreShape = {
   LOG_LEVEL: logLevel.default("info"),
   // Unset keeps the API open, as the first version was; see README "Operating it".
   CORE_API_TOKEN: apiToken.optional(),
+  ...httpShape,
 };
 
 const workerShape = {
@@ -63,6 +72,7 @@ const workerShape = {
   LLM_PROBE_MAX_SECONDS: positiveInt.default(10),
   LLM_MAX_ANSWER_CHARS: positiveInt.default(65536),
   WORKER_MAX_DELIVERIES: positiveInt.default(10),
+  ...httpShape,
 };
 
 const coreSchema = z.object(coreShape);

@@ -164,7 +164,7 @@ async function shell(script: string, ...args: string[]): Promise<Uint8Array> {
  * Pids descending from `root` (Linux /proc). serve.sh execs deno, so `deno run` is a child of
  * `deno task`; a grandchild is found too, should a shell ever stay in between.
  */
-async function descendantPids(root: number): Promise<number[]> {
+export async function descendantPids(root: number): Promise<number[]> {
   // "pid ppid" per process; the name in /proc/<pid>/stat is in parentheses and may hold
   // spaces, so the fields are taken after its closing parenthesis.
   const table = new TextDecoder().decode(

@@ -278,7 +278,7 @@ itest(
     });
     redis.on("error", () => {});
     const metrics = createWorkerMetrics();
-    const server = startMetricsServer(
+    const server = await startMetricsServer(
       metricsHandler(metrics, { redis, coreUrl: h.server.url }),
       { hostname: "127.0.0.1", port: 0, log: createLogger("test", { sink: () => {} }) },
     );
