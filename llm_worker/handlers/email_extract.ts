@@ -1,8 +1,8 @@
 /**
  * email_extract: find dated events in an email. Each event with confidence above 0.7 and a
  * parseable event_time is created as a pending event (source_type `email`, source_detail the
- * subject) with Idempotency-Key `llm_job:<job_id>:event:<index>`, so a re-run creates nothing
- * twice. Result `{event_ids, events: [{event_id, description, event_time, source_type,
+ * subject) with Idempotency-Key `llm_job:<job_id>:event:<hash of the event>`, so a re-run
+ * creates nothing twice. Result `{event_ids, events: [{event_id, description, event_time, source_type,
  * source_detail}], skipped}`; each created event gets an `event_confirmation` notification.
  */
 import { z } from "zod";
@@ -52,7 +52,7 @@ export async function handleEmailExtract(
   );
   const events: Record<string, unknown>[] = [];
   let skipped = 0;
-  for (const [index, raw] of out.events.entries()) {
+  for (const raw of out.events) {
     const item = eventItem.safeParse(raw);
     const eventTime = item.success && item.data.event_time
       ? toUtcIso(item.data.event_time.trim())
@@ -64,16 +64,24 @@ export async function handleEmailExtract(
       skipped++;
       continue;
     }
-    const created = await core.createEvent(
-      {
-        owner_user_id: job.user_id,
-        event_time: eventTime,
-        description: item.data.description,
-        source_type: "email",
-        source_detail: subject,
-      },
-      { signal, idempotencyKey: `llm_job:${job.id}:event:${index}` },
-    );
+    const body = {
+      owner_user_id: job.user_id,
+      event_time: eventTime,
+      description: item.data.description,
+      source_type: "email" as const,
+      source_detail: subject,
+    };
+    // Keyed by the event itself: a re-run that gets the same answer finds the same events, and
+    // one that gets another answer (models are not deterministic) creates its own instead of
+    // reusing a key with a different body, which the core refuses.
+    const created = await core.createEvent(body, {
+      signal,
+      idempotencyKey: `llm_job:${job.id}:event:${await digest(body)}`,
+    });
+    if (events.some((e) => e.event_id === created.id)) {
+      skipped++;
+      continue;
+    }
     events.push({
       event_id: created.id,
       description: created.description ?? item.data.description,
@@ -83,4 +91,11 @@ export async function handleEmailExtract(
     });
   }
   return { event_ids: events.map((e) => e.event_id), events, skipped };
+}
+
+/** A short SHA-256 of `value` as JSON, hex. */
+async function digest(value: unknown): Promise<string> {
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return [...hash.slice(0, 12)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
