@@ -66,32 +66,45 @@ core_host=${CORE_HOST:-127.0.0.1}
 core_port=${CORE_PORT:-8000}
 metrics_port=${WORKER_METRICS_PORT:-9100}
 
+# The variables each service reads (CORE_ENV_VARS and WORKER_ENV_VARS of shared/config.ts;
+# tests/shared/env_example_test.ts keeps the two in step): each service's own, and those both
+# read. The doctor and deno task dev read every one.
+both_vars=IMAGE_STORAGE_PATH,REDIS_URL,LOG_LEVEL,CORE_API_TOKEN,HTTP_MAX_CONNECTIONS
+both_vars=$both_vars,HTTP_HEADERS_TIMEOUT_SECONDS,HTTP_REQUEST_TIMEOUT_SECONDS
+both_vars=$both_vars,HTTP_IDLE_TIMEOUT_SECONDS
+core_vars=CORE_HOST,CORE_PORT,DATABASE_PATH,MAX_UPLOAD_BYTES,MAX_CONCURRENT_UPLOADS
+core_vars=$core_vars,MAX_BODY_BYTES,MAX_JSON_DEPTH,SCHEDULER_INTERVAL_SECONDS
+core_vars=$core_vars,REPUBLISH_INTERVAL_SECONDS
+worker_vars=LLM_BASE_URL,LLM_VISION_MODEL,LLM_TEXT_MODEL,LLM_API_KEY,LLM_MAX_RETRIES
+worker_vars=$worker_vars,LLM_TIMEOUT_SECONDS,LLM_RETRY_BASE_MS,LLM_RETRY_MAX_MS,CORE_API_URL
+worker_vars=$worker_vars,WORKER_CONCURRENCY,WORKER_CLAIM_IDLE_SECONDS,WORKER_METRICS_PORT
+worker_vars=$worker_vars,LLM_OUTAGE_MAX_HOURS,LLM_PROBE_MAX_SECONDS,LLM_MAX_ANSWER_CHARS
+worker_vars=$worker_vars,WORKER_MAX_DELIVERIES
+all_vars=$core_vars,$worker_vars,$both_vars
+
+# Run the command in this process; with SERVE_PRINT=1 print it instead, one argument a line, so
+# a test can read the flags a service gets without starting it.
+launch() {
+  if [ "${SERVE_PRINT-}" = 1 ]; then
+    printf '%s\n' "$@"
+    exit 0
+  fi
+  exec "$@"
+}
+
 case "$service" in
   core)
     db_dir=$(dirname "$db_path")
     listen="$core_host:$core_port"
-    env_vars=CORE_HOST,CORE_PORT,DATABASE_PATH,IMAGE_STORAGE_PATH,REDIS_URL,MAX_UPLOAD_BYTES
-    env_vars=$env_vars,MAX_CONCURRENT_UPLOADS,MAX_BODY_BYTES,MAX_JSON_DEPTH
-    env_vars=$env_vars,SCHEDULER_INTERVAL_SECONDS,REPUBLISH_INTERVAL_SECONDS,LOG_LEVEL,CORE_API_TOKEN
-    env_vars=$env_vars,HTTP_MAX_CONNECTIONS,HTTP_HEADERS_TIMEOUT_SECONDS,HTTP_REQUEST_TIMEOUT_SECONDS
-    env_vars=$env_vars,HTTP_IDLE_TIMEOUT_SECONDS
     net=$(net_list "$listen" "$redis")
-    exec deno run --no-prompt \
+    launch deno run --no-prompt \
       --allow-read="$db_dir,$image_dir" \
       --allow-write="$db_dir,$image_dir" \
       ${net:+"--allow-net=$net"} \
-      --allow-env="$env_vars" --ignore-env \
+      --allow-env="$core_vars,$both_vars" --ignore-env \
       "$here/core/main.ts"
     ;;
   worker)
-    env_vars=LLM_BASE_URL,LLM_VISION_MODEL,LLM_TEXT_MODEL,LLM_API_KEY,LLM_MAX_RETRIES
-    env_vars=$env_vars,LLM_TIMEOUT_SECONDS,LLM_RETRY_BASE_MS,LLM_RETRY_MAX_MS,REDIS_URL
-    env_vars=$env_vars,CORE_API_URL,IMAGE_STORAGE_PATH,WORKER_CONCURRENCY
-    env_vars=$env_vars,WORKER_CLAIM_IDLE_SECONDS,LOG_LEVEL,CORE_API_TOKEN,WORKER_METRICS_PORT
-    env_vars=$env_vars,LLM_OUTAGE_MAX_HOURS,LLM_PROBE_MAX_SECONDS,LLM_MAX_ANSWER_CHARS
-    env_vars=$env_vars,WORKER_MAX_DELIVERIES
-    env_vars=$env_vars,HTTP_MAX_CONNECTIONS,HTTP_HEADERS_TIMEOUT_SECONDS,HTTP_REQUEST_TIMEOUT_SECONDS
-    env_vars=$env_vars,HTTP_IDLE_TIMEOUT_SECONDS
     # Its /metrics and /health listener (WORKER_METRICS_PORT=0 turns it off).
     case "$metrics_port" in
       # Off, or not a port at all: config.ts stops the worker with a message naming it.
@@ -101,31 +114,21 @@ case "$service" in
     net=$(net_list "$redis" "$core" "$llm" "$metrics_listen")
     # A small young generation: the worker's garbage is short-lived per-job objects, and the
     # default semi-space let peak RSS reach ~200 MB; 2 MB measured ~130 MB at the same throughput.
-    exec deno run --no-prompt \
+    launch deno run --no-prompt \
       --v8-flags=--max-semi-space-size=2 \
       --allow-read="$image_dir" \
       ${net:+"--allow-net=$net"} \
-      --allow-env="$env_vars" --ignore-env \
+      --allow-env="$worker_vars,$both_vars" --ignore-env \
       --allow-sys=hostname \
       "$here/llm_worker/main.ts"
     ;;
   doctor)
     # Checks both services' settings, so it sees both lists; it reaches what the worker reaches,
     # and reads and writes nothing.
-    env_vars=CORE_HOST,CORE_PORT,DATABASE_PATH,IMAGE_STORAGE_PATH,REDIS_URL,MAX_UPLOAD_BYTES
-    env_vars=$env_vars,MAX_BODY_BYTES,SCHEDULER_INTERVAL_SECONDS,REPUBLISH_INTERVAL_SECONDS
-    env_vars=$env_vars,LOG_LEVEL,CORE_API_TOKEN,LLM_BASE_URL,LLM_VISION_MODEL,LLM_TEXT_MODEL
-    env_vars=$env_vars,LLM_API_KEY,LLM_MAX_RETRIES,LLM_TIMEOUT_SECONDS,LLM_RETRY_BASE_MS
-    env_vars=$env_vars,LLM_RETRY_MAX_MS,CORE_API_URL,WORKER_CONCURRENCY
-    env_vars=$env_vars,WORKER_CLAIM_IDLE_SECONDS,WORKER_METRICS_PORT,LLM_OUTAGE_MAX_HOURS
-    env_vars=$env_vars,LLM_PROBE_MAX_SECONDS,LLM_MAX_ANSWER_CHARS,WORKER_MAX_DELIVERIES
-    env_vars=$env_vars,MAX_JSON_DEPTH,MAX_CONCURRENT_UPLOADS
-    env_vars=$env_vars,HTTP_MAX_CONNECTIONS,HTTP_HEADERS_TIMEOUT_SECONDS,HTTP_REQUEST_TIMEOUT_SECONDS
-    env_vars=$env_vars,HTTP_IDLE_TIMEOUT_SECONDS
     net=$(net_list "$redis" "$core" "$llm")
-    exec deno run --no-prompt \
+    launch deno run --no-prompt \
       ${net:+"--allow-net=$net"} \
-      --allow-env="$env_vars" --ignore-env \
+      --allow-env="$all_vars" --ignore-env \
       "$here/llm_worker/doctor.ts"
     ;;
   dev)
@@ -134,27 +137,17 @@ case "$service" in
     # services through this script, so they get exactly their own flags. It reads both services'
     # settings (and LOG_FORMAT), reaches what it checks (Redis, the core's listen address, the
     # worker's listener, the LLM server) and writes only the data directory (Redis' files).
-    env_vars=CORE_HOST,CORE_PORT,DATABASE_PATH,IMAGE_STORAGE_PATH,REDIS_URL,MAX_UPLOAD_BYTES
-    env_vars=$env_vars,MAX_BODY_BYTES,SCHEDULER_INTERVAL_SECONDS,REPUBLISH_INTERVAL_SECONDS
-    env_vars=$env_vars,LOG_LEVEL,CORE_API_TOKEN,LLM_BASE_URL,LLM_VISION_MODEL,LLM_TEXT_MODEL
-    env_vars=$env_vars,LLM_API_KEY,LLM_MAX_RETRIES,LLM_TIMEOUT_SECONDS,LLM_RETRY_BASE_MS
-    env_vars=$env_vars,LLM_RETRY_MAX_MS,CORE_API_URL,WORKER_CONCURRENCY
-    env_vars=$env_vars,WORKER_CLAIM_IDLE_SECONDS,WORKER_METRICS_PORT,LLM_OUTAGE_MAX_HOURS
-    env_vars=$env_vars,LLM_PROBE_MAX_SECONDS,LLM_MAX_ANSWER_CHARS,WORKER_MAX_DELIVERIES
-    env_vars=$env_vars,MAX_JSON_DEPTH,MAX_CONCURRENT_UPLOADS,HTTP_MAX_CONNECTIONS
-    env_vars=$env_vars,HTTP_HEADERS_TIMEOUT_SECONDS,HTTP_REQUEST_TIMEOUT_SECONDS
-    env_vars=$env_vars,HTTP_IDLE_TIMEOUT_SECONDS,LOG_FORMAT
     case "$core_host" in 0.0.0.0) core_probe=127.0.0.1 ;; *) core_probe=$core_host ;; esac
     case "$metrics_port" in
       0 | '' | *[!0-9]*) metrics_probe= ;;
       *) metrics_probe=127.0.0.1:$metrics_port ;;
     esac
     net=$(net_list "$redis" "$core_probe:$core_port" "$metrics_probe" "$llm")
-    exec deno run --no-prompt \
+    launch deno run --no-prompt \
       --allow-run=setsid,sh,redis-server \
       --allow-write="$PWD/data" \
       ${net:+"--allow-net=$net"} \
-      --allow-env="$env_vars" \
+      --allow-env="$all_vars,LOG_FORMAT" \
       "$here/scripts/dev.ts" "$PWD/data"
     ;;
   *)
