@@ -18,6 +18,7 @@
 import { ShutdownError, TransientError } from "./errors.ts";
 import type { LlmClient } from "./llm_client.ts";
 import { backoffDelay, type BackoffOptions } from "./retry.ts";
+import { Notifier } from "./notifier.ts";
 
 /** What the breaker knows of the model, for operators. */
 export interface ModelStatus {
@@ -86,13 +87,13 @@ export function createModelBreaker(options: ModelBreakerOptions): ModelBreaker {
   let probing = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const waiters: Waiter[] = [];
-  const listeners = new Set<() => void>();
+  const changes = new Notifier();
 
   const now = () => clock().getTime();
   const down = () => status.state === "outage";
 
   function wake(): void {
-    for (const listener of [...listeners]) listener();
+    changes.notify();
   }
 
   function changedNow(): void {
@@ -209,17 +210,7 @@ export function createModelBreaker(options: ModelBreakerOptions): ModelBreaker {
       clearTimeout(timer);
       timer = undefined;
     },
-    changed(signal) {
-      return new Promise((resolve) => {
-        const done = () => {
-          listeners.delete(done);
-          signal.removeEventListener("abort", done);
-          resolve();
-        };
-        listeners.add(done);
-        signal.addEventListener("abort", done, { once: true });
-      });
-    },
+    changed: (signal) => changes.wait(signal),
   };
 }
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { type Dispatcher, startDispatcher, type WorkGate } from "../../llm_worker/dispatcher.ts";
+import { Notifier } from "../../llm_worker/notifier.ts";
 import { silentLogger } from "../../shared/log.ts";
 import {
   ack,
@@ -68,25 +69,14 @@ function stubRun() {
 /** A gate whose allowance the test sets. */
 function fakeGate(initial = Infinity): WorkGate & { set(n: number): void } {
   let allowance = initial;
-  const listeners = new Set<() => void>();
+  const changes = new Notifier();
   return {
     set(n) {
       allowance = n;
-      for (const l of [...listeners]) l();
+      changes.notify();
     },
     allowance: () => allowance,
-    changed(signal) {
-      return new Promise((resolve) => {
-        if (signal.aborted) return resolve();
-        const done = () => {
-          listeners.delete(done);
-          signal.removeEventListener("abort", done);
-          resolve();
-        };
-        listeners.add(done);
-        signal.addEventListener("abort", done, { once: true });
-      });
-    },
+    changed: (signal) => changes.wait(signal),
   };
 }
 
