@@ -4,6 +4,7 @@
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { except } from "hono/combine";
 import type { CoreDeps } from "./deps.ts";
 import { ApiError, errorResponse } from "./http/errors.ts";
 import { healthRouter } from "./routes/health.ts";
@@ -32,6 +33,9 @@ import { isDiskFull } from "./db/sqlite_errors.ts";
 export const DISK_FULL_DETAIL =
   "Insufficient storage: the server's disk is full, so nothing was saved; try again later";
 
+// The upload route's paths, as the exemption from the JSON body limit has always matched them.
+const IMAGE_UPLOAD_PATH = /\/memories\/[^/]+\/image$/;
+
 /** Build the core app on `deps`. */
 export function createApp(deps: CoreDeps): Hono {
   const app = new Hono();
@@ -48,20 +52,22 @@ export function createApp(deps: CoreDeps): Hono {
     await next();
   });
 
-  const tooLarge = (limit: number) => (c: Parameters<typeof errorResponse>[0]) =>
-    errorResponse(c, new ApiError(413, `request body is larger than ${limit} bytes`));
   // Uploads are streamed to disk and counted by their route (core/image_upload.ts): Hono's
   // bodyLimit would hold a body without Content-Length in memory. Every other body is small JSON.
-  app.use("*", async (c, next) => {
-    if (/\/memories\/[^/]+\/image$/.test(c.req.path)) return await next();
-    return await bodyLimit({
-      maxSize: config.MAX_BODY_BYTES,
-      onError: tooLarge(config.MAX_BODY_BYTES),
-    })(
-      c,
-      next,
-    );
-  });
+  app.use(
+    "*",
+    except(
+      (c) => IMAGE_UPLOAD_PATH.test(c.req.path),
+      bodyLimit({
+        maxSize: config.MAX_BODY_BYTES,
+        onError: (c) =>
+          errorResponse(
+            c,
+            new ApiError(413, `request body is larger than ${config.MAX_BODY_BYTES} bytes`),
+          ),
+      }),
+    ),
+  );
 
   // Before any route: a forged X-Actor (e.g. the scheduler's name) must change nothing.
   app.use("*", checkActor());

@@ -11,8 +11,12 @@ const nonNegativeInt = z.coerce.number().int().min(0);
 const url = z.string().url();
 const redisUrl = z.string().regex(/^rediss?:\/\/[^\s]+$/, "must look like redis://host:port[/db]");
 const logLevel = z.enum(["debug", "info", "warn", "error"]);
-// Sent as an HTTP header, so no whitespace; a short token is too easy to guess to be worth it.
-const apiToken = z.string().regex(/^\S+$/, "must not contain whitespace").min(
+// Sent as a bearer token, so only the characters RFC 6750 allows there (hono/bearer-auth on the
+// core refuses any other); a short token is too easy to guess to be worth it.
+const apiToken = z.string().regex(
+  /^[A-Za-z0-9._~+/-]+=*$/,
+  "must be letters, digits and - . _ ~ + / only (optionally ending in =), no whitespace",
+).min(
   16,
   "must be at least 16 characters (e.g. the output of `openssl rand -hex 32`)",
 );

@@ -1,11 +1,19 @@
 /**
  * The optional access token: with `CORE_API_TOKEN` set, every endpoint but `GET /health` wants
- * `Authorization: Bearer <token>`. Unset, the API stays open as in the first version.
+ * `Authorization: Bearer <token>`. Unset, the API stays open as in the first version. The header
+ * is checked by Hono's bearerAuth; this module only shapes its refusals as the API's 401s.
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import { bearerAuth } from "hono/bearer-auth";
+import { except } from "hono/combine";
+import { HTTPException } from "hono/http-exception";
 
 /** Paths anyone may call: the container healthcheck knows no token. */
 export const OPEN_PATHS: readonly string[] = ["/health"];
+
+const CHALLENGE = 'Bearer realm="memori"';
+const MISSING = "Missing bearer token: send Authorization: Bearer <CORE_API_TOKEN>";
+const INVALID = "Invalid bearer token";
 
 async function sha256(text: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
@@ -37,28 +45,41 @@ export interface RequireTokenOptions {
   except?: (path: string) => boolean;
 }
 
+function refusal(detail: string): (c: Context) => Response {
+  return (c) => c.json({ detail }, 401);
+}
+
+// bearerAuth takes only RFC 6750 token characters; a `Bearer <anything>` header it turns down on
+// that ground still carries a token, just a wrong one, and keeps being told so.
+function malformedRefusal(c: Context): Response {
+  const header = c.req.header("authorization") ?? "";
+  return refusal(/^Bearer[ \t]+\S+$/i.test(header) ? INVALID : MISSING)(c);
+}
+
 /** Middleware answering 401 to a request without the right bearer token (none when unset). */
 export function requireToken(
   token: string | undefined,
   options: RequireTokenOptions = {},
 ): MiddlewareHandler {
   if (token === undefined) return async (_c, next) => await next();
-  const matches = tokenChecker(token);
-  return async (c, next) => {
-    if (OPEN_PATHS.includes(c.req.path) || options.except?.(c.req.path)) return await next();
-    const header = c.req.header("authorization") ?? "";
-    const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-    // Checked even without a header, so a missing token takes as long as a wrong one.
-    const ok = await matches(match ? match[1] : "");
-    if (match && ok) return await next();
-    c.header("WWW-Authenticate", 'Bearer realm="memori"');
-    return c.json(
-      {
-        detail: match
-          ? "Invalid bearer token"
-          : "Missing bearer token: send Authorization: Bearer <CORE_API_TOKEN>",
-      },
-      401,
-    );
+  const check = bearerAuth({
+    verifyToken: tokenChecker(token),
+    // bearerAuth answers a malformed header with 400; the API always said 401, and every refusal
+    // carries the same challenge.
+    noAuthenticationHeader: { message: refusal(MISSING), wwwAuthenticateHeader: CHALLENGE },
+    invalidAuthenticationHeader: { message: malformedRefusal, wwwAuthenticateHeader: CHALLENGE },
+    invalidToken: { message: refusal(INVALID), wwwAuthenticateHeader: CHALLENGE },
+  });
+  // bearerAuth throws its refusal; answering it here keeps the app's error handler, which turns
+  // other Hono exceptions into `{detail}`, from rewriting the body.
+  const answered: MiddlewareHandler = async (c, next) => {
+    try {
+      return await check(c, next);
+    } catch (err) {
+      if (err instanceof HTTPException && err.status === 401) return err.getResponse();
+      throw err;
+    }
   };
+  const skip = options.except ?? (() => false);
+  return except([...OPEN_PATHS, (c: Context) => skip(c.req.path)], answered);
 }

@@ -123,13 +123,16 @@ Deno.test("readEnv reads only the names asked for; redisHostPort", () => {
   assert.equal(redisHostPort("rediss://user:pw@host:7000"), "host:7000");
 });
 
-Deno.test("CORE_API_TOKEN: optional, long enough, no whitespace, never echoed", () => {
+Deno.test("CORE_API_TOKEN: optional, long enough, bearer token characters, never echoed", () => {
   const token = "tok-0123456789abcdef";
   assert.equal(loadCoreConfig({ CORE_API_TOKEN: token }).CORE_API_TOKEN, token);
   assert.equal(loadWorkerConfig({ CORE_API_TOKEN: token }).CORE_API_TOKEN, token);
   // Empty means unset (a `CORE_API_TOKEN=` line in .env).
   assert.equal(loadCoreConfig({ CORE_API_TOKEN: "" }).CORE_API_TOKEN, undefined);
-  for (const bad of ["too-short-tok", "has a space in it, long enough"]) {
+  const base64ish = "aGVsbG8rd29ybGQ/x~y.z_w==";
+  assert.equal(loadCoreConfig({ CORE_API_TOKEN: base64ish }).CORE_API_TOKEN, base64ish);
+  // hono/bearer-auth would refuse every request made with a token outside RFC 6750's characters.
+  for (const bad of ["too-short-tok", "has a space in it, long enough", "no!such@chars#allowed$"]) {
     for (const load of [loadCoreConfig, loadWorkerConfig]) {
       try {
         load({ CORE_API_TOKEN: bad });
