@@ -1,6 +1,7 @@
 /** Audit trail: every create, update, delete and state change writes one row. */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { utcOut } from "./time.ts";
+import { queryAll } from "./db/query.ts";
 import { type AuditAction, type EntityType, LEGACY_ENTITY_TYPES } from "../shared/enums.ts";
 
 /** One audit entry to write. */
@@ -113,10 +114,14 @@ export function listAudit(db: DatabaseSync, filter: AuditFilter): Record<string,
     where.push(`${col} = ?`);
     args.push(value);
   }
-  const rows = db.prepare(
+  const rows = queryAll<AuditRow>(
+    db,
     `SELECT id, entity_type, entity_id, action, actor, detail, created_at FROM audit_log
      ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
      ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
-  ).all(...args, filter.limit, filter.offset) as unknown as AuditRow[];
+    ...args,
+    filter.limit,
+    filter.offset,
+  );
   return rows.map(auditJson);
 }

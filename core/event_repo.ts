@@ -13,6 +13,7 @@ import {
   getReminder,
   updateReminder,
 } from "./reminder_repo.ts";
+import { queryAll, queryOne } from "./db/query.ts";
 import { utcOut, utcSql } from "./time.ts";
 
 /** An `events` row as stored. */
@@ -96,8 +97,7 @@ const COLUMNS = "id, memory_id, owner_user_id, description, event_time, source_t
 
 /** The row of event `id`, or null. */
 export function getEvent(db: DatabaseSync, id: string): EventRow | null {
-  const row = db.prepare(`SELECT ${COLUMNS} FROM events WHERE id = ?`).get(id);
-  return (row as unknown as EventRow | undefined) ?? null;
+  return queryOne<EventRow>(db, `SELECT ${COLUMNS} FROM events WHERE id = ?`, id);
 }
 
 /** What {@linkcode insertEvent} stores. */
@@ -182,7 +182,7 @@ export function listEvents(db: DatabaseSync, filter: EventFilter): EventRow[] {
   const sql = `SELECT ${COLUMNS} FROM events
     ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
     ORDER BY ${utcSql("event_time")} DESC, rowid DESC LIMIT ? OFFSET ?`;
-  return db.prepare(sql).all(...args, filter.limit, filter.offset) as unknown as EventRow[];
+  return queryAll<EventRow>(db, sql, ...args, filter.limit, filter.offset);
 }
 
 /** Fields {@linkcode updateEvent} may change; undefined leaves a field as it is. */

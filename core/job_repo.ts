@@ -5,6 +5,7 @@
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type { JobStatus, JobType } from "../shared/enums.ts";
 import { toUtcIso } from "../shared/schemas.ts";
+import { queryAll, queryOne } from "./db/query.ts";
 
 /** An `llm_jobs` row as stored (payload and result are JSON text). */
 export interface JobRow {
@@ -89,7 +90,7 @@ export function jobJson(row: JobRow): JobJson {
 
 /** The row of job `id`, or undefined. */
 export function getJob(db: DatabaseSync, id: string): JobRow | undefined {
-  return db.prepare("SELECT * FROM llm_jobs WHERE id = ?").get(id) as JobRow | undefined;
+  return queryOne<JobRow>(db, "SELECT * FROM llm_jobs WHERE id = ?", id) ?? undefined;
 }
 
 /** What {@linkcode insertJob} stores. */
@@ -160,7 +161,7 @@ export function listJobs(db: DatabaseSync, filter: JobFilter): JobRow[] {
   }
   const sql = `SELECT * FROM llm_jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
     ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?`;
-  return db.prepare(sql).all(...args, filter.limit, filter.offset) as unknown as JobRow[];
+  return queryAll<JobRow>(db, sql, ...args, filter.limit, filter.offset);
 }
 
 /** Options for {@linkcode recordPublished}. */

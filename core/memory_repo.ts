@@ -2,7 +2,8 @@
  * Memory rows as the HTTP contract spells them, with their tags, plus the small queries other
  * modules share: loading memories with tags, tag normalization and what points to a memory.
  */
-import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
+import { queryAll, queryOne } from "./db/query.ts";
 import type { MemoryStatus, TagStatus } from "../shared/enums.ts";
 
 /** The columns of a `memories` row. */
@@ -107,8 +108,7 @@ export function memoryJson(row: MemoryRow, tags: TagJson[]): MemoryJson {
 
 /** The `memories` row `id`, or null. */
 export function getMemoryRow(db: DatabaseSync, id: string): MemoryRow | null {
-  const row = db.prepare(`SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.id = ?`).get(id);
-  return (row as unknown as MemoryRow | undefined) ?? null;
+  return queryOne<MemoryRow>(db, `SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.id = ?`, id);
 }
 
 /**
@@ -121,10 +121,12 @@ export function loadTags(db: DatabaseSync, ids: readonly string[]): Map<string, 
   if (ids.length === 0) return out;
   const unique = [...new Set(ids)];
   const marks = unique.map(() => "?").join(", ");
-  const rows = db.prepare(
+  const rows = queryAll<TagJson & { memory_id: string }>(
+    db,
     `SELECT memory_id, tag, status, suggested_at, confirmed_at FROM memory_tags
      WHERE memory_id IN (${marks}) ORDER BY rowid`,
-  ).all(...(unique as SQLInputValue[])) as unknown as (TagJson & { memory_id: string })[];
+    ...unique,
+  );
   for (const r of rows) {
     out.get(r.memory_id)?.push({
       tag: r.tag,
@@ -169,11 +171,14 @@ export interface MemoryReferences {
 
 /** Count the tasks, reminders and events that point to memory `id`. */
 export function memoryReferences(db: DatabaseSync, id: string): MemoryReferences {
-  const row = db.prepare(
+  // An aggregate-only SELECT always answers one row.
+  const row = queryOne<MemoryReferences>(
+    db,
     `SELECT (SELECT count(*) FROM tasks WHERE memory_id = ?1) AS tasks,
             (SELECT count(*) FROM reminders WHERE memory_id = ?1) AS reminders,
             (SELECT count(*) FROM events WHERE memory_id = ?1) AS events`,
-  ).get(id) as unknown as MemoryReferences;
+    id,
+  )!;
   return { tasks: row.tasks, reminders: row.reminders, events: row.events };
 }
 

@@ -4,6 +4,7 @@
  */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { writeAudit } from "./audit.ts";
+import { queryAll, queryOne } from "./db/query.ts";
 import { utcOut, utcSql } from "./time.ts";
 
 /** A `reminders` row as stored. */
@@ -70,8 +71,7 @@ const COLUMNS = "id, memory_id, owner_user_id, text, fire_at, recurrence_minutes
 
 /** The row of reminder `id`, or null. */
 export function getReminder(db: DatabaseSync, id: string): ReminderRow | null {
-  const row = db.prepare(`SELECT ${COLUMNS} FROM reminders WHERE id = ?`).get(id);
-  return (row as unknown as ReminderRow | undefined) ?? null;
+  return queryOne<ReminderRow>(db, `SELECT ${COLUMNS} FROM reminders WHERE id = ?`, id);
 }
 
 /** Who changes a row, when, and what else to record in its audit entry. */
@@ -168,7 +168,7 @@ export function listReminders(db: DatabaseSync, filter: ReminderFilter): Reminde
   const sql = `SELECT ${COLUMNS} FROM reminders
     ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
     ORDER BY ${utcSql("fire_at")}, rowid LIMIT ? OFFSET ?`;
-  return db.prepare(sql).all(...args, filter.limit, filter.offset) as unknown as ReminderRow[];
+  return queryAll<ReminderRow>(db, sql, ...args, filter.limit, filter.offset);
 }
 
 /** Fields {@linkcode updateReminder} may change; undefined leaves a field as it is. */

@@ -7,6 +7,7 @@
  * phrase, so `"`, `*`, `:`, parentheses, `AND`, `OR`, `NEAR` and the like are only ever words.
  */
 import type { DatabaseSync } from "node:sqlite";
+import { queryAll } from "./db/query.ts";
 import { MEMORY_COLUMNS, type MemoryJson, type MemoryRow, withTags } from "./memory_repo.ts";
 
 /** Most results one search answers. */
@@ -149,11 +150,14 @@ export function searchMemories(
   const pinnedOnly = params.pinnedOnly === true;
   if (q === "") {
     if (!pinnedOnly) return [];
-    const rows = db.prepare(
+    const rows = queryAll<MemoryRow>(
+      db,
       `SELECT ${MEMORY_COLUMNS} FROM memories m
        WHERE m.owner_user_id = ? AND m.is_pinned = 1 AND m.status = 'confirmed'
        ORDER BY m.created_at DESC, m.rowid DESC LIMIT ?`,
-    ).all(params.owner, SEARCH_LIMIT) as unknown as MemoryRow[];
+      params.owner,
+      SEARCH_LIMIT,
+    );
     return withTags(db, rows).map((memory) => ({ memory, score: 0 }));
   }
   const words = buildMatchQuery(q);
@@ -221,9 +225,11 @@ function rankNewest(db: DatabaseSync, match: string, cap: number): Ranked[] {
 function load(db: DatabaseSync, ranked: Ranked[]): SearchHit[] {
   if (ranked.length === 0) return [];
   const marks = ranked.map(() => "?").join(", ");
-  const rows = db.prepare(
+  const rows = queryAll<MemoryRow & { rid: number }>(
+    db,
     `SELECT m.rowid AS rid, ${MEMORY_COLUMNS} FROM memories m WHERE m.rowid IN (${marks})`,
-  ).all(...ranked.map((r) => r.rid)) as unknown as (MemoryRow & { rid: number })[];
+    ...ranked.map((r) => r.rid),
+  );
   const byRid = new Map(rows.map((r) => [r.rid, r]));
   const found = ranked.filter((r) => byRid.has(r.rid));
   const memories = withTags(db, found.map((r) => byRid.get(r.rid)!));
