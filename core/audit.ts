@@ -1,6 +1,8 @@
 /** Audit trail: every create, update, delete and state change writes one row. */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { utcOut } from "./time.ts";
+import type { z } from "zod";
+import type { auditEntryResponse } from "../shared/response_schemas.ts";
 import { queryAll } from "./db/query.ts";
 import { type AuditAction, type EntityType, LEGACY_ENTITY_TYPES } from "../shared/enums.ts";
 
@@ -68,8 +70,11 @@ function parseDetail(detail: string | null): unknown {
   }
 }
 
+/** An audit entry as the contract spells it. */
+export type AuditEntryJson = z.output<typeof auditEntryResponse>;
+
 /** An audit entry as answered. */
-export function auditJson(row: AuditRow): Record<string, unknown> {
+export function auditJson(row: AuditRow): AuditEntryJson {
   const user = USER_ACTOR.exec(row.actor);
   return {
     id: row.id,
@@ -79,7 +84,7 @@ export function auditJson(row: AuditRow): Record<string, unknown> {
     action: row.action,
     actor: row.actor,
     detail: parseDetail(row.detail),
-    created_at: utcOut(row.created_at),
+    created_at: utcOut(row.created_at)!,
   };
 }
 
@@ -100,7 +105,7 @@ export interface AuditFilter {
 }
 
 /** Audit entries matching `filter`, newest first, as answered. */
-export function listAudit(db: DatabaseSync, filter: AuditFilter): Record<string, unknown>[] {
+export function listAudit(db: DatabaseSync, filter: AuditFilter): AuditEntryJson[] {
   const where: string[] = [];
   const args: SQLInputValue[] = [];
   if (filter.entity_type !== undefined) {

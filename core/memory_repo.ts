@@ -4,7 +4,9 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import { queryAll, queryOne } from "./db/query.ts";
-import type { MemoryStatus, TagStatus } from "../shared/enums.ts";
+import type { z } from "zod";
+import type { MediaType, MemoryStatus } from "../shared/enums.ts";
+import type { memoryResponse, tagResponse } from "../shared/response_schemas.ts";
 
 /** The columns of a `memories` row. */
 export interface MemoryRow {
@@ -19,7 +21,7 @@ export interface MemoryRow {
   /** Text; may be null for an image memory. */
   content: string | null;
   /** `image` or null. */
-  media_type: string | null;
+  media_type: MediaType | null;
   /** Telegram file id of the media. */
   media_file_id: string | null;
   /** Where the image is stored, inside IMAGE_STORAGE_PATH. */
@@ -36,49 +38,11 @@ export interface MemoryRow {
   updated_at: string;
 }
 
-/** A tag of a memory, as answered. */
-export interface TagJson {
-  /** Normalized tag text. */
-  tag: string;
-  /** `confirmed` or `suggested`. */
-  status: TagStatus;
-  /** When the model suggested it, ISO UTC. */
-  suggested_at: string | null;
-  /** When the user confirmed it, ISO UTC. */
-  confirmed_at: string | null;
-}
+/** A tag of a memory, as answered (the shape is the response schema's). */
+export type TagJson = z.output<typeof tagResponse>;
 
-/** A memory as answered by every endpoint that returns one. */
-export interface MemoryJson {
-  /** UUID. */
-  id: string;
-  /** Telegram user id of the owner. */
-  owner_user_id: number;
-  /** Chat the memory came from, if any. */
-  source_chat_id: number | null;
-  /** Message the memory came from, if any. */
-  source_message_id: number | null;
-  /** Text; may be null for an image memory. */
-  content: string | null;
-  /** `image` or null. */
-  media_type: string | null;
-  /** Telegram file id of the media. */
-  media_file_id: string | null;
-  /** Where the image is stored. */
-  media_local_path: string | null;
-  /** `confirmed` or `pending`. */
-  status: MemoryStatus;
-  /** When a pending memory is dropped. */
-  pending_expires_at: string | null;
-  /** Pinned memories come first in search. */
-  is_pinned: boolean;
-  /** ISO UTC. */
-  created_at: string;
-  /** ISO UTC. */
-  updated_at: string;
-  /** Its tags, in the order they were added; `[]` when none. */
-  tags: TagJson[];
-}
+/** A memory with its tags, as every endpoint that returns one answers it. */
+export type MemoryJson = z.output<typeof memoryResponse>;
 
 /** The memory columns in a fixed order, for `SELECT ${MEMORY_COLUMNS} FROM memories m`. */
 export const MEMORY_COLUMNS: string =

@@ -3,6 +3,8 @@
  * writing its audit entry. Used by the reminders and events routers and by the scheduler.
  */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import type { z } from "zod";
+import type { reminderResponse } from "../shared/response_schemas.ts";
 import { writeAudit } from "./audit.ts";
 import { queryAll, queryOne } from "./db/query.ts";
 import { utcOut, utcSql } from "./time.ts";
@@ -30,26 +32,7 @@ export interface ReminderRow {
 }
 
 /** A reminder as the HTTP contract spells it. */
-export interface ReminderJson {
-  /** UUID. */
-  id: string;
-  /** The memory it is about. */
-  memory_id: string;
-  /** Telegram user id. */
-  owner_user_id: number;
-  /** What to say ("" for rows of the first version without text). */
-  text: string;
-  /** When to fire, ISO UTC with Z. */
-  fire_at: string;
-  /** Repeat interval in minutes, or null. */
-  recurrence_minutes: number | null;
-  /** Whether it was sent. */
-  fired: boolean;
-  /** ISO UTC with Z. */
-  created_at: string;
-  /** ISO UTC with Z. */
-  updated_at: string;
-}
+export type ReminderJson = z.output<typeof reminderResponse>;
 
 /** A reminder row as the contract's JSON. */
 export function reminderJson(row: ReminderRow): ReminderJson {

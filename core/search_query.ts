@@ -8,7 +8,9 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import { queryAll } from "./db/query.ts";
-import { MEMORY_COLUMNS, type MemoryJson, type MemoryRow, withTags } from "./memory_repo.ts";
+import { MEMORY_COLUMNS, type MemoryRow, withTags } from "./memory_repo.ts";
+import type { z } from "zod";
+import type { searchHitResponse } from "../shared/response_schemas.ts";
 
 /** Most results one search answers. */
 export const SEARCH_LIMIT = 20;
@@ -72,13 +74,11 @@ export function buildMatchQuery(q: string): string | null {
   return [...new Set(words.flatMap(forms))].map(phrase).join(" OR ");
 }
 
-/** One search result. */
-export interface SearchHit {
-  /** The memory with its tags. */
-  memory: MemoryJson;
-  /** Relevance, higher is better (`-bm25`); 0 in the pinned list, which is not ranked. */
-  score: number;
-}
+/**
+ * One search result: the memory with its tags, and its relevance, higher is better (`-bm25`);
+ * 0 in the pinned list, which is not ranked.
+ */
+export type SearchHit = z.output<typeof searchHitResponse>;
 
 /** What to search. */
 export interface SearchParams {

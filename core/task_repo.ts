@@ -1,6 +1,8 @@
 /** Task rows: the contract's JSON, insert, list, and when the next task of a series is due. */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import type { z } from "zod";
 import type { TaskState } from "../shared/enums.ts";
+import type { taskResponse } from "../shared/response_schemas.ts";
 import { queryAll, queryOne } from "./db/query.ts";
 import { utcOut, utcSql } from "./time.ts";
 
@@ -29,7 +31,7 @@ export interface TaskRow {
 }
 
 /** A task as the HTTP contract spells it (the row with times normalized to UTC Z). */
-export type TaskJson = TaskRow;
+export type TaskJson = z.output<typeof taskResponse>;
 
 /** A task row as the contract's JSON. */
 export function taskJson(row: TaskRow): TaskJson {

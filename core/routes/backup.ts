@@ -5,6 +5,8 @@ import { ApiError } from "../http/errors.ts";
 import { pathUserId } from "../http/validate.ts";
 import { utcOut, utcSql } from "../time.ts";
 import { queryOne } from "../db/query.ts";
+import type { backupStatusResponse } from "../../shared/response_schemas.ts";
+import type { z } from "zod";
 
 interface BackupRow {
   backup_id: string;
@@ -32,15 +34,16 @@ export function backupRouter(deps: CoreDeps): Hono {
       userId,
     );
     if (!row) throw new ApiError(404, "No backup found");
-    return c.json({
+    const answer: z.output<typeof backupStatusResponse> = {
       backup_id: row.backup_id,
       user_id: row.user_id,
-      started_at: utcOut(row.started_at),
+      started_at: utcOut(row.started_at)!,
       completed_at: utcOut(row.completed_at),
       status: row.status,
       file_path: row.file_path,
       error_message: row.error_message,
-    });
+    };
+    return c.json(answer);
   });
 
   return app;

@@ -9,6 +9,8 @@ import { queryOne } from "../db/query.ts";
 import { parseBody } from "../http/validate.ts";
 import { insertDefaultSettings } from "../settings_repo.ts";
 import { userCreate } from "../../shared/schemas.ts";
+import type { userResponse } from "../../shared/response_schemas.ts";
+import type { z } from "zod";
 
 interface UserRow {
   telegram_user_id: number;
@@ -18,7 +20,7 @@ interface UserRow {
 }
 
 /** A user row as the contract spells it. */
-export function userJson(row: UserRow): Record<string, unknown> {
+export function userJson(row: UserRow): z.output<typeof userResponse> {
   return {
     telegram_user_id: row.telegram_user_id,
     display_name: row.display_name,
