@@ -1,6 +1,9 @@
 /** Audit trail: every create, update, delete and state change writes one row. */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { utcOut } from "./time.ts";
+import type { z } from "zod";
+import type { auditEntryResponse } from "../shared/response_schemas.ts";
+import { queryAll } from "./db/query.ts";
 import { type AuditAction, type EntityType, LEGACY_ENTITY_TYPES } from "../shared/enums.ts";
 
 /** One audit entry to write. */
@@ -67,8 +70,11 @@ function parseDetail(detail: string | null): unknown {
   }
 }
 
+/** An audit entry as the contract spells it. */
+export type AuditEntryJson = z.output<typeof auditEntryResponse>;
+
 /** An audit entry as answered. */
-export function auditJson(row: AuditRow): Record<string, unknown> {
+export function auditJson(row: AuditRow): AuditEntryJson {
   const user = USER_ACTOR.exec(row.actor);
   return {
     id: row.id,
@@ -78,7 +84,7 @@ export function auditJson(row: AuditRow): Record<string, unknown> {
     action: row.action,
     actor: row.actor,
     detail: parseDetail(row.detail),
-    created_at: utcOut(row.created_at),
+    created_at: utcOut(row.created_at)!,
   };
 }
 
@@ -99,7 +105,7 @@ export interface AuditFilter {
 }
 
 /** Audit entries matching `filter`, newest first, as answered. */
-export function listAudit(db: DatabaseSync, filter: AuditFilter): Record<string, unknown>[] {
+export function listAudit(db: DatabaseSync, filter: AuditFilter): AuditEntryJson[] {
   const where: string[] = [];
   const args: SQLInputValue[] = [];
   if (filter.entity_type !== undefined) {
@@ -113,10 +119,14 @@ export function listAudit(db: DatabaseSync, filter: AuditFilter): Record<string,
     where.push(`${col} = ?`);
     args.push(value);
   }
-  const rows = db.prepare(
+  const rows = queryAll<AuditRow>(
+    db,
     `SELECT id, entity_type, entity_id, action, actor, detail, created_at FROM audit_log
      ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
      ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
-  ).all(...args, filter.limit, filter.offset) as unknown as AuditRow[];
+    ...args,
+    filter.limit,
+    filter.offset,
+  );
   return rows.map(auditJson);
 }

@@ -10,32 +10,15 @@ import type { JobRow } from "./job_repo.ts";
 import { publishRequeued, requeueFailedJob } from "./job_requeue.ts";
 import { redisCall } from "./redis_call.ts";
 import { DEAD_LETTER_STREAM, parseEntry } from "../shared/streams.ts";
+import type { z } from "zod";
+import type { deadLetterResponse } from "../shared/response_schemas.ts";
 
 /** Bound on each Redis call here, in ms. */
 const REDIS_TIMEOUT_MS = 2000;
 const bound = { timeoutMs: REDIS_TIMEOUT_MS };
 
 /** A dead-letter entry as answered. */
-export interface DeadLetterJson {
-  /** Entry id on llm:dead_letter. */
-  id: string;
-  /** Why the worker gave up. */
-  reason: string | null;
-  /** Detail of the failure. */
-  error: string | null;
-  /** The job, when the message named one. */
-  job_id: string | null;
-  /** Its type, when known. */
-  job_type: string | null;
-  /** The job stream the message came from. */
-  stream: string | null;
-  /** Its entry id there. */
-  entry_id: string | null;
-  /** When it was parked. */
-  dead_lettered_at: string | null;
-  /** The original message. */
-  message: unknown;
-}
+export type DeadLetterJson = z.output<typeof deadLetterResponse>;
 
 /** A page of {@linkcode listDeadLetters}. */
 export interface DeadLetterPage {

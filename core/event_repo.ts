@@ -3,7 +3,9 @@
  * reminder at the event time, rejecting drops it) and delete, each with its audit entries.
  */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
-import type { EventStatus } from "../shared/enums.ts";
+import type { z } from "zod";
+import type { EventSourceType, EventStatus } from "../shared/enums.ts";
+import type { eventResponse } from "../shared/response_schemas.ts";
 import { writeAudit } from "./audit.ts";
 import { ApiError } from "./http/errors.ts";
 import {
@@ -13,6 +15,7 @@ import {
   getReminder,
   updateReminder,
 } from "./reminder_repo.ts";
+import { queryAll, queryOne } from "./db/query.ts";
 import { utcOut, utcSql } from "./time.ts";
 
 /** An `events` row as stored. */
@@ -28,7 +31,7 @@ export interface EventRow {
   /** When it happens, ISO UTC. */
   event_time: string;
   /** `email` or `manual`. */
-  source_type: string;
+  source_type: EventSourceType;
   /** E.g. the email subject. */
   source_detail: string | null;
   /** pending, confirmed or rejected. */
@@ -46,32 +49,7 @@ export interface EventRow {
 }
 
 /** An event as the HTTP contract spells it. */
-export interface EventJson {
-  /** UUID. */
-  id: string;
-  /** Memory id or null. */
-  memory_id: string | null;
-  /** Telegram user id. */
-  owner_user_id: number;
-  /** ISO UTC with Z. */
-  event_time: string;
-  /** What happens. */
-  description: string;
-  /** pending, confirmed or rejected. */
-  status: EventStatus;
-  /** `email` or `manual`. */
-  source_type: string;
-  /** Source detail or null. */
-  source_detail: string | null;
-  /** Reminder id or null. */
-  reminder_id: string | null;
-  /** ISO UTC with Z, or null. */
-  confirmed_at: string | null;
-  /** ISO UTC with Z. */
-  created_at: string;
-  /** ISO UTC with Z. */
-  updated_at: string;
-}
+export type EventJson = z.output<typeof eventResponse>;
 
 /** An event row as the contract's JSON. */
 export function eventJson(row: EventRow): EventJson {
@@ -96,8 +74,7 @@ const COLUMNS = "id, memory_id, owner_user_id, description, event_time, source_t
 
 /** The row of event `id`, or null. */
 export function getEvent(db: DatabaseSync, id: string): EventRow | null {
-  const row = db.prepare(`SELECT ${COLUMNS} FROM events WHERE id = ?`).get(id);
-  return (row as unknown as EventRow | undefined) ?? null;
+  return queryOne<EventRow>(db, `SELECT ${COLUMNS} FROM events WHERE id = ?`, id);
 }
 
 /** What {@linkcode insertEvent} stores. */
@@ -111,7 +88,7 @@ export interface NewEvent extends ChangeContext {
   /** What happens. */
   description: string;
   /** `email` or `manual`. */
-  source_type: string;
+  source_type: EventSourceType;
   /** Source detail. */
   source_detail: string | null;
 }
@@ -182,7 +159,7 @@ export function listEvents(db: DatabaseSync, filter: EventFilter): EventRow[] {
   const sql = `SELECT ${COLUMNS} FROM events
     ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
     ORDER BY ${utcSql("event_time")} DESC, rowid DESC LIMIT ? OFFSET ?`;
-  return db.prepare(sql).all(...args, filter.limit, filter.offset) as unknown as EventRow[];
+  return queryAll<EventRow>(db, sql, ...args, filter.limit, filter.offset);
 }
 
 /** Fields {@linkcode updateEvent} may change; undefined leaves a field as it is. */

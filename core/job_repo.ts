@@ -5,6 +5,9 @@
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type { JobStatus, JobType } from "../shared/enums.ts";
 import { toUtcIso } from "../shared/schemas.ts";
+import type { jobResponse } from "../shared/response_schemas.ts";
+import type { z } from "zod";
+import { queryAll, queryOne } from "./db/query.ts";
 
 /** An `llm_jobs` row as stored (payload and result are JSON text). */
 export interface JobRow {
@@ -17,7 +20,7 @@ export interface JobRow {
   /** Telegram user the job is for, if any. */
   user_id: number | null;
   /** queued, processing, completed or failed. */
-  status: string;
+  status: JobStatus;
   /** JSON text of the result, if any. */
   result: string | null;
   /** Why the job failed, if it did. */
@@ -33,26 +36,7 @@ export interface JobRow {
 }
 
 /** The job as the HTTP contract spells it. */
-export interface JobJson {
-  /** UUID. */
-  id: string;
-  /** Job type. */
-  job_type: JobType;
-  /** Payload object. */
-  payload: unknown;
-  /** User id or null. */
-  user_id: number | null;
-  /** Status. */
-  status: string;
-  /** Result object or null. */
-  result: unknown;
-  /** Error message or null. */
-  error_message: string | null;
-  /** ISO UTC with Z. */
-  created_at: string;
-  /** ISO UTC with Z. */
-  updated_at: string;
-}
+export type JobJson = z.output<typeof jobResponse>;
 
 /** The statuses after which a job never changes again. */
 export const TERMINAL_STATUSES: readonly JobStatus[] = ["completed", "failed"];
@@ -67,6 +51,15 @@ function parseJson(text: string | null): unknown {
   }
 }
 
+/**
+ * A payload or result column as answered: an object, since the core stores only validated
+ * payloads and PATCHed result objects. A row the first version wrote by hand could hold other
+ * JSON or plain text; it is answered as found (the schema's object is the contract, not a check).
+ */
+function jsonColumn(text: string | null): JobJson["result"] {
+  return parseJson(text) as JobJson["result"];
+}
+
 function utc(value: string): string {
   // Rows written by the first version may lack the Z; the contract promises it.
   return toUtcIso(value) ?? value;
@@ -77,10 +70,10 @@ export function jobJson(row: JobRow): JobJson {
   return {
     id: row.id,
     job_type: row.job_type,
-    payload: parseJson(row.payload),
+    payload: jsonColumn(row.payload)!,
     user_id: row.user_id,
     status: row.status,
-    result: parseJson(row.result),
+    result: jsonColumn(row.result),
     error_message: row.error_message,
     created_at: utc(row.created_at),
     updated_at: utc(row.updated_at),
@@ -89,7 +82,7 @@ export function jobJson(row: JobRow): JobJson {
 
 /** The row of job `id`, or undefined. */
 export function getJob(db: DatabaseSync, id: string): JobRow | undefined {
-  return db.prepare("SELECT * FROM llm_jobs WHERE id = ?").get(id) as JobRow | undefined;
+  return queryOne<JobRow>(db, "SELECT * FROM llm_jobs WHERE id = ?", id) ?? undefined;
 }
 
 /** What {@linkcode insertJob} stores. */
@@ -160,7 +153,7 @@ export function listJobs(db: DatabaseSync, filter: JobFilter): JobRow[] {
   }
   const sql = `SELECT * FROM llm_jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
     ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?`;
-  return db.prepare(sql).all(...args, filter.limit, filter.offset) as unknown as JobRow[];
+  return queryAll<JobRow>(db, sql, ...args, filter.limit, filter.offset);
 }
 
 /** Options for {@linkcode recordPublished}. */

@@ -2,8 +2,11 @@
  * Memory rows as the HTTP contract spells them, with their tags, plus the small queries other
  * modules share: loading memories with tags, tag normalization and what points to a memory.
  */
-import type { DatabaseSync, SQLInputValue } from "node:sqlite";
-import type { MemoryStatus, TagStatus } from "../shared/enums.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { queryAll, queryOne } from "./db/query.ts";
+import type { z } from "zod";
+import type { MediaType, MemoryStatus } from "../shared/enums.ts";
+import type { memoryResponse, tagResponse } from "../shared/response_schemas.ts";
 
 /** The columns of a `memories` row. */
 export interface MemoryRow {
@@ -18,7 +21,7 @@ export interface MemoryRow {
   /** Text; may be null for an image memory. */
   content: string | null;
   /** `image` or null. */
-  media_type: string | null;
+  media_type: MediaType | null;
   /** Telegram file id of the media. */
   media_file_id: string | null;
   /** Where the image is stored, inside IMAGE_STORAGE_PATH. */
@@ -35,49 +38,11 @@ export interface MemoryRow {
   updated_at: string;
 }
 
-/** A tag of a memory, as answered. */
-export interface TagJson {
-  /** Normalized tag text. */
-  tag: string;
-  /** `confirmed` or `suggested`. */
-  status: TagStatus;
-  /** When the model suggested it, ISO UTC. */
-  suggested_at: string | null;
-  /** When the user confirmed it, ISO UTC. */
-  confirmed_at: string | null;
-}
+/** A tag of a memory, as answered (the shape is the response schema's). */
+export type TagJson = z.output<typeof tagResponse>;
 
-/** A memory as answered by every endpoint that returns one. */
-export interface MemoryJson {
-  /** UUID. */
-  id: string;
-  /** Telegram user id of the owner. */
-  owner_user_id: number;
-  /** Chat the memory came from, if any. */
-  source_chat_id: number | null;
-  /** Message the memory came from, if any. */
-  source_message_id: number | null;
-  /** Text; may be null for an image memory. */
-  content: string | null;
-  /** `image` or null. */
-  media_type: string | null;
-  /** Telegram file id of the media. */
-  media_file_id: string | null;
-  /** Where the image is stored. */
-  media_local_path: string | null;
-  /** `confirmed` or `pending`. */
-  status: MemoryStatus;
-  /** When a pending memory is dropped. */
-  pending_expires_at: string | null;
-  /** Pinned memories come first in search. */
-  is_pinned: boolean;
-  /** ISO UTC. */
-  created_at: string;
-  /** ISO UTC. */
-  updated_at: string;
-  /** Its tags, in the order they were added; `[]` when none. */
-  tags: TagJson[];
-}
+/** A memory with its tags, as every endpoint that returns one answers it. */
+export type MemoryJson = z.output<typeof memoryResponse>;
 
 /** The memory columns in a fixed order, for `SELECT ${MEMORY_COLUMNS} FROM memories m`. */
 export const MEMORY_COLUMNS: string =
@@ -107,8 +72,7 @@ export function memoryJson(row: MemoryRow, tags: TagJson[]): MemoryJson {
 
 /** The `memories` row `id`, or null. */
 export function getMemoryRow(db: DatabaseSync, id: string): MemoryRow | null {
-  const row = db.prepare(`SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.id = ?`).get(id);
-  return (row as unknown as MemoryRow | undefined) ?? null;
+  return queryOne<MemoryRow>(db, `SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.id = ?`, id);
 }
 
 /**
@@ -121,10 +85,12 @@ export function loadTags(db: DatabaseSync, ids: readonly string[]): Map<string, 
   if (ids.length === 0) return out;
   const unique = [...new Set(ids)];
   const marks = unique.map(() => "?").join(", ");
-  const rows = db.prepare(
+  const rows = queryAll<TagJson & { memory_id: string }>(
+    db,
     `SELECT memory_id, tag, status, suggested_at, confirmed_at FROM memory_tags
      WHERE memory_id IN (${marks}) ORDER BY rowid`,
-  ).all(...(unique as SQLInputValue[])) as unknown as (TagJson & { memory_id: string })[];
+    ...unique,
+  );
   for (const r of rows) {
     out.get(r.memory_id)?.push({
       tag: r.tag,
@@ -169,11 +135,14 @@ export interface MemoryReferences {
 
 /** Count the tasks, reminders and events that point to memory `id`. */
 export function memoryReferences(db: DatabaseSync, id: string): MemoryReferences {
-  const row = db.prepare(
+  // An aggregate-only SELECT always answers one row.
+  const row = queryOne<MemoryReferences>(
+    db,
     `SELECT (SELECT count(*) FROM tasks WHERE memory_id = ?1) AS tasks,
             (SELECT count(*) FROM reminders WHERE memory_id = ?1) AS reminders,
             (SELECT count(*) FROM events WHERE memory_id = ?1) AS events`,
-  ).get(id) as unknown as MemoryReferences;
+    id,
+  )!;
   return { tasks: row.tasks, reminders: row.reminders, events: row.events };
 }
 

@@ -10,45 +10,23 @@ import { JOB_STATUSES, JOB_TYPES, type JobStatus, type JobType } from "../shared
 import { isJobType } from "../shared/job_types.ts";
 import { DEAD_LETTER_STREAM, JOB_STREAMS, WORKER_GROUP } from "../shared/streams.ts";
 import { redisCall } from "./redis_call.ts";
+import type { z } from "zod";
+import type { queueStatsResponse, streamStatsResponse } from "../shared/response_schemas.ts";
+
+/**
+ * The whole picture, as GET /admin/queue-stats answers it: job counts from SQLite, one entry per
+ * job stream in a fixed order, the dead-letter stream, and whether Redis answered.
+ */
+export type QueueStats = z.output<typeof queueStatsResponse>;
+
+/** Job counts from SQLite: over all types, and per type then per status. */
+export type JobCounts = QueueStats["jobs"];
 
 /** Jobs per status. */
-export type StatusCounts = Record<JobStatus, number>;
+export type StatusCounts = JobCounts["by_status"];
 
-/** Job counts from SQLite. */
-export interface JobCounts {
-  /** Over all types. */
-  by_status: StatusCounts;
-  /** Per type, then per status. */
-  by_type: Record<JobType, StatusCounts>;
-}
-
-/** One job stream, from Redis. */
-export interface StreamStats {
-  /** Stream name. */
-  stream: string;
-  /** The job type it carries. */
-  job_type: JobType;
-  /** XLEN; null when Redis did not answer. */
-  length: number | null;
-  /** Whether the worker group exists on the stream; null when Redis did not answer. */
-  group_exists: boolean | null;
-  /** Delivered, unacked entries of the group; null when Redis did not answer. */
-  pending: number | null;
-  /** Pending entries per consumer. */
-  consumers: { name: string; pending: number }[];
-}
-
-/** The whole picture. */
-export interface QueueStats {
-  /** From SQLite. */
-  jobs: JobCounts;
-  /** One per job stream, in a fixed order. */
-  streams: StreamStats[];
-  /** The dead-letter stream. */
-  dead_letter: { stream: string; length: number | null };
-  /** Whether Redis answered, and if not why. */
-  redis: { ok: boolean; error: string | null };
-}
+/** One job stream, from Redis (counts are null when Redis did not answer). */
+export type StreamStats = z.output<typeof streamStatsResponse>;
 
 /** Options for {@linkcode queueStats}. */
 export interface QueueStatsOptions {

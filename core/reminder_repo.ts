@@ -3,7 +3,10 @@
  * writing its audit entry. Used by the reminders and events routers and by the scheduler.
  */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import type { z } from "zod";
+import type { reminderResponse } from "../shared/response_schemas.ts";
 import { writeAudit } from "./audit.ts";
+import { queryAll, queryOne } from "./db/query.ts";
 import { utcOut, utcSql } from "./time.ts";
 
 /** A `reminders` row as stored. */
@@ -29,26 +32,7 @@ export interface ReminderRow {
 }
 
 /** A reminder as the HTTP contract spells it. */
-export interface ReminderJson {
-  /** UUID. */
-  id: string;
-  /** The memory it is about. */
-  memory_id: string;
-  /** Telegram user id. */
-  owner_user_id: number;
-  /** What to say ("" for rows of the first version without text). */
-  text: string;
-  /** When to fire, ISO UTC with Z. */
-  fire_at: string;
-  /** Repeat interval in minutes, or null. */
-  recurrence_minutes: number | null;
-  /** Whether it was sent. */
-  fired: boolean;
-  /** ISO UTC with Z. */
-  created_at: string;
-  /** ISO UTC with Z. */
-  updated_at: string;
-}
+export type ReminderJson = z.output<typeof reminderResponse>;
 
 /** A reminder row as the contract's JSON. */
 export function reminderJson(row: ReminderRow): ReminderJson {
@@ -70,8 +54,7 @@ const COLUMNS = "id, memory_id, owner_user_id, text, fire_at, recurrence_minutes
 
 /** The row of reminder `id`, or null. */
 export function getReminder(db: DatabaseSync, id: string): ReminderRow | null {
-  const row = db.prepare(`SELECT ${COLUMNS} FROM reminders WHERE id = ?`).get(id);
-  return (row as unknown as ReminderRow | undefined) ?? null;
+  return queryOne<ReminderRow>(db, `SELECT ${COLUMNS} FROM reminders WHERE id = ?`, id);
 }
 
 /** Who changes a row, when, and what else to record in its audit entry. */
@@ -168,7 +151,7 @@ export function listReminders(db: DatabaseSync, filter: ReminderFilter): Reminde
   const sql = `SELECT ${COLUMNS} FROM reminders
     ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
     ORDER BY ${utcSql("fire_at")}, rowid LIMIT ? OFFSET ?`;
-  return db.prepare(sql).all(...args, filter.limit, filter.offset) as unknown as ReminderRow[];
+  return queryAll<ReminderRow>(db, sql, ...args, filter.limit, filter.offset);
 }
 
 /** Fields {@linkcode updateReminder} may change; undefined leaves a field as it is. */

@@ -14,6 +14,7 @@ import type { CoreDeps } from "./deps.ts";
 import { nowIso } from "./deps.ts";
 import { writeAudit } from "./audit.ts";
 import { transaction } from "./db/open.ts";
+import { queryAll } from "./db/query.ts";
 import { jobMessageOf, type JobRow, recordPublished } from "./job_repo.ts";
 import { publishWithin } from "./job_publisher.ts";
 import { type Loop, startLoop } from "./loop.ts";
@@ -106,18 +107,16 @@ async function publishUnpublished(
   o: typeof DEFAULTS,
 ): Promise<number> {
   const cutoff = isoBefore(deps.clock(), o.unpublishedAgeMs);
-  const select = deps.db.prepare(
-    `SELECT * FROM llm_jobs
+  const sql = `SELECT * FROM llm_jobs
      WHERE status = 'queued' AND stream_message_id IS NULL AND created_at <= ?
        AND (created_at, id) > (?, ?)
-     ORDER BY created_at, id LIMIT ?`,
-  );
+     ORDER BY created_at, id LIMIT ?`;
   let seen = 0;
   let published = 0;
   let after = ["", ""];
   while (seen < o.maxPerPass) {
     const limit = Math.min(o.batchSize, o.maxPerPass - seen);
-    const rows = select.all(cutoff, after[0], after[1], limit) as unknown as JobRow[];
+    const rows = queryAll<JobRow>(deps.db, sql, cutoff, after[0], after[1], limit);
     for (const row of rows) {
       seen++;
       if (await republish(deps, row, { timeoutMs: o.timeoutMs, reason: "never_published" })) {
@@ -211,20 +210,18 @@ async function entryProblem(
 
 async function recoverLost(deps: CoreDeps, o: typeof DEFAULTS): Promise<number> {
   const cutoff = isoBefore(deps.clock(), o.staleMs);
-  const select = deps.db.prepare(
-    `SELECT * FROM llm_jobs
+  const sql = `SELECT * FROM llm_jobs
      WHERE status IN ('queued', 'processing') AND stream_message_id IS NOT NULL
        AND max(updated_at, coalesce(published_at, '')) <= ?
        AND (created_at, id) > (?, ?)
-     ORDER BY created_at, id LIMIT ?`,
-  );
+     ORDER BY created_at, id LIMIT ?`;
   const ctx = { timeoutMs: o.timeoutMs, groups: new Map<string, GroupInfo>() };
   let seen = 0;
   let recovered = 0;
   let after = ["", ""];
   while (seen < o.maxPerPass) {
     const limit = Math.min(o.batchSize, o.maxPerPass - seen);
-    const rows = select.all(cutoff, after[0], after[1], limit) as unknown as JobRow[];
+    const rows = queryAll<JobRow>(deps.db, sql, cutoff, after[0], after[1], limit);
     for (const row of rows) {
       seen++;
       const reason = await entryProblem(deps, row, ctx);

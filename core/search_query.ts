@@ -7,7 +7,10 @@
  * phrase, so `"`, `*`, `:`, parentheses, `AND`, `OR`, `NEAR` and the like are only ever words.
  */
 import type { DatabaseSync } from "node:sqlite";
-import { MEMORY_COLUMNS, type MemoryJson, type MemoryRow, withTags } from "./memory_repo.ts";
+import { queryAll } from "./db/query.ts";
+import { MEMORY_COLUMNS, type MemoryRow, withTags } from "./memory_repo.ts";
+import type { z } from "zod";
+import type { searchHitResponse } from "../shared/response_schemas.ts";
 
 /** Most results one search answers. */
 export const SEARCH_LIMIT = 20;
@@ -71,13 +74,11 @@ export function buildMatchQuery(q: string): string | null {
   return [...new Set(words.flatMap(forms))].map(phrase).join(" OR ");
 }
 
-/** One search result. */
-export interface SearchHit {
-  /** The memory with its tags. */
-  memory: MemoryJson;
-  /** Relevance, higher is better (`-bm25`); 0 in the pinned list, which is not ranked. */
-  score: number;
-}
+/**
+ * One search result: the memory with its tags, and its relevance, higher is better (`-bm25`);
+ * 0 in the pinned list, which is not ranked.
+ */
+export type SearchHit = z.output<typeof searchHitResponse>;
 
 /** What to search. */
 export interface SearchParams {
@@ -149,11 +150,14 @@ export function searchMemories(
   const pinnedOnly = params.pinnedOnly === true;
   if (q === "") {
     if (!pinnedOnly) return [];
-    const rows = db.prepare(
+    const rows = queryAll<MemoryRow>(
+      db,
       `SELECT ${MEMORY_COLUMNS} FROM memories m
        WHERE m.owner_user_id = ? AND m.is_pinned = 1 AND m.status = 'confirmed'
        ORDER BY m.created_at DESC, m.rowid DESC LIMIT ?`,
-    ).all(params.owner, SEARCH_LIMIT) as unknown as MemoryRow[];
+      params.owner,
+      SEARCH_LIMIT,
+    );
     return withTags(db, rows).map((memory) => ({ memory, score: 0 }));
   }
   const words = buildMatchQuery(q);
@@ -221,9 +225,11 @@ function rankNewest(db: DatabaseSync, match: string, cap: number): Ranked[] {
 function load(db: DatabaseSync, ranked: Ranked[]): SearchHit[] {
   if (ranked.length === 0) return [];
   const marks = ranked.map(() => "?").join(", ");
-  const rows = db.prepare(
+  const rows = queryAll<MemoryRow & { rid: number }>(
+    db,
     `SELECT m.rowid AS rid, ${MEMORY_COLUMNS} FROM memories m WHERE m.rowid IN (${marks})`,
-  ).all(...ranked.map((r) => r.rid)) as unknown as (MemoryRow & { rid: number })[];
+    ...ranked.map((r) => r.rid),
+  );
   const byRid = new Map(rows.map((r) => [r.rid, r]));
   const found = ranked.filter((r) => byRid.has(r.rid));
   const memories = withTags(db, found.map((r) => byRid.get(r.rid)!));

@@ -1,5 +1,6 @@
 /** The user_settings table: a user's settings row, and the defaults a user without one has. */
 import type { DatabaseSync } from "node:sqlite";
+import { queryOne } from "./db/query.ts";
 
 /** A user_settings row. */
 export interface SettingsRow {
@@ -20,10 +21,11 @@ export const DEFAULT_SETTINGS = { timezone: "UTC", language: "en" } as const;
 
 /** The user's settings row, or null when there is none (users of the first version may lack one). */
 export function getSettings(db: DatabaseSync, userId: number): SettingsRow | null {
-  const row = db.prepare(
+  return queryOne<SettingsRow>(
+    db,
     "SELECT user_id, timezone, language, created_at, updated_at FROM user_settings WHERE user_id = ?",
-  ).get(userId);
-  return (row as unknown as SettingsRow | undefined) ?? null;
+    userId,
+  );
 }
 
 /** The settings a user without a row has at `at`: the defaults, not stored. */

@@ -1,6 +1,9 @@
 /** Task rows: the contract's JSON, insert, list, and when the next task of a series is due. */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import type { z } from "zod";
 import type { TaskState } from "../shared/enums.ts";
+import type { taskResponse } from "../shared/response_schemas.ts";
+import { queryAll, queryOne } from "./db/query.ts";
 import { utcOut, utcSql } from "./time.ts";
 
 /** A `tasks` row as stored. */
@@ -28,7 +31,7 @@ export interface TaskRow {
 }
 
 /** A task as the HTTP contract spells it (the row with times normalized to UTC Z). */
-export type TaskJson = TaskRow;
+export type TaskJson = z.output<typeof taskResponse>;
 
 /** A task row as the contract's JSON. */
 export function taskJson(row: TaskRow): TaskJson {
@@ -51,8 +54,7 @@ const COLUMNS = "id, memory_id, owner_user_id, description, state, due_at, recur
 
 /** The row of task `id`, or null. */
 export function getTask(db: DatabaseSync, id: string): TaskRow | null {
-  const row = db.prepare(`SELECT ${COLUMNS} FROM tasks WHERE id = ?`).get(id);
-  return (row as unknown as TaskRow | undefined) ?? null;
+  return queryOne<TaskRow>(db, `SELECT ${COLUMNS} FROM tasks WHERE id = ?`, id);
 }
 
 /** What {@linkcode insertTask} stores. */
@@ -131,7 +133,7 @@ export function listTasks(db: DatabaseSync, filter: TaskFilter): TaskRow[] {
   const sql = `SELECT ${COLUMNS} FROM tasks
     ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
     ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?`;
-  return db.prepare(sql).all(...args, filter.limit, filter.offset) as unknown as TaskRow[];
+  return queryAll<TaskRow>(db, sql, ...args, filter.limit, filter.offset);
 }
 
 /**

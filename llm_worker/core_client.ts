@@ -6,117 +6,65 @@
  * {@linkcode JobFinalError}; other 4xx are {@linkcode PermanentError}.
  */
 import { JobFinalError, PermanentError, ShutdownError, TransientError } from "./errors.ts";
-import type { JobStatus, JobType, TagStatus } from "../shared/enums.ts";
+import type { z } from "zod";
+import type {
+  eventResponse,
+  jobResponse,
+  memoryResponse,
+  searchHitResponse,
+  settingsResponse,
+  tagResponse,
+  taskResponse,
+} from "../shared/response_schemas.ts";
+import type { eventCreate, llmJobUpdate, memoryCreate, tagsAdd } from "../shared/schemas.ts";
 import { currentJobId } from "./job_scope.ts";
 import { WORKER_ACTOR } from "../shared/actors.ts";
 
+type JobResponse = z.output<typeof jobResponse>;
+type MemoryResponse = z.output<typeof memoryResponse>;
+
+// The answers below are the core's response schemas, narrowed to the fields the worker reads.
+
 /** A job as GET /llm_jobs/{id} answers it. */
-export interface JobRecord {
-  /** UUID. */
-  id: string;
-  /** Job type. */
-  job_type: JobType;
-  /** Payload object. */
-  payload: Record<string, unknown>;
-  /** User the job is for, if any. */
-  user_id: number | null;
-  /** Status. */
-  status: JobStatus;
-  /** Result, once completed. */
-  result: Record<string, unknown> | null;
-  /** Why it failed, once failed. */
-  error_message: string | null;
-}
+export type JobRecord = Pick<
+  JobResponse,
+  "id" | "job_type" | "payload" | "user_id" | "status" | "result" | "error_message"
+>;
 
-/** A memory tag. */
-export interface MemoryTag {
-  /** Tag text. */
-  tag: string;
-  /** confirmed or suggested. */
-  status: string;
-}
+/** A memory tag (the worker reads only its text). */
+export type MemoryTag = Pick<z.output<typeof tagResponse>, "tag">;
 
-/** A memory as the core answers it (fields the worker reads). */
-export interface Memory {
-  /** UUID. */
-  id: string;
-  /** Owner. */
-  owner_user_id: number;
-  /** Text, if any. */
-  content: string | null;
-  /** "image" or null. */
-  media_type: string | null;
-  /** Tags (GET /memories/{id}, POST tags, search results). */
-  tags?: MemoryTag[];
-  /** Anything else the core sends. */
-  [key: string]: unknown;
-}
+/** A memory as the core answers it, with its tags. */
+export type Memory =
+  & Pick<MemoryResponse, "id" | "owner_user_id" | "content" | "media_type">
+  & { tags: MemoryTag[] };
 
-/** An open task (fields the worker reads). */
-export interface Task {
-  /** UUID. */
-  id: string;
-  /** What to do. */
-  description: string;
-  /** Due time, if any. */
-  due_at?: string | null;
-  /** NOT_DONE or DONE. */
-  state?: string;
-}
+/** An open task. */
+export type Task = Pick<z.output<typeof taskResponse>, "id" | "description" | "due_at" | "state">;
 
-/** An event (fields the worker reads). */
-export interface CoreEvent {
-  /** UUID. */
-  id: string;
-  /** What happens. */
-  description: string;
-  /** When, ISO UTC. */
-  event_time: string;
-  /** pending, confirmed or rejected. */
-  status?: string;
-}
+/** An event. */
+export type CoreEvent = Pick<
+  z.output<typeof eventResponse>,
+  "id" | "description" | "event_time" | "status"
+>;
 
-/** One search hit. */
-export interface SearchHit {
-  /** The memory, with tags. */
-  memory: Memory;
-  /** Relevance. */
-  score: number;
-}
+/** One search hit: the memory with its tags, and its relevance. */
+export type SearchHit = Omit<z.output<typeof searchHitResponse>, "memory"> & { memory: Memory };
+
+/** A user's settings (the worker reads only the language). */
+export type UserSettings = Pick<z.output<typeof settingsResponse>, "language">;
 
 /** Body of POST /memories. */
-export interface MemoryCreate {
-  /** Owner. */
-  owner_user_id: number;
-  /** Text. */
-  content?: string | null;
-}
+export type MemoryCreate = z.input<typeof memoryCreate>;
 
 /** Body of POST /events. */
-export interface EventCreate {
-  /** Owner. */
-  owner_user_id: number;
-  /** When, ISO UTC. */
-  event_time: string;
-  /** What. */
-  description: string;
-  /** email or manual. */
-  source_type: "email" | "manual";
-  /** e.g. the email subject. */
-  source_detail?: string | null;
-  /** Memory it belongs to, if any. */
-  memory_id?: string | null;
-}
+export type EventCreate = z.input<typeof eventCreate>;
+
+/** Body of POST /memories/{id}/tags. */
+export type TagsAdd = z.input<typeof tagsAdd>;
 
 /** Body of PATCH /llm_jobs/{id}. */
-export interface JobUpdate {
-  /** New status. */
-  status?: JobStatus;
-  /** Result object. */
-  result?: Record<string, unknown> | null;
-  /** Why it failed. */
-  error_message?: string | null;
-}
+export type JobUpdate = z.input<typeof llmJobUpdate>;
 
 /** Per-call options. */
 export interface CoreCallOptions {
@@ -140,7 +88,7 @@ export interface CoreClient {
   /** POST /memories/{id}/tags (an upsert: repeating it adds nothing). */
   addTags(
     memoryId: string,
-    body: { tags: string[]; status: TagStatus },
+    body: TagsAdd,
     options?: CoreCallOptions,
   ): Promise<Memory>;
   /** POST /events with an Idempotency-Key. */
@@ -154,14 +102,6 @@ export interface CoreClient {
   search(q: string, owner: number, options?: CoreCallOptions): Promise<SearchHit[]>;
   /** GET /settings/{user_id}. */
   getSettings(userId: number, options?: CoreCallOptions): Promise<UserSettings>;
-}
-
-/** A user's settings (fields the worker reads). */
-export interface UserSettings {
-  /** Language code, e.g. `en`, `de`, `pt-BR`. */
-  language?: string | null;
-  /** IANA time zone. */
-  timezone?: string | null;
 }
 
 /** Options for {@linkcode createCoreClient}. */

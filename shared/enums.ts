@@ -15,6 +15,8 @@ export type MemoryStatus = typeof MEMORY_STATUSES[number];
 
 /** The only media type the system stores. */
 export const MEDIA_TYPES = ["image"] as const;
+/** A media type. */
+export type MediaType = typeof MEDIA_TYPES[number];
 
 /** Tags the user confirmed, or that the model suggested. */
 export const TAG_STATUSES = ["confirmed", "suggested"] as const;
@@ -33,6 +35,8 @@ export type EventStatus = typeof EVENT_STATUSES[number];
 
 /** Where an event came from. */
 export const EVENT_SOURCE_TYPES = ["email", "manual"] as const;
+/** An event source type. */
+export type EventSourceType = typeof EVENT_SOURCE_TYPES[number];
 
 /** Audit actions. */
 export const AUDIT_ACTIONS = [

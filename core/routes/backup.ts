@@ -4,6 +4,9 @@ import type { CoreDeps } from "../deps.ts";
 import { ApiError } from "../http/errors.ts";
 import { pathUserId } from "../http/validate.ts";
 import { utcOut, utcSql } from "../time.ts";
+import { queryOne } from "../db/query.ts";
+import type { backupStatusResponse } from "../../shared/response_schemas.ts";
+import type { z } from "zod";
 
 interface BackupRow {
   backup_id: string;
@@ -23,21 +26,24 @@ export function backupRouter(deps: CoreDeps): Hono {
   app.get("/status/:user_id", (c) => {
     const userId = pathUserId(c, "user_id");
     // Ordered by normalized time: rows written with offsets must not sort as plain strings.
-    const row = db.prepare(
+    const row = queryOne<BackupRow>(
+      db,
       `SELECT backup_id, user_id, started_at, completed_at, status, file_path, error_message
        FROM backup_jobs WHERE user_id = ?
        ORDER BY ${utcSql("started_at")} DESC, rowid DESC LIMIT 1`,
-    ).get(userId) as unknown as BackupRow | undefined;
+      userId,
+    );
     if (!row) throw new ApiError(404, "No backup found");
-    return c.json({
+    const answer: z.output<typeof backupStatusResponse> = {
       backup_id: row.backup_id,
       user_id: row.user_id,
-      started_at: utcOut(row.started_at),
+      started_at: utcOut(row.started_at)!,
       completed_at: utcOut(row.completed_at),
       status: row.status,
       file_path: row.file_path,
       error_message: row.error_message,
-    });
+    };
+    return c.json(answer);
   });
 
   return app;

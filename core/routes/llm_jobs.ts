@@ -15,7 +15,7 @@ import { findIdempotent, idempotencyKey, rememberIdempotent } from "../idempoten
 import { getJob, insertJob, jobJson, listJobs, TERMINAL_STATUSES } from "../job_repo.ts";
 import { publishJob } from "../job_publisher.ts";
 import { retryFailedJobs, retryJob } from "../job_requeue.ts";
-import type { JobStatus, JobType } from "../../shared/enums.ts";
+import type { JobType } from "../../shared/enums.ts";
 import { parsePayload } from "../../shared/job_types.ts";
 import { WORKER_ACTOR } from "../../shared/actors.ts";
 import {
@@ -104,7 +104,7 @@ export function llmJobsRouter(deps: CoreDeps): Hono {
     const row = transaction(db, () => {
       const before = getJob(db, id);
       if (!before) throw notFound(WHAT);
-      if (TERMINAL_STATUSES.includes(before.status as JobStatus)) {
+      if (TERMINAL_STATUSES.includes(before.status)) {
         throw new ApiError(409, `${WHAT} is already ${before.status}`);
       }
       const sets: string[] = [];

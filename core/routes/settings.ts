@@ -21,15 +21,17 @@ import {
 } from "../settings_repo.ts";
 import { utcOut } from "../time.ts";
 import { settingsUpdate } from "../../shared/schemas.ts";
+import type { settingsResponse } from "../../shared/response_schemas.ts";
+import type { z } from "zod";
 
 /** Settings as the contract spells them. */
-function settingsJson(row: SettingsRow): Record<string, unknown> {
+function settingsJson(row: SettingsRow): z.output<typeof settingsResponse> {
   return {
     user_id: row.user_id,
     timezone: row.timezone,
     language: row.language,
-    created_at: utcOut(row.created_at),
-    updated_at: utcOut(row.updated_at),
+    created_at: utcOut(row.created_at)!,
+    updated_at: utcOut(row.updated_at)!,
   };
 }
 

@@ -5,9 +5,12 @@ import { nowIso } from "../deps.ts";
 import { writeAudit } from "../audit.ts";
 import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
+import { queryOne } from "../db/query.ts";
 import { parseBody } from "../http/validate.ts";
 import { insertDefaultSettings } from "../settings_repo.ts";
 import { userCreate } from "../../shared/schemas.ts";
+import type { userResponse } from "../../shared/response_schemas.ts";
+import type { z } from "zod";
 
 interface UserRow {
   telegram_user_id: number;
@@ -17,7 +20,7 @@ interface UserRow {
 }
 
 /** A user row as the contract spells it. */
-export function userJson(row: UserRow): Record<string, unknown> {
+export function userJson(row: UserRow): z.output<typeof userResponse> {
   return {
     telegram_user_id: row.telegram_user_id,
     display_name: row.display_name,
@@ -25,6 +28,8 @@ export function userJson(row: UserRow): Record<string, unknown> {
     created_at: row.created_at,
   };
 }
+
+const USER_SQL = "SELECT * FROM users WHERE telegram_user_id = ?";
 
 /** Router for /users. */
 export function usersRouter(deps: CoreDeps): Hono {
@@ -35,8 +40,7 @@ export function usersRouter(deps: CoreDeps): Hono {
     const body = await parseBody(c, userCreate);
     const now = nowIso(clock);
     const row = transaction(db, () => {
-      const before = db.prepare("SELECT * FROM users WHERE telegram_user_id = ?")
-        .get(body.telegram_user_id) as UserRow | undefined;
+      const before = queryOne<UserRow>(db, USER_SQL, body.telegram_user_id);
       if (before) {
         db.prepare(
           `UPDATE users SET display_name = ?, is_allowed = coalesce(?, is_allowed)
@@ -65,8 +69,8 @@ export function usersRouter(deps: CoreDeps): Hono {
           at: now,
         });
       }
-      return db.prepare("SELECT * FROM users WHERE telegram_user_id = ?")
-        .get(body.telegram_user_id) as unknown as UserRow;
+      // Written just above, inside this transaction.
+      return queryOne<UserRow>(db, USER_SQL, body.telegram_user_id)!;
     });
     return c.json(userJson(row), 200);
   });
