@@ -110,18 +110,19 @@ interface Ranked {
   score: number;
 }
 
-/**
- * The index token of an owner's memories, and of their pinned ones (migration 013 writes them
- * in the `meta` column; a minus sign becomes `n`, which the tokenizer keeps in the token).
- */
-function ownerToken(owner: number, pinned = false): string {
-  return `${pinned ? "p" : "o"}${String(owner).replace("-", "n")}`;
+/** The user's words as a MATCH over content and tags (never the index's `meta` column). */
+function wordsMatch(words: string): string {
+  return `{content tags} : (${words})`;
 }
 
-/** The owner's (or owner's pinned) memories matching the user's words, as one MATCH. */
-function ownerMatch(words: string, owner: number, pinned = false): string {
-  // The words are confined to content and tags, so no user word can match a meta token.
-  return `meta : "${ownerToken(owner, pinned)}" AND {content tags} : (${words})`;
+/**
+ * The owner's pinned memories matching the words, as one MATCH: the `p<owner>` token of
+ * migration 013 (a minus sign written as `n`). Its list is as short as the owner's pinned
+ * memories, so counting it for bm25 costs little; the `o<owner>` token of all the owner's
+ * memories is no longer used (see {@linkcode searchMemories}).
+ */
+function pinnedMatch(words: string, owner: number): string {
+  return `meta : "p${String(owner).replace("-", "n")}" AND ${wordsMatch(words)}`;
 }
 
 /**
@@ -132,14 +133,15 @@ function ownerMatch(words: string, owner: number, pinned = false): string {
  * matched, so there is no relevance to report). Only the results' rows and tags are loaded, with
  * one query each.
  *
- * The owner (and pinned) filter is part of the MATCH (see {@linkcode ownerMatch}), so FTS5
- * intersects the word lists with the owner's instead of looking every match up in `memories`.
- * bm25 costs about a microsecond per ranked row, plus a pass over the whole list of every
- * phrase of the query (its document frequency) each time a query ranks; a word found in most of
- * a large store makes that pass the larger part of a search. So one query ranks: the owner's
- * newest `candidateCap` matches (all of them for most owners and queries). Pinned matches are
- * found without ranking, and only pinned matches older than those are ranked separately. A
- * common word says little about relevance, and recent memories are the likelier target.
+ * The owner (and pinned) filter is a join on `memories` by rowid, not part of the MATCH: bm25
+ * counts the documents of every phrase of the MATCH on each ranked query, and an owner phrase
+ * (the `meta` tokens of migration 013, still written but no longer read) made every search pay
+ * a pass over the owner's whole list, i.e. the whole store for a single user. Its bm25 weight was
+ * 0, so scores are the same without it; a search now costs in proportion to the matches of its
+ * words. bm25 costs about a microsecond per ranked row, so one query ranks the owner's newest
+ * `candidateCap` matches (all of them for most owners and queries). Pinned matches are found
+ * without ranking, and only pinned matches older than those are ranked separately. A common
+ * word says little about relevance, and recent memories are the likelier target.
  */
 export function searchMemories(
   db: DatabaseSync,
@@ -170,19 +172,19 @@ function rank(
   db: DatabaseSync,
   p: { words: string; owner: number; pinnedOnly: boolean; cap: number },
 ): Ranked[] {
-  const pinnedMatch = ownerMatch(p.words, p.owner, true);
-  if (p.pinnedOnly) return rankAll(db, pinnedMatch, SEARCH_LIMIT);
+  const pinnedOnes = pinnedMatch(p.words, p.owner);
+  if (p.pinnedOnly) return rankAll(db, pinnedOnes, SEARCH_LIMIT);
   const pinned = new Set(
     (db.prepare("SELECT rowid AS rid FROM memories_fts WHERE memories_fts MATCH ?")
-      .all(pinnedMatch) as { rid: number }[]).map((r) => r.rid),
+      .all(pinnedOnes) as { rid: number }[]).map((r) => r.rid),
   );
-  const ranked = rankNewest(db, ownerMatch(p.words, p.owner), p.cap);
+  const ranked = rankNewest(db, { match: wordsMatch(p.words), owner: p.owner, cap: p.cap });
   if (pinned.size === 0) return ranked.slice(0, SEARCH_LIMIT);
   let first = ranked.filter((r) => pinned.has(r.rid));
   // Pinned matches older than the ranked ones still come first; rank them all (scores do not
-  // depend on the query's other phrases, so they compare with the rest).
+  // depend on which rows are ranked, so they compare with the rest).
   if (first.length < Math.min(pinned.size, SEARCH_LIMIT)) {
-    first = rankAll(db, pinnedMatch, SEARCH_LIMIT);
+    first = rankAll(db, pinnedOnes, SEARCH_LIMIT);
   }
   const rest = ranked.filter((r) => !pinned.has(r.rid));
   return [...first, ...rest].slice(0, SEARCH_LIMIT);
@@ -192,8 +194,12 @@ function toRanked(rows: unknown[]): Ranked[] {
   return (rows as Ranked[]).map((r) => ({ rid: r.rid, score: r.score }));
 }
 
-// bm25 column weights: content, tags, and 0 for the owner tokens.
+// bm25 column weights: content, tags, and 0 for the meta column (the pinned token).
 const BM25 = "-bm25(memories_fts, 1.0, 1.0, 0.0)";
+
+// The owner's matches: the FTS table drives the join, each match looked up by rowid.
+const OWNER_MATCHES = `FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid
+  WHERE memories_fts MATCH ? AND m.owner_user_id = ?`;
 
 /** Every match of `match`, ranked, best `limit`. */
 function rankAll(db: DatabaseSync, match: string, limit: number): Ranked[] {
@@ -206,18 +212,18 @@ function rankAll(db: DatabaseSync, match: string, limit: number): Ranked[] {
 }
 
 /**
- * The newest `cap` matches, ranked, best first (twice the limit: the caller drops the pinned
- * ones, which it puts first). FTS5 walks its matches newest rowid first and stops after `cap`,
- * so bm25 runs at most `cap` times.
+ * The owner's newest `cap` matches, ranked, best first (twice the limit: the caller drops the
+ * pinned ones, which it puts first). FTS5 walks its matches newest rowid first and stops once
+ * `cap` of them are the owner's, so bm25 runs at most `cap` times.
  */
-function rankNewest(db: DatabaseSync, match: string, cap: number): Ranked[] {
+function rankNewest(db: DatabaseSync, p: { match: string; owner: number; cap: number }): Ranked[] {
   return toRanked(
     db.prepare(
       `SELECT rid, score FROM (
-         SELECT rowid AS rid, ${BM25} AS score FROM memories_fts
-         WHERE memories_fts MATCH ? ORDER BY rowid DESC LIMIT ?)
+         SELECT memories_fts.rowid AS rid, ${BM25} AS score ${OWNER_MATCHES}
+         ORDER BY memories_fts.rowid DESC LIMIT ?)
        ORDER BY score DESC, rid DESC LIMIT ${2 * SEARCH_LIMIT}`,
-    ).all(match, cap),
+    ).all(p.match, p.owner, p.cap),
   );
 }
 
