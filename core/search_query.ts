@@ -133,12 +133,14 @@ function pinnedMatch(words: string, owner: number): string {
  * matched, so there is no relevance to report). Only the results' rows and tags are loaded, with
  * one query each.
  *
- * The owner (and pinned) filter is a join on `memories` by rowid, not part of the MATCH: bm25
- * counts the documents of every phrase of the MATCH on each ranked query, and an owner phrase
- * (the `meta` tokens of migration 013, still written but no longer read) made every search pay
- * a pass over the owner's whole list, i.e. the whole store for a single user. Its bm25 weight was
+ * The owner filter is a join on `memories` by rowid, not part of the MATCH: bm25 counts the
+ * documents of every phrase of the MATCH on each ranked query, and the owner phrase (the
+ * `o<owner>` token of migration 013, still written but no longer read) made every search pay a
+ * pass over the owner's whole list, i.e. the whole store for a single user. Its bm25 weight was
  * 0, so scores are the same without it; a search now costs in proportion to the matches of its
- * words. bm25 costs about a microsecond per ranked row, so one query ranks the owner's newest
+ * words. The pinned subset keeps its `p<owner>` token, whose list is short
+ * ({@linkcode pinnedMatch}). bm25 costs about a microsecond per ranked row, so one query ranks
+ * the owner's newest
  * `candidateCap` matches (all of them for most owners and queries). Pinned matches are found
  * without ranking, and only pinned matches older than those are ranked separately. A common
  * word says little about relevance, and recent memories are the likelier target.
