@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
-import { call, itest, makeCore, type TestCore } from "../helpers/core_app.ts";
+import { call, itest, makeCore, sanitizeTests, type TestCore } from "../helpers/core_app.ts";
 import { manualClock } from "../helpers/fixtures.ts";
 import { freePort } from "../helpers/redis_server.ts";
 import { runSchedulerOnce, startScheduler } from "../../core/scheduler.ts";
 import { startLoop } from "../../core/loop.ts";
 import { silentLogger } from "../../shared/log.ts";
+
+await sanitizeTests();
 
 const HOUR = 60 * 60 * 1000;
 const DAY = 24 * HOUR;
@@ -98,140 +100,132 @@ function reminder(core: TestCore, id: string) {
   return core.db.prepare("SELECT * FROM reminders WHERE id = ?").get(id) as Record<string, unknown>;
 }
 
-itest(
+Deno.test(
   "scheduler (a): fires due reminders once, with a reminder notification and an audit entry",
   async () => {
     const time = manualClock();
-    const core = await makeCore({ clock: time.clock });
-    try {
-      const f = fixtures(core, time.iso(-DAY));
-      f.user(1);
-      const mem = f.memory({ content: "Plumber visit" });
-      const due = f.reminder(mem, time.iso(-60_000));
-      const future = f.reminder(mem, time.iso(HOUR));
-      const alreadyFired = f.reminder(mem, time.iso(-HOUR), { fired: 1 });
-      // Written by the first version with offsets: 09:59Z (due) and 11:00Z (not due, although
-      // it sorts before now as a string).
-      const legacyDue = f.reminder(mem, "2026-03-01T17:59:00+08:00");
-      const legacyLater = f.reminder(mem, "2026-03-01T06:00:00-05:00");
-      // First-version reminders may have no text.
-      const noText = f.reminder(mem, time.iso(-1000), { text: null });
-      // An image memory has no content: the gateway is shown the reminder's own text.
-      const image = f.memory({ content: null, media_type: "image" });
-      const onImage = f.reminder(image, time.iso(-2000), { text: "water the plant" });
+    await using core = await makeCore({ clock: time.clock });
+    const f = fixtures(core, time.iso(-DAY));
+    f.user(1);
+    const mem = f.memory({ content: "Plumber visit" });
+    const due = f.reminder(mem, time.iso(-60_000));
+    const future = f.reminder(mem, time.iso(HOUR));
+    const alreadyFired = f.reminder(mem, time.iso(-HOUR), { fired: 1 });
+    // Written by the first version with offsets: 09:59Z (due) and 11:00Z (not due, although
+    // it sorts before now as a string).
+    const legacyDue = f.reminder(mem, "2026-03-01T17:59:00+08:00");
+    const legacyLater = f.reminder(mem, "2026-03-01T06:00:00-05:00");
+    // First-version reminders may have no text.
+    const noText = f.reminder(mem, time.iso(-1000), { text: null });
+    // An image memory has no content: the gateway is shown the reminder's own text.
+    const image = f.memory({ content: null, media_type: "image" });
+    const onImage = f.reminder(image, time.iso(-2000), { text: "water the plant" });
 
-      const pass = await runSchedulerOnce(core.deps);
-      assert.deepEqual(pass.errors, []);
-      assert.equal(pass.reminders_fired, 4);
-      assert.equal(pass.reminders_scheduled, 0);
-      const sent = await notifications(core);
-      assert.equal(sent.length, 4);
-      assert.equal(byIdOf(sent).get(onImage).content.memory_content, "water the plant");
-      const byId = byIdOf(sent);
-      assert.deepEqual(byId.get(due), {
-        user_id: 1,
-        message_type: "reminder",
-        content: {
-          reminder_id: due,
-          memory_id: mem,
-          memory_content: "Plumber visit",
-          text: "call the plumber",
-          fire_at: time.iso(-60_000),
-        },
-      });
-      assert.equal(byId.get(legacyDue).content.fire_at, "2026-03-01T09:59:00.000Z");
-      assert.equal(byId.get(noText).content.text, "Plumber visit");
-      assert.equal(byId.get(noText).content.memory_content, "Plumber visit");
-      for (const id of [due, legacyDue, noText, onImage]) {
-        assert.equal(reminder(core, id).fired, 1);
-        assert.equal(reminder(core, id).updated_at, time.iso());
-      }
-      for (const id of [future, legacyLater]) assert.equal(reminder(core, id).fired, 0);
-      assert.ok(!byId.has(alreadyFired));
-      const audit = core.db.prepare(
-        "SELECT entity_id, actor FROM audit_log WHERE action = 'fired' ORDER BY entity_id",
-      ).all().map((a) => ({ ...a }));
-      assert.deepEqual(
-        audit,
-        [due, legacyDue, noText, onImage].sort().map((id) => ({
-          entity_id: id,
-          actor: "system:scheduler",
-        })),
-      );
-
-      // Nothing fires twice.
-      const again = await runSchedulerOnce(core.deps);
-      assert.equal(again.reminders_fired, 0);
-      assert.equal((await notifications(core)).length, 4);
-
-      time.advance(HOUR + 60_000);
-      const later = await runSchedulerOnce(core.deps);
-      assert.equal(later.reminders_fired, 2);
-      assert.deepEqual(
-        (await notifications(core)).slice(4).map((n) => n.content.reminder_id).sort(),
-        [future, legacyLater].sort(),
-      );
-    } finally {
-      await core.close();
+    const pass = await runSchedulerOnce(core.deps);
+    assert.deepEqual(pass.errors, []);
+    assert.equal(pass.reminders_fired, 4);
+    assert.equal(pass.reminders_scheduled, 0);
+    const sent = await notifications(core);
+    assert.equal(sent.length, 4);
+    assert.equal(byIdOf(sent).get(onImage).content.memory_content, "water the plant");
+    const byId = byIdOf(sent);
+    assert.deepEqual(byId.get(due), {
+      user_id: 1,
+      message_type: "reminder",
+      content: {
+        reminder_id: due,
+        memory_id: mem,
+        memory_content: "Plumber visit",
+        text: "call the plumber",
+        fire_at: time.iso(-60_000),
+      },
+    });
+    assert.equal(byId.get(legacyDue).content.fire_at, "2026-03-01T09:59:00.000Z");
+    assert.equal(byId.get(noText).content.text, "Plumber visit");
+    assert.equal(byId.get(noText).content.memory_content, "Plumber visit");
+    for (const id of [due, legacyDue, noText, onImage]) {
+      assert.equal(reminder(core, id).fired, 1);
+      assert.equal(reminder(core, id).updated_at, time.iso());
     }
+    for (const id of [future, legacyLater]) assert.equal(reminder(core, id).fired, 0);
+    assert.ok(!byId.has(alreadyFired));
+    const audit = core.db.prepare(
+      "SELECT entity_id, actor FROM audit_log WHERE action = 'fired' ORDER BY entity_id",
+    ).all().map((a) => ({ ...a }));
+    assert.deepEqual(
+      audit,
+      [due, legacyDue, noText, onImage].sort().map((id) => ({
+        entity_id: id,
+        actor: "system:scheduler",
+      })),
+    );
+
+    // Nothing fires twice.
+    const again = await runSchedulerOnce(core.deps);
+    assert.equal(again.reminders_fired, 0);
+    assert.equal((await notifications(core)).length, 4);
+
+    time.advance(HOUR + 60_000);
+    const later = await runSchedulerOnce(core.deps);
+    assert.equal(later.reminders_fired, 2);
+    assert.deepEqual(
+      (await notifications(core)).slice(4).map((n) => n.content.reminder_id).sort(),
+      [future, legacyLater].sort(),
+    );
   },
 );
 
-itest(
+Deno.test(
   "scheduler (a): a recurring reminder fires once per pass and schedules exactly one next",
   async () => {
     const time = manualClock();
-    const core = await makeCore({ clock: time.clock });
-    try {
-      const f = fixtures(core, time.iso(-7 * DAY));
-      f.user(1);
-      const mem = f.memory();
-      // Daily, first due 2.5 days ago (the core was down): one notification, next in 12 h.
-      const first = f.reminder(mem, time.iso(-2.5 * DAY), { recurrence_minutes: 1440 });
-      const pass = await runSchedulerOnce(core.deps);
-      assert.equal(pass.reminders_fired, 1);
-      assert.equal(pass.reminders_scheduled, 1);
-      const series = () =>
-        core.db.prepare(
-          "SELECT id, fire_at, fired, recurrence_minutes, text FROM reminders ORDER BY fire_at",
-        ).all().map((r) => ({ ...r }));
-      let rows = series();
-      assert.equal(rows.length, 2);
-      assert.equal(rows[0].id, first);
-      assert.equal(rows[0].fired, 1);
-      assert.equal(rows[1].fire_at, time.iso(0.5 * DAY));
-      assert.equal(rows[1].fired, 0);
-      assert.equal(rows[1].recurrence_minutes, 1440);
-      assert.equal(rows[1].text, "call the plumber");
-      const created = core.db.prepare(
-        "SELECT actor, detail FROM audit_log WHERE entity_id = ? AND action = 'created'",
-      ).get(String(rows[1].id))!;
-      assert.equal(created.actor, "system:scheduler");
-      assert.equal(JSON.parse(String(created.detail)).recurring_from, first);
+    await using core = await makeCore({ clock: time.clock });
+    const f = fixtures(core, time.iso(-7 * DAY));
+    f.user(1);
+    const mem = f.memory();
+    // Daily, first due 2.5 days ago (the core was down): one notification, next in 12 h.
+    const first = f.reminder(mem, time.iso(-2.5 * DAY), { recurrence_minutes: 1440 });
+    const pass = await runSchedulerOnce(core.deps);
+    assert.equal(pass.reminders_fired, 1);
+    assert.equal(pass.reminders_scheduled, 1);
+    const series = () =>
+      core.db.prepare(
+        "SELECT id, fire_at, fired, recurrence_minutes, text FROM reminders ORDER BY fire_at",
+      ).all().map((r) => ({ ...r }));
+    let rows = series();
+    assert.equal(rows.length, 2);
+    assert.equal(rows[0].id, first);
+    assert.equal(rows[0].fired, 1);
+    assert.equal(rows[1].fire_at, time.iso(0.5 * DAY));
+    assert.equal(rows[1].fired, 0);
+    assert.equal(rows[1].recurrence_minutes, 1440);
+    assert.equal(rows[1].text, "call the plumber");
+    const created = core.db.prepare(
+      "SELECT actor, detail FROM audit_log WHERE entity_id = ? AND action = 'created'",
+    ).get(String(rows[1].id))!;
+    assert.equal(created.actor, "system:scheduler");
+    assert.equal(JSON.parse(String(created.detail)).recurring_from, first);
 
-      for (let i = 0; i < 3; i++) {
-        const p = await runSchedulerOnce(core.deps);
-        assert.equal(p.reminders_fired + p.reminders_scheduled, 0);
-      }
-      assert.equal(series().length, 2);
-      assert.equal((await notifications(core)).length, 1);
-
-      time.advance(0.5 * DAY);
-      const next = await runSchedulerOnce(core.deps);
-      assert.equal(next.reminders_fired, 1);
-      assert.equal(next.reminders_scheduled, 1);
-      rows = series();
-      assert.equal(rows.length, 3);
-      assert.deepEqual(rows.map((r) => r.fired), [1, 1, 0]);
-      assert.equal(rows[2].fire_at, time.iso(DAY));
-      assert.equal((await notifications(core)).length, 2);
-    } finally {
-      await core.close();
+    for (let i = 0; i < 3; i++) {
+      const p = await runSchedulerOnce(core.deps);
+      assert.equal(p.reminders_fired + p.reminders_scheduled, 0);
     }
+    assert.equal(series().length, 2);
+    assert.equal((await notifications(core)).length, 1);
+
+    time.advance(0.5 * DAY);
+    const next = await runSchedulerOnce(core.deps);
+    assert.equal(next.reminders_fired, 1);
+    assert.equal(next.reminders_scheduled, 1);
+    rows = series();
+    assert.equal(rows.length, 3);
+    assert.deepEqual(rows.map((r) => r.fired), [1, 1, 0]);
+    assert.equal(rows[2].fire_at, time.iso(DAY));
+    assert.equal((await notifications(core)).length, 2);
   },
 );
 
-itest(
+Deno.test(
   "scheduler (b): expired pending image memories go with their tags and file; referenced ones stay",
   async () => {
     const time = manualClock();
@@ -325,7 +319,7 @@ itest(
   },
 );
 
-itest("scheduler (c): suggested tags older than 7 days are dropped and audited", async () => {
+Deno.test("scheduler (c): suggested tags older than 7 days are dropped and audited", async () => {
   const time = manualClock();
   const core = await makeCore({ clock: time.clock });
   try {
@@ -381,7 +375,7 @@ itest("scheduler (c): suggested tags older than 7 days are dropped and audited",
   }
 });
 
-itest("scheduler (d): events pending 24 h are re-prompted once a day", async () => {
+Deno.test("scheduler (d): events pending 24 h are re-prompted once a day", async () => {
   const time = manualClock();
   const core = await makeCore({ clock: time.clock });
   try {
@@ -461,6 +455,7 @@ itest("scheduler (d): events pending 24 h are re-prompted once a day", async () 
   }
 });
 
+// ioredis: disconnect() while reconnecting to a dead Redis arms a 2 s timer nothing clears.
 itest(
   "scheduler with Redis down: reminders and re-prompts wait, the other parts still run",
   async () => {
@@ -504,35 +499,31 @@ itest(
   },
 );
 
-itest("scheduler parts are isolated: a failing part does not stop the others", async () => {
+Deno.test("scheduler parts are isolated: a failing part does not stop the others", async () => {
   const time = manualClock();
-  const core = await makeCore({ clock: time.clock });
-  try {
-    const f = fixtures(core, time.iso(-10 * DAY));
-    f.user(1);
-    const mem = f.memory();
-    f.reminder(mem, time.iso(-60_000));
-    f.tag(mem, "stale", "suggested", time.iso(-8 * DAY));
-    f.memory({ status: "pending", pending_expires_at: time.iso(-1) });
-    f.event({ pending_since: time.iso(-2 * DAY) });
-    // Break part (b): its reference check reads the tasks table.
-    core.db.exec("ALTER TABLE tasks RENAME TO tasks_away");
-    const pass = await runSchedulerOnce(core.deps);
-    core.db.exec("ALTER TABLE tasks_away RENAME TO tasks");
-    assert.equal(pass.errors.length, 1, JSON.stringify(pass.errors));
-    assert.match(pass.errors[0], /^pending memories: /);
-    assert.equal(pass.reminders_fired, 1);
-    assert.equal(pass.tags_dropped, 1);
-    assert.equal(pass.events_reprompted, 1);
-    assert.equal(pass.memories_expired, 0);
-    // Next pass, healthy again, does the rest.
-    assert.equal((await runSchedulerOnce(core.deps)).memories_expired, 1);
-  } finally {
-    await core.close();
-  }
+  await using core = await makeCore({ clock: time.clock });
+  const f = fixtures(core, time.iso(-10 * DAY));
+  f.user(1);
+  const mem = f.memory();
+  f.reminder(mem, time.iso(-60_000));
+  f.tag(mem, "stale", "suggested", time.iso(-8 * DAY));
+  f.memory({ status: "pending", pending_expires_at: time.iso(-1) });
+  f.event({ pending_since: time.iso(-2 * DAY) });
+  // Break part (b): its reference check reads the tasks table.
+  core.db.exec("ALTER TABLE tasks RENAME TO tasks_away");
+  const pass = await runSchedulerOnce(core.deps);
+  core.db.exec("ALTER TABLE tasks_away RENAME TO tasks");
+  assert.equal(pass.errors.length, 1, JSON.stringify(pass.errors));
+  assert.match(pass.errors[0], /^pending memories: /);
+  assert.equal(pass.reminders_fired, 1);
+  assert.equal(pass.tags_dropped, 1);
+  assert.equal(pass.events_reprompted, 1);
+  assert.equal(pass.memories_expired, 0);
+  // Next pass, healthy again, does the rest.
+  assert.equal((await runSchedulerOnce(core.deps)).memories_expired, 1);
 });
 
-itest("startLoop never overlaps passes and stop() waits for the running one", async () => {
+Deno.test("startLoop never overlaps passes and stop() waits for the running one", async () => {
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   let started = 0;
@@ -569,24 +560,20 @@ itest("startLoop never overlaps passes and stop() waits for the running one", as
   assert.ok(runs >= 3);
 });
 
-itest("startScheduler runs passes in the background", async () => {
+Deno.test("startScheduler runs passes in the background", async () => {
   const time = manualClock();
-  const core = await makeCore({ clock: time.clock });
-  try {
-    const f = fixtures(core, time.iso(-DAY));
-    f.user(1);
-    const r = f.reminder(f.memory(), time.iso(-1000));
-    const loop = startScheduler(core.deps, { intervalMs: 10 });
-    const deadline = Date.now() + 10_000;
-    while (reminder(core, r).fired === 0 && Date.now() < deadline) {
-      await new Promise((res) => setTimeout(res, 10));
-    }
-    await loop.stop();
-    assert.equal(reminder(core, r).fired, 1);
-    assert.equal((await notifications(core)).length, 1);
-  } finally {
-    await core.close();
+  await using core = await makeCore({ clock: time.clock });
+  const f = fixtures(core, time.iso(-DAY));
+  f.user(1);
+  const r = f.reminder(f.memory(), time.iso(-1000));
+  const loop = startScheduler(core.deps, { intervalMs: 10 });
+  const deadline = Date.now() + 10_000;
+  while (reminder(core, r).fired === 0 && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 10));
   }
+  await loop.stop();
+  assert.equal(reminder(core, r).fired, 1);
+  assert.equal((await notifications(core)).length, 1);
 });
 
 // deno-lint-ignore no-explicit-any
