@@ -3,12 +3,14 @@
  * core, upgrades in place, and its rows read through the API as the contract spells them.
  */
 import assert from "node:assert/strict";
-import { call, itest, makeCore, type TestCore } from "../helpers/core_app.ts";
+import { call, makeCore, sanitizeTests, type TestCore } from "../helpers/core_app.ts";
 import { openDatabase } from "../../core/db/open.ts";
 import { schemaVersion } from "../../core/db/migrate.ts";
 import { MIGRATIONS } from "../../core/db/migrations/mod.ts";
 import { republishOnce } from "../../core/republisher.ts";
 import { runSchedulerOnce } from "../../core/scheduler.ts";
+
+await sanitizeTests();
 
 const USER = 424242;
 const OTHER = 515151;
@@ -102,7 +104,7 @@ function sameInstant(actual: unknown, expected: string, what: string): void {
   assert.equal(Date.parse(actual as string), Date.parse(expected), what);
 }
 
-itest(
+Deno.test(
   "old schema: a version-8 file upgrades in place to the latest version and keeps its rows",
   async () => {
     await withOldFile((core) => {
@@ -135,7 +137,7 @@ itest(
   },
 );
 
-itest(
+Deno.test(
   "old schema: GET /llm_jobs/{id} reads the old job, and the republisher sends it",
   async () => {
     await withOldFile(async (core) => {
@@ -164,7 +166,7 @@ itest(
   },
 );
 
-itest("old schema: the scheduler fires the old reminder written with an offset", async () => {
+Deno.test("old schema: the scheduler fires the old reminder written with an offset", async () => {
   await withOldFile(async (core) => {
     const pass = await runSchedulerOnce(core.deps);
     assert.deepEqual(pass.errors, []);
@@ -181,7 +183,7 @@ itest("old schema: the scheduler fires the old reminder written with an offset",
   }, () => new Date("2026-02-02T00:00:00Z"));
 });
 
-itest("old schema: GET /memories/{id} reads the old memory with its tags", async () => {
+Deno.test("old schema: GET /memories/{id} reads the old memory with its tags", async () => {
   await withOldFile(async (core) => {
     const res = await call(core.app, "GET", `/memories/${IDS.milk}`);
     assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -203,7 +205,7 @@ itest("old schema: GET /memories/{id} reads the old memory with its tags", async
   });
 });
 
-itest("old schema: GET /tasks lists the old task with its due time in UTC", async () => {
+Deno.test("old schema: GET /tasks lists the old task with its due time in UTC", async () => {
   await withOldFile(async (core) => {
     const res = await call(core.app, "GET", `/tasks?owner_user_id=${USER}`);
     assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -217,7 +219,7 @@ itest("old schema: GET /tasks lists the old task with its due time in UTC", asyn
   });
 });
 
-itest("old schema: GET /settings/{user_id} reads the old settings", async () => {
+Deno.test("old schema: GET /settings/{user_id} reads the old settings", async () => {
   await withOldFile(async (core) => {
     const res = await call(core.app, "GET", `/settings/${USER}`);
     assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -232,7 +234,7 @@ itest("old schema: GET /settings/{user_id} reads the old settings", async () => 
   });
 });
 
-itest(
+Deno.test(
   "old schema: GET /search finds the old confirmed memory by content and by confirmed tag",
   async () => {
     await withOldFile(async (core) => {
@@ -257,7 +259,7 @@ itest(
   },
 );
 
-itest("old schema: GET /events and GET /reminders read the old rows", async () => {
+Deno.test("old schema: GET /events and GET /reminders read the old rows", async () => {
   await withOldFile(async (core) => {
     const events = await call(core.app, "GET", `/events?owner_user_id=${USER}`);
     assert.equal(events.status, 200, JSON.stringify(events.body));
@@ -278,7 +280,7 @@ itest("old schema: GET /events and GET /reminders read the old rows", async () =
   });
 });
 
-itest("old schema: GET /backup/status/{user_id} reads the old backup job", async () => {
+Deno.test("old schema: GET /backup/status/{user_id} reads the old backup job", async () => {
   await withOldFile(async (core) => {
     const res = await call(core.app, "GET", `/backup/status/${USER}`);
     assert.equal(res.status, 200, JSON.stringify(res.body));
