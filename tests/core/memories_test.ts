@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { call, createUser, makeCore, sanitizeTests, type TestCore } from "../helpers/core_app.ts";
-import { count } from "../helpers/fixtures.ts";
+import { count, tempDir } from "../helpers/fixtures.ts";
 
 await sanitizeTests();
 
@@ -352,82 +352,74 @@ Deno.test("DELETE /memories/{id} removes the row, its tags, its image file and a
 Deno.test(
   "DELETE /memories/{id} leaves files outside the image dir, and a missing file is fine",
   async () => {
-    const core = await coreWithUser();
-    const outsideDir = await Deno.makeTempDir();
-    try {
-      const outside = join(outsideDir, "keep.png");
-      await Deno.writeFile(outside, new Uint8Array([9]));
-      const a = await newMemory(core);
-      // A path written by the first version, outside the directory: never ours to delete.
-      core.db.prepare("UPDATE memories SET media_local_path = ? WHERE id = ?").run(outside, a.id);
-      assert.equal((await call(core.app, "DELETE", `/memories/${a.id}`)).status, 204);
-      assert.ok((await Deno.stat(outside)).isFile);
+    await using core = await coreWithUser();
+    await using outsideDirTmp = await tempDir();
+    const outsideDir = outsideDirTmp.path;
+    const outside = join(outsideDir, "keep.png");
+    await Deno.writeFile(outside, new Uint8Array([9]));
+    const a = await newMemory(core);
+    // A path written by the first version, outside the directory: never ours to delete.
+    core.db.prepare("UPDATE memories SET media_local_path = ? WHERE id = ?").run(outside, a.id);
+    assert.equal((await call(core.app, "DELETE", `/memories/${a.id}`)).status, 204);
+    assert.ok((await Deno.stat(outside)).isFile);
 
-      const b = await newMemory(core);
-      await call(core.app, "PATCH", `/memories/${b.id}`, { media_local_path: "gone.png" });
-      assert.equal((await call(core.app, "DELETE", `/memories/${b.id}`)).status, 204);
+    const b = await newMemory(core);
+    await call(core.app, "PATCH", `/memories/${b.id}`, { media_local_path: "gone.png" });
+    assert.equal((await call(core.app, "DELETE", `/memories/${b.id}`)).status, 204);
 
-      // Two memories naming one file: deleting one keeps the file for the other.
-      const file = join(core.imageDir, "shared.png");
-      await Deno.writeFile(file, new Uint8Array([7]));
-      const c1 = await newMemory(core);
-      const c2 = await newMemory(core);
-      await call(core.app, "PATCH", `/memories/${c1.id}`, { media_local_path: file });
-      await call(core.app, "PATCH", `/memories/${c2.id}`, { media_local_path: file });
-      assert.equal((await call(core.app, "DELETE", `/memories/${c1.id}`)).status, 204);
-      assert.ok((await Deno.stat(file)).isFile);
-      assert.equal((await call(core.app, "DELETE", `/memories/${c2.id}`)).status, 204);
-      await assert.rejects(Deno.stat(file), Deno.errors.NotFound);
-    } finally {
-      await Deno.remove(outsideDir, { recursive: true });
-      await core.close();
-    }
+    // Two memories naming one file: deleting one keeps the file for the other.
+    const file = join(core.imageDir, "shared.png");
+    await Deno.writeFile(file, new Uint8Array([7]));
+    const c1 = await newMemory(core);
+    const c2 = await newMemory(core);
+    await call(core.app, "PATCH", `/memories/${c1.id}`, { media_local_path: file });
+    await call(core.app, "PATCH", `/memories/${c2.id}`, { media_local_path: file });
+    assert.equal((await call(core.app, "DELETE", `/memories/${c1.id}`)).status, 204);
+    assert.ok((await Deno.stat(file)).isFile);
+    assert.equal((await call(core.app, "DELETE", `/memories/${c2.id}`)).status, 204);
+    await assert.rejects(Deno.stat(file), Deno.errors.NotFound);
   },
 );
 
 Deno.test(
   "DELETE /memories/{id} answers 409 naming what points to it and changes nothing",
   async () => {
-    const core = await coreWithUser();
-    try {
-      const m = await newMemory(core);
-      await call(core.app, "POST", `/memories/${m.id}/tags`, { tags: ["home"] });
-      const file = join(core.imageDir, "kept.png");
-      await Deno.writeFile(file, new Uint8Array([1]));
-      await call(core.app, "PATCH", `/memories/${m.id}`, { media_local_path: "kept.png" });
-      const before = (await call(core.app, "GET", `/memories/${m.id}`)).body;
-      const auditsBefore = audits(core, m.id).length;
+    await using core = await coreWithUser();
+    const m = await newMemory(core);
+    await call(core.app, "POST", `/memories/${m.id}/tags`, { tags: ["home"] });
+    const file = join(core.imageDir, "kept.png");
+    await Deno.writeFile(file, new Uint8Array([1]));
+    await call(core.app, "PATCH", `/memories/${m.id}`, { media_local_path: "kept.png" });
+    const before = (await call(core.app, "GET", `/memories/${m.id}`)).body;
+    const auditsBefore = audits(core, m.id).length;
+    core.db.prepare(
+      `INSERT INTO tasks (id, memory_id, owner_user_id, description) VALUES (?, ?, ?, 'fix tap')`,
+    ).run(crypto.randomUUID(), m.id, OWNER);
+    for (const _ of [1, 2]) {
       core.db.prepare(
-        `INSERT INTO tasks (id, memory_id, owner_user_id, description) VALUES (?, ?, ?, 'fix tap')`,
+        `INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, text)
+       VALUES (?, ?, ?, '2026-05-01T09:00:00.000Z', 'x')`,
       ).run(crypto.randomUUID(), m.id, OWNER);
-      for (const _ of [1, 2]) {
-        core.db.prepare(
-          `INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, text)
-         VALUES (?, ?, ?, '2026-05-01T09:00:00.000Z', 'x')`,
-        ).run(crypto.randomUUID(), m.id, OWNER);
-      }
-      const res = await call(core.app, "DELETE", `/memories/${m.id}`);
-      assert.equal(res.status, 409);
-      assert.deepEqual(res.body, {
-        detail: "Memory is referenced by 1 task, 2 reminders; delete or detach them first",
-      });
-
-      core.db.prepare(
-        `INSERT INTO events (id, memory_id, owner_user_id, description, event_time, source_type)
-       VALUES (?, ?, ?, 'party', '2026-05-01T18:00:00.000Z', 'manual')`,
-      ).run(crypto.randomUUID(), m.id, OWNER);
-      const withEvent = await call(core.app, "DELETE", `/memories/${m.id}`);
-      assert.equal(withEvent.status, 409);
-      assert.match(withEvent.body.detail, /1 task, 2 reminders, 1 event;/);
-
-      assert.deepEqual((await call(core.app, "GET", `/memories/${m.id}`)).body, before);
-      assert.ok((await Deno.stat(file)).isFile);
-      assert.equal(audits(core, m.id).length, auditsBefore);
-      const found = await call(core.app, "GET", `/search?owner=${OWNER}&q=milk`);
-      assert.equal(found.body.length, 1);
-    } finally {
-      await core.close();
     }
+    const res = await call(core.app, "DELETE", `/memories/${m.id}`);
+    assert.equal(res.status, 409);
+    assert.deepEqual(res.body, {
+      detail: "Memory is referenced by 1 task, 2 reminders; delete or detach them first",
+    });
+
+    core.db.prepare(
+      `INSERT INTO events (id, memory_id, owner_user_id, description, event_time, source_type)
+     VALUES (?, ?, ?, 'party', '2026-05-01T18:00:00.000Z', 'manual')`,
+    ).run(crypto.randomUUID(), m.id, OWNER);
+    const withEvent = await call(core.app, "DELETE", `/memories/${m.id}`);
+    assert.equal(withEvent.status, 409);
+    assert.match(withEvent.body.detail, /1 task, 2 reminders, 1 event;/);
+
+    assert.deepEqual((await call(core.app, "GET", `/memories/${m.id}`)).body, before);
+    assert.ok((await Deno.stat(file)).isFile);
+    assert.equal(audits(core, m.id).length, auditsBefore);
+    const found = await call(core.app, "GET", `/search?owner=${OWNER}&q=milk`);
+    assert.equal(found.body.length, 1);
   },
 );
 

@@ -210,43 +210,39 @@ Deno.test(
     const token = "metrics-test-token";
     const envs: Record<string, string>[] = [{}, { CORE_API_TOKEN: token }];
     for (const env of envs) {
-      const core = await makeCore({ env });
+      await using core = await makeCore({ env });
       const auth = { authorization: `Bearer ${token}` };
-      try {
-        const junk = async (round: number, headers: Record<string, string>) => {
-          const paths = [`/junk/${round}`, `/memories/${round}`, `/memories/x/image`, "/health"];
-          for (const path of paths) {
-            await core.app.request(path, { method: `M${round}X`, headers });
-            await core.app.request(`${path}?n=${round}`, { method: "GET", headers });
-          }
-        };
-        const seriesAfter = async (rounds: number) => {
-          for (let i = 0; i < rounds; i++) {
-            await junk(i, {});
-            await junk(i, auth);
-          }
-          const res = await core.app.request("/metrics", { headers: auth });
-          const text = await res.text();
-          const samples = parseExposition(text).samples
-            .filter((s) => s.name.startsWith("memori_http_"));
-          return { count: samples.length, bytes: text.length, samples };
-        };
-        await seriesAfter(5); // the first scrape's own request adds its series afterwards
-        const few = await seriesAfter(5);
-        const many = await seriesAfter(200);
-        assert.deepEqual(
-          many.samples.map((s) => `${s.name}${JSON.stringify(s.labels)}`),
-          few.samples.map((s) => `${s.name}${JSON.stringify(s.labels)}`),
-          "junk requests kept adding series",
-        );
-        const methods = new Set(many.samples.map((s) => s.labels.method));
-        for (const m of methods) assert.match(m, /^(GET|other)$/);
-        assert.ok(methods.has("other"));
-        const routes = new Set(many.samples.map((s) => s.labels.route));
-        for (const r of routes) assert.ok(!/\d/.test(r), `a raw path became a label: ${r}`);
-      } finally {
-        await core.close();
-      }
+      const junk = async (round: number, headers: Record<string, string>) => {
+        const paths = [`/junk/${round}`, `/memories/${round}`, `/memories/x/image`, "/health"];
+        for (const path of paths) {
+          await core.app.request(path, { method: `M${round}X`, headers });
+          await core.app.request(`${path}?n=${round}`, { method: "GET", headers });
+        }
+      };
+      const seriesAfter = async (rounds: number) => {
+        for (let i = 0; i < rounds; i++) {
+          await junk(i, {});
+          await junk(i, auth);
+        }
+        const res = await core.app.request("/metrics", { headers: auth });
+        const text = await res.text();
+        const samples = parseExposition(text).samples
+          .filter((s) => s.name.startsWith("memori_http_"));
+        return { count: samples.length, bytes: text.length, samples };
+      };
+      await seriesAfter(5); // the first scrape's own request adds its series afterwards
+      const few = await seriesAfter(5);
+      const many = await seriesAfter(200);
+      assert.deepEqual(
+        many.samples.map((s) => `${s.name}${JSON.stringify(s.labels)}`),
+        few.samples.map((s) => `${s.name}${JSON.stringify(s.labels)}`),
+        "junk requests kept adding series",
+      );
+      const methods = new Set(many.samples.map((s) => s.labels.method));
+      for (const m of methods) assert.match(m, /^(GET|other)$/);
+      assert.ok(methods.has("other"));
+      const routes = new Set(many.samples.map((s) => s.labels.route));
+      for (const r of routes) assert.ok(!/\d/.test(r), `a raw path became a label: ${r}`);
     }
   },
 );

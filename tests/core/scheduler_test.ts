@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { call, itest, makeCore, sanitizeTests, type TestCore } from "../helpers/core_app.ts";
-import { manualClock } from "../helpers/fixtures.ts";
+import { manualClock, tempDir } from "../helpers/fixtures.ts";
 import { freePort } from "../helpers/redis_server.ts";
 import { runSchedulerOnce, startScheduler } from "../../core/scheduler.ts";
 import { startLoop } from "../../core/loop.ts";
@@ -229,230 +229,216 @@ Deno.test(
   "scheduler (b): expired pending image memories go with their tags and file; referenced ones stay",
   async () => {
     const time = manualClock();
-    const core = await makeCore({ clock: time.clock });
-    const outsideDir = await Deno.makeTempDir({ prefix: "memori_outside_" });
-    try {
-      const f = fixtures(core, time.iso(-8 * DAY));
-      f.user(1);
-      const expiredAt = time.iso(-HOUR);
-      const img = `${core.imageDir}/a.jpg`;
-      await Deno.writeTextFile(img, "jpeg");
-      const gone = f.memory({
-        status: "pending",
-        media_type: "image",
-        content: null,
-        media_local_path: img,
-        pending_expires_at: expiredAt,
-      });
-      f.tag(gone, "beach", "suggested", time.iso(-DAY));
-      f.tag(gone, "sunset", "confirmed", null);
-      await Deno.writeTextFile(`${core.imageDir}/rel.png`, "png");
-      const relative = f.memory({
-        status: "pending",
-        media_type: "image",
-        media_local_path: "rel.png",
-        pending_expires_at: expiredAt,
-      });
-      const outsideFile = `${outsideDir}/keep.jpg`;
-      await Deno.writeTextFile(outsideFile, "not ours");
-      const outside = f.memory({
-        status: "pending",
-        media_type: "image",
-        media_local_path: outsideFile,
-        pending_expires_at: expiredAt,
-      });
-      const escaping = f.memory({
-        status: "pending",
-        media_type: "image",
-        media_local_path: `${core.imageDir}/../${outsideDir.split("/").pop()}/keep.jpg`,
-        pending_expires_at: expiredAt,
-      });
-      const noFile = f.memory({
-        status: "pending",
-        media_type: "image",
-        media_local_path: `${core.imageDir}/missing.jpg`,
-        pending_expires_at: expiredAt,
-      });
-      const notYet = f.memory({
-        status: "pending",
-        media_type: "image",
-        pending_expires_at: time.iso(HOUR),
-      });
-      const confirmed = f.memory({ status: "confirmed", pending_expires_at: expiredAt });
-      const withTask = f.memory({ status: "pending", pending_expires_at: expiredAt });
-      f.task(withTask);
-      const withReminder = f.memory({ status: "pending", pending_expires_at: expiredAt });
-      f.reminder(withReminder, time.iso(DAY));
-      const withEvent = f.memory({ status: "pending", pending_expires_at: expiredAt });
-      f.event({ memory_id: withEvent, pending_since: time.iso() });
+    await using core = await makeCore({ clock: time.clock });
+    await using outsideDirTmp = await tempDir("memori_outside_");
+    const outsideDir = outsideDirTmp.path;
+    const f = fixtures(core, time.iso(-8 * DAY));
+    f.user(1);
+    const expiredAt = time.iso(-HOUR);
+    const img = `${core.imageDir}/a.jpg`;
+    await Deno.writeTextFile(img, "jpeg");
+    const gone = f.memory({
+      status: "pending",
+      media_type: "image",
+      content: null,
+      media_local_path: img,
+      pending_expires_at: expiredAt,
+    });
+    f.tag(gone, "beach", "suggested", time.iso(-DAY));
+    f.tag(gone, "sunset", "confirmed", null);
+    await Deno.writeTextFile(`${core.imageDir}/rel.png`, "png");
+    const relative = f.memory({
+      status: "pending",
+      media_type: "image",
+      media_local_path: "rel.png",
+      pending_expires_at: expiredAt,
+    });
+    const outsideFile = `${outsideDir}/keep.jpg`;
+    await Deno.writeTextFile(outsideFile, "not ours");
+    const outside = f.memory({
+      status: "pending",
+      media_type: "image",
+      media_local_path: outsideFile,
+      pending_expires_at: expiredAt,
+    });
+    const escaping = f.memory({
+      status: "pending",
+      media_type: "image",
+      media_local_path: `${core.imageDir}/../${outsideDir.split("/").pop()}/keep.jpg`,
+      pending_expires_at: expiredAt,
+    });
+    const noFile = f.memory({
+      status: "pending",
+      media_type: "image",
+      media_local_path: `${core.imageDir}/missing.jpg`,
+      pending_expires_at: expiredAt,
+    });
+    const notYet = f.memory({
+      status: "pending",
+      media_type: "image",
+      pending_expires_at: time.iso(HOUR),
+    });
+    const confirmed = f.memory({ status: "confirmed", pending_expires_at: expiredAt });
+    const withTask = f.memory({ status: "pending", pending_expires_at: expiredAt });
+    f.task(withTask);
+    const withReminder = f.memory({ status: "pending", pending_expires_at: expiredAt });
+    f.reminder(withReminder, time.iso(DAY));
+    const withEvent = f.memory({ status: "pending", pending_expires_at: expiredAt });
+    f.event({ memory_id: withEvent, pending_since: time.iso() });
 
-      const pass = await runSchedulerOnce(core.deps);
-      assert.deepEqual(pass.errors, []);
-      assert.equal(pass.memories_expired, 5);
-      assert.equal(pass.memories_skipped, 3);
-      const left = new Set(
-        core.db.prepare("SELECT id FROM memories").all().map((r) => String(r.id)),
-      );
-      for (const id of [gone, relative, outside, escaping, noFile]) assert.ok(!left.has(id), id);
-      for (const id of [notYet, confirmed, withTask, withReminder, withEvent]) {
-        assert.ok(left.has(id), id);
-      }
-      assert.equal(
-        core.db.prepare("SELECT count(*) AS n FROM memory_tags WHERE memory_id = ?").get(gone)!.n,
-        0,
-      );
-      await assert.rejects(Deno.stat(img), Deno.errors.NotFound);
-      await assert.rejects(Deno.stat(`${core.imageDir}/rel.png`), Deno.errors.NotFound);
-      assert.equal(await Deno.readTextFile(outsideFile), "not ours", "files outside stay");
-      const audit = core.db.prepare(
-        "SELECT actor, detail FROM audit_log WHERE entity_type = 'memory' AND action = 'expired' AND entity_id = ?",
-      ).get(gone)!;
-      assert.equal(audit.actor, "system:scheduler");
-      assert.deepEqual(JSON.parse(String(audit.detail)).tags, ["beach", "sunset"]);
-      const again = await runSchedulerOnce(core.deps);
-      assert.equal(again.memories_expired, 0);
-      assert.equal(again.memories_skipped, 3);
-    } finally {
-      await core.close();
-      await Deno.remove(outsideDir, { recursive: true });
+    const pass = await runSchedulerOnce(core.deps);
+    assert.deepEqual(pass.errors, []);
+    assert.equal(pass.memories_expired, 5);
+    assert.equal(pass.memories_skipped, 3);
+    const left = new Set(
+      core.db.prepare("SELECT id FROM memories").all().map((r) => String(r.id)),
+    );
+    for (const id of [gone, relative, outside, escaping, noFile]) assert.ok(!left.has(id), id);
+    for (const id of [notYet, confirmed, withTask, withReminder, withEvent]) {
+      assert.ok(left.has(id), id);
     }
+    assert.equal(
+      core.db.prepare("SELECT count(*) AS n FROM memory_tags WHERE memory_id = ?").get(gone)!.n,
+      0,
+    );
+    await assert.rejects(Deno.stat(img), Deno.errors.NotFound);
+    await assert.rejects(Deno.stat(`${core.imageDir}/rel.png`), Deno.errors.NotFound);
+    assert.equal(await Deno.readTextFile(outsideFile), "not ours", "files outside stay");
+    const audit = core.db.prepare(
+      "SELECT actor, detail FROM audit_log WHERE entity_type = 'memory' AND action = 'expired' AND entity_id = ?",
+    ).get(gone)!;
+    assert.equal(audit.actor, "system:scheduler");
+    assert.deepEqual(JSON.parse(String(audit.detail)).tags, ["beach", "sunset"]);
+    const again = await runSchedulerOnce(core.deps);
+    assert.equal(again.memories_expired, 0);
+    assert.equal(again.memories_skipped, 3);
   },
 );
 
 Deno.test("scheduler (c): suggested tags older than 7 days are dropped and audited", async () => {
   const time = manualClock();
-  const core = await makeCore({ clock: time.clock });
-  try {
-    const f = fixtures(core, time.iso(-30 * DAY));
-    f.user(1);
-    const mem = f.memory();
-    f.tag(mem, "old", "suggested", time.iso(-8 * DAY));
-    f.tag(mem, "edge", "suggested", time.iso(-7 * DAY - 1));
-    f.tag(mem, "recent", "suggested", time.iso(-6 * DAY));
-    f.tag(mem, "kept", "confirmed", time.iso(-30 * DAY));
-    f.tag(mem, "undated", "suggested", null);
-    f.tag(mem, "legacy", "suggested", "2026-02-20T08:00:00+08:00");
-    const pass = await runSchedulerOnce(core.deps);
-    assert.deepEqual(pass.errors, []);
-    assert.equal(pass.tags_dropped, 3);
-    const tags = core.db.prepare("SELECT tag FROM memory_tags ORDER BY tag").all().map((r) =>
-      r.tag
-    );
-    assert.deepEqual(tags, ["kept", "recent", "undated"]);
-    const audit = core.db.prepare(
-      "SELECT entity_type, entity_id, action, actor, detail FROM audit_log ORDER BY id",
-    ).all().map((a) => ({
-      entity_type: a.entity_type,
-      entity_id: a.entity_id,
-      action: a.action,
-      actor: a.actor,
-      detail: JSON.parse(String(a.detail)).tag,
-    }));
-    assert.deepEqual(
-      audit.map((a) => a.detail).sort(),
-      ["edge", "legacy", "old"],
-    );
-    for (const a of audit) {
-      // On the memory, as the first version logged it.
-      assert.equal(a.entity_type, "memory");
-      assert.equal(a.entity_id, mem);
-      assert.equal(a.action, "expired");
-      assert.equal(a.actor, "system:scheduler");
-    }
-    const read = await call(
-      core.app,
-      "GET",
-      `/audit?entity_type=memory&entity_id=${mem}&action=expired`,
-    );
-    assert.deepEqual(read.body.map((e: { detail: { tag: string } }) => e.detail.tag).sort(), [
-      "edge",
-      "legacy",
-      "old",
-    ]);
-    assert.equal((await runSchedulerOnce(core.deps)).tags_dropped, 0);
-  } finally {
-    await core.close();
+  await using core = await makeCore({ clock: time.clock });
+  const f = fixtures(core, time.iso(-30 * DAY));
+  f.user(1);
+  const mem = f.memory();
+  f.tag(mem, "old", "suggested", time.iso(-8 * DAY));
+  f.tag(mem, "edge", "suggested", time.iso(-7 * DAY - 1));
+  f.tag(mem, "recent", "suggested", time.iso(-6 * DAY));
+  f.tag(mem, "kept", "confirmed", time.iso(-30 * DAY));
+  f.tag(mem, "undated", "suggested", null);
+  f.tag(mem, "legacy", "suggested", "2026-02-20T08:00:00+08:00");
+  const pass = await runSchedulerOnce(core.deps);
+  assert.deepEqual(pass.errors, []);
+  assert.equal(pass.tags_dropped, 3);
+  const tags = core.db.prepare("SELECT tag FROM memory_tags ORDER BY tag").all().map((r) => r.tag);
+  assert.deepEqual(tags, ["kept", "recent", "undated"]);
+  const audit = core.db.prepare(
+    "SELECT entity_type, entity_id, action, actor, detail FROM audit_log ORDER BY id",
+  ).all().map((a) => ({
+    entity_type: a.entity_type,
+    entity_id: a.entity_id,
+    action: a.action,
+    actor: a.actor,
+    detail: JSON.parse(String(a.detail)).tag,
+  }));
+  assert.deepEqual(
+    audit.map((a) => a.detail).sort(),
+    ["edge", "legacy", "old"],
+  );
+  for (const a of audit) {
+    // On the memory, as the first version logged it.
+    assert.equal(a.entity_type, "memory");
+    assert.equal(a.entity_id, mem);
+    assert.equal(a.action, "expired");
+    assert.equal(a.actor, "system:scheduler");
   }
+  const read = await call(
+    core.app,
+    "GET",
+    `/audit?entity_type=memory&entity_id=${mem}&action=expired`,
+  );
+  assert.deepEqual(read.body.map((e: { detail: { tag: string } }) => e.detail.tag).sort(), [
+    "edge",
+    "legacy",
+    "old",
+  ]);
+  assert.equal((await runSchedulerOnce(core.deps)).tags_dropped, 0);
 });
 
 Deno.test("scheduler (d): events pending 24 h are re-prompted once a day", async () => {
   const time = manualClock();
-  const core = await makeCore({ clock: time.clock });
-  try {
-    const f = fixtures(core, time.iso(-5 * DAY));
-    f.user(1);
-    const old = f.event({ pending_since: time.iso(-25 * HOUR), description: "Dentist" });
-    const young = f.event({ pending_since: time.iso(-23 * HOUR) });
-    const confirmedEv = f.event({ status: "confirmed", pending_since: time.iso(-30 * HOUR) });
-    const askedLongAgo = f.event({
-      pending_since: time.iso(-3 * DAY),
-      last_reprompt_at: time.iso(-25 * HOUR),
-    });
-    const askedRecently = f.event({
-      pending_since: time.iso(-3 * DAY),
-      last_reprompt_at: time.iso(-HOUR),
-    });
-    // The first version did not always set pending_since; created two days ago.
-    const legacy = f.event({
-      pending_since: null,
-      created_at: time.iso(-2 * DAY),
-      event_time: "2026-03-10T17:00:00+08:00",
-      source_type: "manual",
-    });
+  await using core = await makeCore({ clock: time.clock });
+  const f = fixtures(core, time.iso(-5 * DAY));
+  f.user(1);
+  const old = f.event({ pending_since: time.iso(-25 * HOUR), description: "Dentist" });
+  const young = f.event({ pending_since: time.iso(-23 * HOUR) });
+  const confirmedEv = f.event({ status: "confirmed", pending_since: time.iso(-30 * HOUR) });
+  const askedLongAgo = f.event({
+    pending_since: time.iso(-3 * DAY),
+    last_reprompt_at: time.iso(-25 * HOUR),
+  });
+  const askedRecently = f.event({
+    pending_since: time.iso(-3 * DAY),
+    last_reprompt_at: time.iso(-HOUR),
+  });
+  // The first version did not always set pending_since; created two days ago.
+  const legacy = f.event({
+    pending_since: null,
+    created_at: time.iso(-2 * DAY),
+    event_time: "2026-03-10T17:00:00+08:00",
+    source_type: "manual",
+  });
 
-    const pass = await runSchedulerOnce(core.deps);
-    assert.deepEqual(pass.errors, []);
-    assert.equal(pass.events_reprompted, 3);
-    const sent = await notifications(core);
-    assert.deepEqual(
-      sent.map((n) => n.content.event_id).sort(),
-      [old, askedLongAgo, legacy].sort(),
-    );
-    const first = sent.find((n) => n.content.event_id === old);
-    assert.deepEqual(first, {
-      user_id: 1,
-      message_type: "event_reprompt",
-      content: {
-        event_id: old,
-        description: "Dentist",
-        event_date: "2026-03-10T09:00:00.000Z",
-        event_time: "2026-03-10T09:00:00.000Z",
-        source_type: "email",
-      },
-    });
-    assert.equal(
-      sent.find((n) => n.content.event_id === legacy).content.event_time,
-      "2026-03-10T09:00:00.000Z",
-    );
-    const last = (id: string) =>
-      core.db.prepare("SELECT last_reprompt_at, pending_since FROM events WHERE id = ?").get(id)!;
-    assert.equal(last(old).last_reprompt_at, time.iso());
-    assert.equal(last(old).pending_since, time.iso(-25 * HOUR), "pending_since untouched");
-    assert.equal(last(young).last_reprompt_at, null);
-    assert.equal(last(confirmedEv).last_reprompt_at, null);
-    // Each re-prompt is a `requeued` entry on the event, as the first version logged it.
-    const requeued = async (id: string) =>
-      (await call(core.app, "GET", `/audit?entity_type=event&entity_id=${id}&action=requeued`))
-        .body;
-    const [entry] = await requeued(old);
-    assert.equal(entry.actor, "system:scheduler");
-    assert.equal(entry.created_at, time.iso());
-    assert.equal(entry.detail.reason, "reprompt");
-    assert.equal((await requeued(legacy)).length, 1);
-    assert.deepEqual(await requeued(young), []);
+  const pass = await runSchedulerOnce(core.deps);
+  assert.deepEqual(pass.errors, []);
+  assert.equal(pass.events_reprompted, 3);
+  const sent = await notifications(core);
+  assert.deepEqual(
+    sent.map((n) => n.content.event_id).sort(),
+    [old, askedLongAgo, legacy].sort(),
+  );
+  const first = sent.find((n) => n.content.event_id === old);
+  assert.deepEqual(first, {
+    user_id: 1,
+    message_type: "event_reprompt",
+    content: {
+      event_id: old,
+      description: "Dentist",
+      event_date: "2026-03-10T09:00:00.000Z",
+      event_time: "2026-03-10T09:00:00.000Z",
+      source_type: "email",
+    },
+  });
+  assert.equal(
+    sent.find((n) => n.content.event_id === legacy).content.event_time,
+    "2026-03-10T09:00:00.000Z",
+  );
+  const last = (id: string) =>
+    core.db.prepare("SELECT last_reprompt_at, pending_since FROM events WHERE id = ?").get(id)!;
+  assert.equal(last(old).last_reprompt_at, time.iso());
+  assert.equal(last(old).pending_since, time.iso(-25 * HOUR), "pending_since untouched");
+  assert.equal(last(young).last_reprompt_at, null);
+  assert.equal(last(confirmedEv).last_reprompt_at, null);
+  // Each re-prompt is a `requeued` entry on the event, as the first version logged it.
+  const requeued = async (id: string) =>
+    (await call(core.app, "GET", `/audit?entity_type=event&entity_id=${id}&action=requeued`))
+      .body;
+  const [entry] = await requeued(old);
+  assert.equal(entry.actor, "system:scheduler");
+  assert.equal(entry.created_at, time.iso());
+  assert.equal(entry.detail.reason, "reprompt");
+  assert.equal((await requeued(legacy)).length, 1);
+  assert.deepEqual(await requeued(young), []);
 
-    // Same day: nobody is asked twice.
-    time.advance(HOUR / 2);
-    assert.equal((await runSchedulerOnce(core.deps)).events_reprompted, 0);
-    time.advance(23.5 * HOUR);
-    const nextDay = await runSchedulerOnce(core.deps);
-    assert.equal(nextDay.events_reprompted, 5);
-    const ids = (await notifications(core)).slice(3).map((n) => n.content.event_id).sort();
-    assert.deepEqual(ids, [old, young, askedLongAgo, askedRecently, legacy].sort());
-    assert.equal((await requeued(old)).length, 2);
-  } finally {
-    await core.close();
-  }
+  // Same day: nobody is asked twice.
+  time.advance(HOUR / 2);
+  assert.equal((await runSchedulerOnce(core.deps)).events_reprompted, 0);
+  time.advance(23.5 * HOUR);
+  const nextDay = await runSchedulerOnce(core.deps);
+  assert.equal(nextDay.events_reprompted, 5);
+  const ids = (await notifications(core)).slice(3).map((n) => n.content.event_id).sort();
+  assert.deepEqual(ids, [old, young, askedLongAgo, askedRecently, legacy].sort());
+  assert.equal((await requeued(old)).length, 2);
 });
 
 // ioredis: disconnect() while reconnecting to a dead Redis arms a 2 s timer nothing clears.
@@ -460,42 +446,38 @@ itest(
   "scheduler with Redis down: reminders and re-prompts wait, the other parts still run",
   async () => {
     const time = manualClock();
-    const core = await makeCore({
+    await using core = await makeCore({
       clock: time.clock,
       redisUrl: `redis://127.0.0.1:${freePort()}`,
     });
-    try {
-      const f = fixtures(core, time.iso(-10 * DAY));
-      f.user(1);
-      const mem = f.memory();
-      const r = f.reminder(mem, time.iso(-60_000), { recurrence_minutes: 60 });
-      f.tag(mem, "stale", "suggested", time.iso(-8 * DAY));
-      const pending = f.memory({ status: "pending", pending_expires_at: time.iso(-1) });
-      const ev = f.event({ pending_since: time.iso(-2 * DAY) });
+    const f = fixtures(core, time.iso(-10 * DAY));
+    f.user(1);
+    const mem = f.memory();
+    const r = f.reminder(mem, time.iso(-60_000), { recurrence_minutes: 60 });
+    f.tag(mem, "stale", "suggested", time.iso(-8 * DAY));
+    const pending = f.memory({ status: "pending", pending_expires_at: time.iso(-1) });
+    const ev = f.event({ pending_since: time.iso(-2 * DAY) });
 
-      const pass = await runSchedulerOnce(core.deps, { timeoutMs: 100 });
-      assert.equal(pass.reminders_fired, 0);
-      assert.equal(pass.events_reprompted, 0);
-      assert.equal(pass.errors.length, 2, JSON.stringify(pass.errors));
-      assert.match(pass.errors[0], /^reminders: /);
-      assert.match(pass.errors[1], /^event re-prompts: /);
-      assert.equal(reminder(core, r).fired, 0);
-      assert.equal(
-        core.db.prepare("SELECT count(*) AS n FROM reminders").get()!.n,
-        1,
-        "no next reminder without a fired one",
-      );
-      assert.equal(
-        core.db.prepare("SELECT last_reprompt_at FROM events WHERE id = ?").get(ev)!
-          .last_reprompt_at,
-        null,
-      );
-      assert.equal(pass.tags_dropped, 1);
-      assert.equal(pass.memories_expired, 1);
-      assert.equal(core.db.prepare("SELECT 1 FROM memories WHERE id = ?").get(pending), undefined);
-    } finally {
-      await core.close();
-    }
+    const pass = await runSchedulerOnce(core.deps, { timeoutMs: 100 });
+    assert.equal(pass.reminders_fired, 0);
+    assert.equal(pass.events_reprompted, 0);
+    assert.equal(pass.errors.length, 2, JSON.stringify(pass.errors));
+    assert.match(pass.errors[0], /^reminders: /);
+    assert.match(pass.errors[1], /^event re-prompts: /);
+    assert.equal(reminder(core, r).fired, 0);
+    assert.equal(
+      core.db.prepare("SELECT count(*) AS n FROM reminders").get()!.n,
+      1,
+      "no next reminder without a fired one",
+    );
+    assert.equal(
+      core.db.prepare("SELECT last_reprompt_at FROM events WHERE id = ?").get(ev)!
+        .last_reprompt_at,
+      null,
+    );
+    assert.equal(pass.tags_dropped, 1);
+    assert.equal(pass.memories_expired, 1);
+    assert.equal(core.db.prepare("SELECT 1 FROM memories WHERE id = ?").get(pending), undefined);
   },
 );
 
