@@ -8,9 +8,11 @@ import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { getJob } from "../../core/job_repo.ts";
 import { DEAD_LETTER_STREAM, MODEL_STATUS_KEY } from "../../shared/streams.ts";
-import { itest } from "../helpers/core_app.ts";
 import { launchChromium } from "../helpers/browser.ts";
+import { sanitizeTests } from "../helpers/core_app.ts";
 import { startHarness } from "../llm_worker/harness.ts";
+
+await sanitizeTests();
 
 const TOKEN = "admin-page-test-token-0123456789";
 
@@ -24,7 +26,7 @@ function collectErrors(page: Page): string[] {
   return errors;
 }
 
-itest("admin page in chromium: sign-in, failed job retry, dead-letter replay, CSRF", async () => {
+Deno.test("admin page in chromium: sign-in, failed job retry, dead-letter replay, CSRF", async () => {
   const h = await startHarness({
     coreEnv: { CORE_API_TOKEN: TOKEN },
     env: { CORE_API_TOKEN: TOKEN },

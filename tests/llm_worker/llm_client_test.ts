@@ -9,9 +9,9 @@ import {
 } from "../../llm_worker/errors.ts";
 import { loadWorkerConfig } from "../../shared/config.ts";
 import { imageUrls, jsonReply, promptText, startFakeLlm } from "../helpers/fake_llm.ts";
-import { sanitizeTests } from "../helpers/core_app.ts";
 
-await sanitizeTests();
+// No shared Redis here: the sanitizers go on directly.
+Deno.test.sanitizer({ ops: true, resources: true });
 
 const shape = z.object({ answer: z.string() });
 const prompt = { system: "sys", user: "question?" };
