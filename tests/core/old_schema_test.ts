@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { call, makeCore, sanitizeTests, type TestCore } from "../helpers/core_app.ts";
+import { type TempDir, tempDir } from "../helpers/fixtures.ts";
 import { openDatabase } from "../../core/db/open.ts";
 import { schemaVersion } from "../../core/db/migrate.ts";
 import { MIGRATIONS } from "../../core/db/migrations/mod.ts";
@@ -26,61 +27,57 @@ const IDS = {
 };
 
 /** Write a version-8 file the way the first version did (its defaults, its time formats). */
-async function writeV8File(): Promise<{ dir: string; path: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "memori_v8_" });
-  const path = `${dir}/life_organiser.db`;
-  const db = openDatabase(path, { upTo: 8 });
-  try {
-    assert.equal(schemaVersion(db), 8);
-    db.exec(`
-      INSERT INTO users (telegram_user_id, display_name, is_allowed) VALUES (${USER}, 'Old Ann', 1);
-      INSERT INTO users (telegram_user_id, display_name, is_allowed) VALUES (${OTHER}, 'Bob', 1);
-      INSERT INTO user_settings (user_id, timezone, language) VALUES (${USER}, 'Asia/Singapore', 'en');
-      INSERT INTO user_settings (user_id) VALUES (${OTHER});
+async function writeV8File(): Promise<{ dir: TempDir; path: string }> {
+  const dir = await tempDir("memori_v8_");
+  const path = `${dir.path}/life_organiser.db`;
+  using db = openDatabase(path, { upTo: 8 });
+  assert.equal(schemaVersion(db), 8);
+  db.exec(`
+    INSERT INTO users (telegram_user_id, display_name, is_allowed) VALUES (${USER}, 'Old Ann', 1);
+    INSERT INTO users (telegram_user_id, display_name, is_allowed) VALUES (${OTHER}, 'Bob', 1);
+    INSERT INTO user_settings (user_id, timezone, language) VALUES (${USER}, 'Asia/Singapore', 'en');
+    INSERT INTO user_settings (user_id) VALUES (${OTHER});
 
-      INSERT INTO memories (id, owner_user_id, source_chat_id, source_message_id, content, status)
-        VALUES ('${IDS.milk}', ${USER}, ${USER}, 17, 'Buy oat milk at the corner shop', 'confirmed');
-      INSERT INTO memory_tags (memory_id, tag, status, confirmed_at)
-        VALUES ('${IDS.milk}', 'groceries', 'confirmed', '2025-06-01T10:00:00.000Z');
-      INSERT INTO memory_tags (memory_id, tag, status, suggested_at)
-        VALUES ('${IDS.milk}', 'dairyfarm', 'suggested', '2025-06-01T10:00:00.000Z');
-      INSERT INTO memories (id, owner_user_id, content, status, is_pinned)
-        VALUES ('${IDS.pinned}', ${USER}, 'Wifi password is on the fridge', 'confirmed', 1);
-      INSERT INTO memories (id, owner_user_id, content, status)
-        VALUES ('${IDS.other}', ${OTHER}, 'Buy oat milk too', 'confirmed');
-    `);
-    // The first version kept its external-content index by hand.
-    for (const id of [IDS.milk, IDS.pinned, IDS.other]) {
-      db.prepare(
-        `INSERT INTO memories_fts (rowid, content, tags)
-         SELECT rowid, content, '' FROM memories WHERE id = ?`,
-      ).run(id);
-    }
-    db.exec(`
-      INSERT INTO tasks (id, memory_id, owner_user_id, description, state, due_at)
-        VALUES ('${IDS.task}', '${IDS.milk}', ${USER}, 'Buy oat milk', 'NOT_DONE',
-                '2026-03-05T17:00:00+08:00');
-      INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, fired, text)
-        VALUES ('${IDS.reminder}', '${IDS.milk}', ${USER}, '2026-02-01T09:00:00+00:00', 0,
-                'Buy oat milk');
-      INSERT INTO events (id, memory_id, owner_user_id, description, event_time, source_type,
-                          source_detail, status, pending_since)
-        VALUES ('${IDS.event}', NULL, ${USER}, 'Dentist appointment', '2026-03-10T09:00:00Z',
-                'email', 'From: clinic', 'pending', '2026-02-01T08:00:00Z');
-      INSERT INTO llm_jobs (id, job_type, payload, user_id, status, created_at, updated_at)
-        VALUES ('${IDS.job}', 'intent_classify', '{"query": "remind me to buy milk"}', ${USER},
-                'queued', '2026-02-01T08:00:00.000Z', '2026-02-01T08:00:00.000Z');
-      INSERT INTO audit_log (entity_type, entity_id, action, actor, detail)
-        VALUES ('memory', '${IDS.milk}', 'created', 'user:${USER}', NULL);
-      INSERT INTO audit_log (entity_type, entity_id, action, actor, detail)
-        VALUES ('llm_job', '${IDS.job}', 'created', 'system:api', '{"job_type": "intent_classify"}');
-      INSERT INTO backup_jobs (backup_id, user_id, started_at, completed_at, status, file_path)
-        VALUES ('${IDS.backup}', ${USER}, '2026-02-01T03:00:00Z', '2026-02-01T03:01:00Z',
-                'completed', '/data/backups/b.tar.gz');
-    `);
-  } finally {
-    db.close();
+    INSERT INTO memories (id, owner_user_id, source_chat_id, source_message_id, content, status)
+      VALUES ('${IDS.milk}', ${USER}, ${USER}, 17, 'Buy oat milk at the corner shop', 'confirmed');
+    INSERT INTO memory_tags (memory_id, tag, status, confirmed_at)
+      VALUES ('${IDS.milk}', 'groceries', 'confirmed', '2025-06-01T10:00:00.000Z');
+    INSERT INTO memory_tags (memory_id, tag, status, suggested_at)
+      VALUES ('${IDS.milk}', 'dairyfarm', 'suggested', '2025-06-01T10:00:00.000Z');
+    INSERT INTO memories (id, owner_user_id, content, status, is_pinned)
+      VALUES ('${IDS.pinned}', ${USER}, 'Wifi password is on the fridge', 'confirmed', 1);
+    INSERT INTO memories (id, owner_user_id, content, status)
+      VALUES ('${IDS.other}', ${OTHER}, 'Buy oat milk too', 'confirmed');
+  `);
+  // The first version kept its external-content index by hand.
+  for (const id of [IDS.milk, IDS.pinned, IDS.other]) {
+    db.prepare(
+      `INSERT INTO memories_fts (rowid, content, tags)
+       SELECT rowid, content, '' FROM memories WHERE id = ?`,
+    ).run(id);
   }
+  db.exec(`
+    INSERT INTO tasks (id, memory_id, owner_user_id, description, state, due_at)
+      VALUES ('${IDS.task}', '${IDS.milk}', ${USER}, 'Buy oat milk', 'NOT_DONE',
+              '2026-03-05T17:00:00+08:00');
+    INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, fired, text)
+      VALUES ('${IDS.reminder}', '${IDS.milk}', ${USER}, '2026-02-01T09:00:00+00:00', 0,
+              'Buy oat milk');
+    INSERT INTO events (id, memory_id, owner_user_id, description, event_time, source_type,
+                        source_detail, status, pending_since)
+      VALUES ('${IDS.event}', NULL, ${USER}, 'Dentist appointment', '2026-03-10T09:00:00Z',
+              'email', 'From: clinic', 'pending', '2026-02-01T08:00:00Z');
+    INSERT INTO llm_jobs (id, job_type, payload, user_id, status, created_at, updated_at)
+      VALUES ('${IDS.job}', 'intent_classify', '{"query": "remind me to buy milk"}', ${USER},
+              'queued', '2026-02-01T08:00:00.000Z', '2026-02-01T08:00:00.000Z');
+    INSERT INTO audit_log (entity_type, entity_id, action, actor, detail)
+      VALUES ('memory', '${IDS.milk}', 'created', 'user:${USER}', NULL);
+    INSERT INTO audit_log (entity_type, entity_id, action, actor, detail)
+      VALUES ('llm_job', '${IDS.job}', 'created', 'system:api', '{"job_type": "intent_classify"}');
+    INSERT INTO backup_jobs (backup_id, user_id, started_at, completed_at, status, file_path)
+      VALUES ('${IDS.backup}', ${USER}, '2026-02-01T03:00:00Z', '2026-02-01T03:01:00Z',
+              'completed', '/data/backups/b.tar.gz');
+  `);
   return { dir, path };
 }
 
@@ -89,13 +86,9 @@ async function withOldFile(
   clock?: () => Date,
 ): Promise<void> {
   const { dir, path } = await writeV8File();
-  const core = await makeCore({ databasePath: path, clock });
-  try {
-    await fn(core);
-  } finally {
-    await core.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using _dir = dir;
+  await using core = await makeCore({ databasePath: path, clock });
+  await fn(core);
 }
 
 function sameInstant(actual: unknown, expected: string, what: string): void {
