@@ -96,9 +96,10 @@ async function interrupt(run: DevRun, ports: number[], clone: string): Promise<v
 Deno.test(
   "deno task dev in a fresh clone runs the smoke test, stops on SIGINT, keeps its data",
   async () => {
-    const tmp = await Deno.makeTempDir({ prefix: "memori_dev_" });
+    await using tmpDir = await tempDir("memori_dev_");
+    const tmp = tmpDir.path;
     const clone = join(tmp, "memori");
-    const fake = await startFakeLlm();
+    await using fake = await startFakeLlm();
     fake.setDefault(jsonReply({ intent: "general_note", suggested_tags: ["test"] }));
     const redisPort = freePort();
     const corePort = freePort();
@@ -174,8 +175,6 @@ Deno.test(
         run.child.kill("SIGTERM");
         await run.status;
       }
-      await fake.close();
-      await Deno.remove(tmp, { recursive: true }).catch(() => {});
     }
   },
 );
@@ -217,9 +216,10 @@ Deno.test("deno task dev without redis-server says which package to install", as
 });
 
 Deno.test("deno task dev uses a Redis that already answers, and leaves it running", async () => {
-  const tmp = await Deno.makeTempDir({ prefix: "memori_dev_" });
-  const redisServer = await startRedisServer();
-  const fake = await startFakeLlm();
+  await using tmpDir = await tempDir("memori_dev_");
+  const tmp = tmpDir.path;
+  await using redisServer = await startRedisServer();
+  await using fake = await startFakeLlm();
   const corePort = freePort();
   let run: DevRun | undefined;
   try {
@@ -244,8 +244,5 @@ Deno.test("deno task dev uses a Redis that already answers, and leaves it runnin
       run.child.kill("SIGTERM");
       await run.status;
     }
-    await fake.close();
-    await redisServer.stop();
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }
 });
