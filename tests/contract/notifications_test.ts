@@ -5,12 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { call, itest } from "../helpers/core_app.ts";
+import { call, sanitizeTests } from "../helpers/core_app.ts";
 import { jsonReply, promptText } from "../helpers/fake_llm.ts";
 import { type GatewayNotification, renderLikeGateway } from "../helpers/gateway.ts";
 import { runSchedulerOnce } from "../../core/scheduler.ts";
 import { MESSAGE_TYPES } from "../../shared/enums.ts";
 import { type Harness, PNG_BYTES, startHarness } from "../llm_worker/harness.ts";
+
+await sanitizeTests();
 
 async function api(h: Harness, method: string, path: string, body?: unknown) {
   const res = await call(h.core.app, method, path, body);
@@ -91,41 +93,37 @@ async function workerNotifications(h: Harness): Promise<void> {
   );
 }
 
-itest(
+Deno.test(
   "every notification type we send carries the keys the gateway reads, none of them empty",
   async () => {
-    const h = await startHarness({ env: { LLM_OUTAGE_MAX_HOURS: "0.0002" } });
-    try {
-      await workerNotifications(h);
-      const pass = await runSchedulerOnce(h.core.deps);
-      assert.deepEqual(pass.errors, []);
-      const sent = await h.notifications() as GatewayNotification[];
-      const types = new Set(sent.map((n) => n.message_type));
-      assert.deepEqual([...MESSAGE_TYPES].filter((t) => !types.has(t)), [], "types not covered");
-      const shown = sent.map((n) => [n.message_type, renderLikeGateway(n)] as const);
-      const of = (type: string) => shown.filter(([t]) => t === type).map(([, s]) => s);
-      assert.deepEqual(of("reminder"), [
-        `Reminder (${sent.find((n) => n.message_type === "reminder")!.content.fire_at}): ` +
-        "feed the cat",
-      ]);
-      assert.deepEqual(of("event_confirmation"), [
-        'I found an event: "Dentist" on 2030-03-10T09:00:00.000Z. Add it?',
-      ]);
-      assert.deepEqual(of("event_reprompt"), [
-        'Still waiting: is "Dentist" on 2030-03-10T09:00:00.000Z right?',
-      ]);
-      assert.ok(of("llm_intent_result").some((s) => s!.includes("Tags: wifi [Confirm Tags]")));
-      assert.ok(of("llm_intent_result").some((s) => s!.includes("- passport is in the desk")));
-      assert.deepEqual(
-        of("llm_failure").map((s) => /retry automatically|stopped trying/.test(s!)),
-        [
-          true,
-          true,
-        ],
-      );
-    } finally {
-      await h.close();
-    }
+    await using h = await startHarness({ env: { LLM_OUTAGE_MAX_HOURS: "0.0002" } });
+    await workerNotifications(h);
+    const pass = await runSchedulerOnce(h.core.deps);
+    assert.deepEqual(pass.errors, []);
+    const sent = await h.notifications() as GatewayNotification[];
+    const types = new Set(sent.map((n) => n.message_type));
+    assert.deepEqual([...MESSAGE_TYPES].filter((t) => !types.has(t)), [], "types not covered");
+    const shown = sent.map((n) => [n.message_type, renderLikeGateway(n)] as const);
+    const of = (type: string) => shown.filter(([t]) => t === type).map(([, s]) => s);
+    assert.deepEqual(of("reminder"), [
+      `Reminder (${sent.find((n) => n.message_type === "reminder")!.content.fire_at}): ` +
+      "feed the cat",
+    ]);
+    assert.deepEqual(of("event_confirmation"), [
+      'I found an event: "Dentist" on 2030-03-10T09:00:00.000Z. Add it?',
+    ]);
+    assert.deepEqual(of("event_reprompt"), [
+      'Still waiting: is "Dentist" on 2030-03-10T09:00:00.000Z right?',
+    ]);
+    assert.ok(of("llm_intent_result").some((s) => s!.includes("Tags: wifi [Confirm Tags]")));
+    assert.ok(of("llm_intent_result").some((s) => s!.includes("- passport is in the desk")));
+    assert.deepEqual(
+      of("llm_failure").map((s) => /retry automatically|stopped trying/.test(s!)),
+      [
+        true,
+        true,
+      ],
+    );
   },
 );
 

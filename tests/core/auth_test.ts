@@ -1,80 +1,74 @@
 /** The optional access token (CORE_API_TOKEN) on the core. */
 import assert from "node:assert/strict";
 import { constantTimeEqual } from "../../core/http/auth.ts";
-import { call, itest, makeCore } from "../helpers/core_app.ts";
+import { call, makeCore, sanitizeTests } from "../helpers/core_app.ts";
+
+await sanitizeTests();
 
 const TOKEN = "core-test-token-abcdef0123456789";
 
-itest("auth: without CORE_API_TOKEN the API stays open, as in the first version", async () => {
-  const core = await makeCore();
-  try {
-    const res = await call(core.app, "POST", "/users", {
-      telegram_user_id: 1,
-      display_name: "Open",
-    });
-    assert.equal(res.status, 200);
-    assert.equal((await call(core.app, "GET", "/llm_jobs")).status, 200);
-    // A token sent anyway is ignored.
-    const withHeader = await call(core.app, "GET", "/audit", undefined, {
-      authorization: "Bearer whatever",
-    });
-    assert.equal(withHeader.status, 200);
-  } finally {
-    await core.close();
-  }
+Deno.test("auth: without CORE_API_TOKEN the API stays open, as in the first version", async () => {
+  await using core = await makeCore();
+  const res = await call(core.app, "POST", "/users", {
+    telegram_user_id: 1,
+    display_name: "Open",
+  });
+  assert.equal(res.status, 200);
+  assert.equal((await call(core.app, "GET", "/llm_jobs")).status, 200);
+  // A token sent anyway is ignored.
+  const withHeader = await call(core.app, "GET", "/audit", undefined, {
+    authorization: "Bearer whatever",
+  });
+  assert.equal(withHeader.status, 200);
 });
 
-itest("auth: with CORE_API_TOKEN every endpoint but /health wants the bearer token", async () => {
-  const core = await makeCore({ env: { CORE_API_TOKEN: TOKEN } });
-  try {
-    assert.deepEqual(await call(core.app, "GET", "/health"), {
-      status: 200,
-      body: { status: "ok" },
-    });
+Deno.test("auth: with CORE_API_TOKEN every endpoint but /health wants the bearer token", async () => {
+  await using core = await makeCore({ env: { CORE_API_TOKEN: TOKEN } });
+  assert.deepEqual(await call(core.app, "GET", "/health"), {
+    status: 200,
+    body: { status: "ok" },
+  });
 
-    const missing = await core.app.request("/llm_jobs");
-    assert.equal(missing.status, 401);
-    assert.equal(missing.headers.get("www-authenticate"), 'Bearer realm="memori"');
-    assert.match((await missing.json()).detail, /Missing bearer token/);
+  const missing = await core.app.request("/llm_jobs");
+  assert.equal(missing.status, 401);
+  assert.equal(missing.headers.get("www-authenticate"), 'Bearer realm="memori"');
+  assert.match((await missing.json()).detail, /Missing bearer token/);
 
-    for (
-      const header of [
-        `Bearer ${TOKEN}x`,
-        `Bearer ${TOKEN.slice(0, -1)}`,
-        `Basic ${btoa(`user:${TOKEN}`)}`,
-        TOKEN,
-        `Bearer ${TOKEN} extra`,
-        "Bearer",
-        "",
-      ]
-    ) {
-      const res = await call(core.app, "GET", "/llm_jobs", undefined, { authorization: header });
-      assert.equal(res.status, 401, `accepted ${JSON.stringify(header)}`);
-      assert.equal(typeof res.body.detail, "string");
-    }
-    // Unknown paths and bad bodies learn nothing before the token is checked.
-    assert.equal((await call(core.app, "GET", "/no/such/path")).status, 401);
-    assert.equal((await call(core.app, "POST", "/users", "{not json")).status, 401);
-    // The metrics, the reference and the admin endpoints are behind it too.
-    for (const path of ["/metrics", "/openapi.json", "/docs", "/admin/queue-stats"]) {
-      assert.equal((await core.app.request(path)).status, 401, path);
-    }
-
-    const auth = { authorization: `Bearer ${TOKEN}` };
-    const created = await call(core.app, "POST", "/users", {
-      telegram_user_id: 2,
-      display_name: "Authorized",
-    }, auth);
-    assert.equal(created.status, 200);
-    // The scheme is case-insensitive, as RFC 7235 has it.
-    const lower = await call(core.app, "GET", "/llm_jobs", undefined, {
-      authorization: `bearer ${TOKEN}`,
-    });
-    assert.equal(lower.status, 200);
-    assert.equal((await core.app.request("/metrics", { headers: auth })).status, 200);
-  } finally {
-    await core.close();
+  for (
+    const header of [
+      `Bearer ${TOKEN}x`,
+      `Bearer ${TOKEN.slice(0, -1)}`,
+      `Basic ${btoa(`user:${TOKEN}`)}`,
+      TOKEN,
+      `Bearer ${TOKEN} extra`,
+      "Bearer",
+      "",
+    ]
+  ) {
+    const res = await call(core.app, "GET", "/llm_jobs", undefined, { authorization: header });
+    assert.equal(res.status, 401, `accepted ${JSON.stringify(header)}`);
+    assert.equal(typeof res.body.detail, "string");
   }
+  // Unknown paths and bad bodies learn nothing before the token is checked.
+  assert.equal((await call(core.app, "GET", "/no/such/path")).status, 401);
+  assert.equal((await call(core.app, "POST", "/users", "{not json")).status, 401);
+  // The metrics, the reference and the admin endpoints are behind it too.
+  for (const path of ["/metrics", "/openapi.json", "/docs", "/admin/queue-stats"]) {
+    assert.equal((await core.app.request(path)).status, 401, path);
+  }
+
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  const created = await call(core.app, "POST", "/users", {
+    telegram_user_id: 2,
+    display_name: "Authorized",
+  }, auth);
+  assert.equal(created.status, 200);
+  // The scheme is case-insensitive, as RFC 7235 has it.
+  const lower = await call(core.app, "GET", "/llm_jobs", undefined, {
+    authorization: `bearer ${TOKEN}`,
+  });
+  assert.equal(lower.status, 200);
+  assert.equal((await core.app.request("/metrics", { headers: auth })).status, 200);
 });
 
 itest("auth: the token check answers only in the API's own 401s", async () => {

@@ -7,7 +7,9 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { itest, makeCore, type TestCore } from "../helpers/core_app.ts";
+import { makeCore, sanitizeTests, type TestCore } from "../helpers/core_app.ts";
+
+await sanitizeTests();
 
 const SEED = 20260301;
 const RUNS = 25;
@@ -341,174 +343,158 @@ function endpoints(
   ];
 }
 
-itest(
+Deno.test(
   "fuzz: POST/PATCH/PUT bodies never answer 5xx; 4xx answers are JSON with detail",
   async () => {
-    const core = await makeCore();
-    try {
-      const ids = seed(core);
-      for (const ep of endpoints(ids, core.imageDir)) {
-        await fc.assert(
-          fc.asyncProperty(
-            bodies(ep.good, ids),
-            fc.constantFrom(...CONTENT_TYPES),
-            async (body, contentType) => {
-              const res = await send(core, { method: ep.method, path: ep.path, body, contentType });
-              checkAnswer(`${ep.method} ${ep.path} [${contentType}] ${JSON.stringify(body)}`, res);
-            },
-          ),
-          { seed: SEED, numRuns: RUNS * 3 },
-        );
-      }
-    } finally {
-      await core.close();
+    await using core = await makeCore();
+    const ids = seed(core);
+    for (const ep of endpoints(ids, core.imageDir)) {
+      await fc.assert(
+        fc.asyncProperty(
+          bodies(ep.good, ids),
+          fc.constantFrom(...CONTENT_TYPES),
+          async (body, contentType) => {
+            const res = await send(core, { method: ep.method, path: ep.path, body, contentType });
+            checkAnswer(`${ep.method} ${ep.path} [${contentType}] ${JSON.stringify(body)}`, res);
+          },
+        ),
+        { seed: SEED, numRuns: RUNS * 3 },
+      );
     }
   },
 );
 
-itest("fuzz: random multipart uploads never answer 5xx", async () => {
-  const core = await makeCore();
-  try {
-    const ids = seed(core);
-    const path = `/memories/${ids.memory}/image`;
-    await fc.assert(
-      fc.asyncProperty(
-        fc.uint8Array({ maxLength: 256 }),
-        fc.constantFrom("file", "image", "", "file[]"),
-        fc.string({ maxLength: 30 }),
-        fc.constantFrom("image/jpeg", "image/png", "text/plain", "application/octet-stream", ""),
-        async (bytes, field, name, type) => {
-          const form = new FormData();
-          form.append(field, new File([bytes], name || "x", { type }));
-          const res = await core.app.request(path, { method: "POST", body: form });
-          const text = await res.text();
-          checkAnswer(`multipart ${field} ${name} ${type} ${bytes.length} bytes`, {
-            status: res.status,
-            text,
-            type: res.headers.get("content-type") ?? "",
-          });
-        },
-      ),
-      { seed: SEED, numRuns: RUNS },
+Deno.test("fuzz: random multipart uploads never answer 5xx", async () => {
+  await using core = await makeCore();
+  const ids = seed(core);
+  const path = `/memories/${ids.memory}/image`;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.uint8Array({ maxLength: 256 }),
+      fc.constantFrom("file", "image", "", "file[]"),
+      fc.string({ maxLength: 30 }),
+      fc.constantFrom("image/jpeg", "image/png", "text/plain", "application/octet-stream", ""),
+      async (bytes, field, name, type) => {
+        const form = new FormData();
+        form.append(field, new File([bytes], name || "x", { type }));
+        const res = await core.app.request(path, { method: "POST", body: form });
+        const text = await res.text();
+        checkAnswer(`multipart ${field} ${name} ${type} ${bytes.length} bytes`, {
+          status: res.status,
+          text,
+          type: res.headers.get("content-type") ?? "",
+        });
+      },
+    ),
+    { seed: SEED, numRuns: RUNS },
+  );
+});
+
+Deno.test("fuzz: random query strings on the list endpoints never answer 5xx", async () => {
+  await using core = await makeCore();
+  const ids = seed(core);
+  const lists: [string, string[]][] = [
+    ["/tasks", ["state", "owner_user_id", "due_before", "due_after", "limit", "offset"]],
+    ["/reminders", ["owner_user_id", "fired", "upcoming_only", "limit", "offset"]],
+    ["/events", ["owner_user_id", "status", "limit", "offset"]],
+    ["/search", ["q", "owner", "pinned"]],
+    ["/audit", ["entity_type", "entity_id", "action", "actor", "limit", "offset"]],
+    ["/llm_jobs", ["status", "job_type", "user_id", "limit", "offset"]],
+    [`/settings/${USER}`, []],
+    [`/backup/status/${USER}`, []],
+    [`/memories/${ids.memory}`, []],
+    [`/llm_jobs/${ids.job}`, []],
+    ["/admin/dead-letters", ["limit", "before"]],
+    ["/admin/queue-stats", []],
+    ["/metrics", []],
+  ];
+  const value = fc.oneof(
+    fc.string({ unit: "binary", maxLength: 30 }),
+    fc.integer().map(String),
+    fc.constantFrom(
+      "",
+      "true",
+      "false",
+      "1",
+      "0",
+      "-1",
+      "1e309",
+      "NaN",
+      "9007199254740993",
+      String(USER),
+      "2026-03-01T10:00:00Z",
+      "2026-03-01T10:00:00+08:00",
+      '"',
+      "*",
+      "NEAR(a b)",
+      "a OR b",
+      "milk -cheese",
+      "^x",
+      "col:val",
+    ),
+  );
+  for (const [path, keys] of lists) {
+    const key = fc.oneof(fc.constantFrom(...keys, "limit", "x"), fc.string({ maxLength: 10 }));
+    const encoded = fc.array(fc.tuple(key, value), { maxLength: 5 }).map((pairs) =>
+      new URLSearchParams(pairs).toString()
     );
-  } finally {
-    await core.close();
+    // Raw text too, so malformed percent-escapes (`%zz`, `%E0%A4%A`) reach the router.
+    const raw = fc.string({ unit: "binary-ascii", maxLength: 40 }).map((s) =>
+      s.replace(/[#\s]/g, "")
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(encoded, raw), async (query) => {
+        const res = await send(core, { method: "GET", path: `${path}?${query}` });
+        checkAnswer(`GET ${path}?${query}`, res);
+      }),
+      { seed: SEED, numRuns: RUNS * 2 },
+    );
   }
 });
 
-itest("fuzz: random query strings on the list endpoints never answer 5xx", async () => {
-  const core = await makeCore();
-  try {
-    const ids = seed(core);
-    const lists: [string, string[]][] = [
-      ["/tasks", ["state", "owner_user_id", "due_before", "due_after", "limit", "offset"]],
-      ["/reminders", ["owner_user_id", "fired", "upcoming_only", "limit", "offset"]],
-      ["/events", ["owner_user_id", "status", "limit", "offset"]],
-      ["/search", ["q", "owner", "pinned"]],
-      ["/audit", ["entity_type", "entity_id", "action", "actor", "limit", "offset"]],
-      ["/llm_jobs", ["status", "job_type", "user_id", "limit", "offset"]],
-      [`/settings/${USER}`, []],
-      [`/backup/status/${USER}`, []],
-      [`/memories/${ids.memory}`, []],
-      [`/llm_jobs/${ids.job}`, []],
-      ["/admin/dead-letters", ["limit", "before"]],
-      ["/admin/queue-stats", []],
-      ["/metrics", []],
-    ];
-    const value = fc.oneof(
-      fc.string({ unit: "binary", maxLength: 30 }),
-      fc.integer().map(String),
-      fc.constantFrom(
-        "",
-        "true",
-        "false",
-        "1",
-        "0",
-        "-1",
-        "1e309",
-        "NaN",
-        "9007199254740993",
-        String(USER),
-        "2026-03-01T10:00:00Z",
-        "2026-03-01T10:00:00+08:00",
-        '"',
-        "*",
-        "NEAR(a b)",
-        "a OR b",
-        "milk -cheese",
-        "^x",
-        "col:val",
+Deno.test("fuzz: random path ids never answer 5xx", async () => {
+  await using core = await makeCore();
+  seed(core);
+  const templates: [string, string][] = [
+    ["GET", "/memories/{}"],
+    ["PATCH", "/memories/{}"],
+    ["DELETE", "/memories/{}"],
+    ["DELETE", "/memories/{}/tags/x"],
+    ["PATCH", "/tasks/{}"],
+    ["DELETE", "/tasks/{}"],
+    ["PATCH", "/reminders/{}"],
+    ["DELETE", "/reminders/{}"],
+    ["PATCH", "/events/{}"],
+    ["DELETE", "/events/{}"],
+    ["GET", "/settings/{}"],
+    ["PUT", "/settings/{}"],
+    ["GET", "/backup/status/{}"],
+    ["GET", "/llm_jobs/{}"],
+    ["PATCH", "/llm_jobs/{}"],
+    ["POST", "/llm_jobs/{}/retry"],
+    ["POST", "/admin/dead-letters/{}/replay"],
+    ["DELETE", "/admin/dead-letters/{}"],
+  ];
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constantFrom(...templates),
+      fc.oneof(
+        fc.string({ unit: "binary", maxLength: 40 }),
+        fc.constantFrom("-1", "0", "1e3", "99999999999999999999", "%zz", "..", "%2e%2e"),
       ),
-    );
-    for (const [path, keys] of lists) {
-      const key = fc.oneof(fc.constantFrom(...keys, "limit", "x"), fc.string({ maxLength: 10 }));
-      const encoded = fc.array(fc.tuple(key, value), { maxLength: 5 }).map((pairs) =>
-        new URLSearchParams(pairs).toString()
-      );
-      // Raw text too, so malformed percent-escapes (`%zz`, `%E0%A4%A`) reach the router.
-      const raw = fc.string({ unit: "binary-ascii", maxLength: 40 }).map((s) =>
-        s.replace(/[#\s]/g, "")
-      );
-      await fc.assert(
-        fc.asyncProperty(fc.oneof(encoded, raw), async (query) => {
-          const res = await send(core, { method: "GET", path: `${path}?${query}` });
-          checkAnswer(`GET ${path}?${query}`, res);
-        }),
-        { seed: SEED, numRuns: RUNS * 2 },
-      );
-    }
-  } finally {
-    await core.close();
-  }
-});
-
-itest("fuzz: random path ids never answer 5xx", async () => {
-  const core = await makeCore();
-  try {
-    seed(core);
-    const templates: [string, string][] = [
-      ["GET", "/memories/{}"],
-      ["PATCH", "/memories/{}"],
-      ["DELETE", "/memories/{}"],
-      ["DELETE", "/memories/{}/tags/x"],
-      ["PATCH", "/tasks/{}"],
-      ["DELETE", "/tasks/{}"],
-      ["PATCH", "/reminders/{}"],
-      ["DELETE", "/reminders/{}"],
-      ["PATCH", "/events/{}"],
-      ["DELETE", "/events/{}"],
-      ["GET", "/settings/{}"],
-      ["PUT", "/settings/{}"],
-      ["GET", "/backup/status/{}"],
-      ["GET", "/llm_jobs/{}"],
-      ["PATCH", "/llm_jobs/{}"],
-      ["POST", "/llm_jobs/{}/retry"],
-      ["POST", "/admin/dead-letters/{}/replay"],
-      ["DELETE", "/admin/dead-letters/{}"],
-    ];
-    await fc.assert(
-      fc.asyncProperty(
-        fc.constantFrom(...templates),
-        fc.oneof(
-          fc.string({ unit: "binary", maxLength: 40 }),
-          fc.constantFrom("-1", "0", "1e3", "99999999999999999999", "%zz", "..", "%2e%2e"),
-        ),
-        async ([method, template], id) => {
-          const segment = /^%|^\.\.$/.test(id) ? id : encodeURIComponent(id);
-          const path = template.replace("{}", segment);
-          const body = method === "GET" || method === "DELETE" ? undefined : "{}";
-          const res = await send(core, {
-            method,
-            path,
-            body,
-            contentType: body ? "application/json" : undefined,
-          });
-          checkAnswer(`${method} ${path}`, res);
-        },
-      ),
-      { seed: SEED, numRuns: RUNS * 8 },
-    );
-  } finally {
-    await core.close();
-  }
+      async ([method, template], id) => {
+        const segment = /^%|^\.\.$/.test(id) ? id : encodeURIComponent(id);
+        const path = template.replace("{}", segment);
+        const body = method === "GET" || method === "DELETE" ? undefined : "{}";
+        const res = await send(core, {
+          method,
+          path,
+          body,
+          contentType: body ? "application/json" : undefined,
+        });
+        checkAnswer(`${method} ${path}`, res);
+      },
+    ),
+    { seed: SEED, numRuns: RUNS * 8 },
+  );
 });

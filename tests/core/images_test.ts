@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { call, createUser, itest, makeCore, type TestCore } from "../helpers/core_app.ts";
+import { call, createUser, makeCore, sanitizeTests, type TestCore } from "../helpers/core_app.ts";
 import { deleteImage } from "../../core/images.ts";
 import { detectImageType, imagePathInside } from "../../shared/images.ts";
+import { tempDir } from "../helpers/fixtures.ts";
+
+await sanitizeTests();
 
 const OWNER = 601;
 
@@ -179,36 +182,33 @@ Deno.test("imagePathInside accepts only paths strictly inside the directory", ()
 });
 
 Deno.test("deleteImage removes files inside only, never through a symlinked directory", async () => {
-  const dir = await Deno.makeTempDir();
-  const outside = await Deno.makeTempDir();
-  try {
-    const inside = join(dir, "a.png");
-    await Deno.writeFile(inside, new Uint8Array([1]));
-    assert.equal(await deleteImage("a.png", dir), "deleted");
-    await assert.rejects(Deno.stat(inside), Deno.errors.NotFound);
-    assert.equal(await deleteImage("a.png", dir), "missing");
-    assert.equal(await deleteImage("nodir/a.png", dir), "missing");
+  await using dirTmp = await tempDir();
+  const dir = dirTmp.path;
+  await using outsideTmp = await tempDir();
+  const outside = outsideTmp.path;
+  const inside = join(dir, "a.png");
+  await Deno.writeFile(inside, new Uint8Array([1]));
+  assert.equal(await deleteImage("a.png", dir), "deleted");
+  await assert.rejects(Deno.stat(inside), Deno.errors.NotFound);
+  assert.equal(await deleteImage("a.png", dir), "missing");
+  assert.equal(await deleteImage("nodir/a.png", dir), "missing");
 
-    const victim = join(outside, "victim.png");
-    await Deno.writeFile(victim, new Uint8Array([2]));
-    assert.equal(await deleteImage(victim, dir), "outside");
-    assert.equal(await deleteImage("../" + victim.split("/").slice(-2).join("/"), dir), "outside");
-    await Deno.symlink(outside, join(dir, "link"));
-    assert.equal(await deleteImage("link/victim.png", dir), "outside");
-    assert.ok((await Deno.stat(victim)).isFile);
+  const victim = join(outside, "victim.png");
+  await Deno.writeFile(victim, new Uint8Array([2]));
+  assert.equal(await deleteImage(victim, dir), "outside");
+  assert.equal(await deleteImage("../" + victim.split("/").slice(-2).join("/"), dir), "outside");
+  await Deno.symlink(outside, join(dir, "link"));
+  assert.equal(await deleteImage("link/victim.png", dir), "outside");
+  assert.ok((await Deno.stat(victim)).isFile);
 
-    // A symlink file inside is unlinked; its target stays.
-    await Deno.symlink(victim, join(dir, "alias.png"));
-    assert.equal(await deleteImage("alias.png", dir), "deleted");
-    assert.ok((await Deno.stat(victim)).isFile);
+  // A symlink file inside is unlinked; its target stays.
+  await Deno.symlink(victim, join(dir, "alias.png"));
+  assert.equal(await deleteImage("alias.png", dir), "deleted");
+  assert.ok((await Deno.stat(victim)).isFile);
 
-    await Deno.mkdir(join(dir, "sub"));
-    assert.equal(await deleteImage("sub", dir), "not_a_file");
-    assert.ok((await Deno.stat(join(dir, "sub"))).isDirectory);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-    await Deno.remove(outside, { recursive: true });
-  }
+  await Deno.mkdir(join(dir, "sub"));
+  assert.equal(await deleteImage("sub", dir), "not_a_file");
+  assert.ok((await Deno.stat(join(dir, "sub"))).isDirectory);
 });
 
 // ---- POST /memories/{id}/image ----
@@ -247,171 +247,149 @@ function imageFiles(core: TestCore): string[] {
   return [...Deno.readDirSync(core.imageDir)].map((e) => e.name).sort();
 }
 
-itest("POST /memories/{id}/image saves a PNG as <uuid>.png and sets media_local_path", async () => {
+Deno.test("POST /memories/{id}/image saves a PNG as <uuid>.png and sets media_local_path", async () => {
   const { core, id } = await coreWithMemory();
-  try {
-    const png = await makePng(3, 2);
-    // The client's name and type are ignored; the bytes decide.
-    const res = await upload(core, id, fileForm(png, "photo.jpeg", "image/jpeg"));
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-    assert.deepEqual(Object.keys(res.body), ["local_path"]);
-    const path: string = res.body.local_path;
-    assert.ok(path.startsWith(`${core.imageDir}/`));
-    assert.match(path.slice(core.imageDir.length + 1), /^[0-9a-f-]{36}\.png$/);
-    assert.deepEqual(await Deno.readFile(path), png);
-    const memory = await call(core.app, "GET", `/memories/${id}`);
-    assert.equal(memory.body.media_local_path, path);
-    assert.equal(memory.body.status, "pending");
-    const audit = core.db.prepare(
-      "SELECT action, detail FROM audit_log WHERE entity_id = ? ORDER BY id DESC LIMIT 1",
-    ).get(id) as { action: string; detail: string };
-    assert.equal(audit.action, "updated");
-    assert.equal(JSON.parse(audit.detail).media_local_path, path);
-  } finally {
-    await core.close();
-  }
+  await using _core = core;
+  const png = await makePng(3, 2);
+  // The client's name and type are ignored; the bytes decide.
+  const res = await upload(core, id, fileForm(png, "photo.jpeg", "image/jpeg"));
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  assert.deepEqual(Object.keys(res.body), ["local_path"]);
+  const path: string = res.body.local_path;
+  assert.ok(path.startsWith(`${core.imageDir}/`));
+  assert.match(path.slice(core.imageDir.length + 1), /^[0-9a-f-]{36}\.png$/);
+  assert.deepEqual(await Deno.readFile(path), png);
+  const memory = await call(core.app, "GET", `/memories/${id}`);
+  assert.equal(memory.body.media_local_path, path);
+  assert.equal(memory.body.status, "pending");
+  const audit = core.db.prepare(
+    "SELECT action, detail FROM audit_log WHERE entity_id = ? ORDER BY id DESC LIMIT 1",
+  ).get(id) as { action: string; detail: string };
+  assert.equal(audit.action, "updated");
+  assert.equal(JSON.parse(audit.detail).media_local_path, path);
 });
 
-itest("POST /memories/{id}/image replaces the previous file with the new one", async () => {
+Deno.test("POST /memories/{id}/image replaces the previous file with the new one", async () => {
   const { core, id } = await coreWithMemory();
-  try {
-    const first = await upload(core, id, fileForm(await makePng()));
-    assert.equal(first.status, 200);
-    const jpeg = makeJpeg();
-    const second = await upload(core, id, fileForm(jpeg, "a.png", "image/png"));
-    assert.equal(second.status, 200);
-    assert.match(second.body.local_path, /\.jpg$/);
-    assert.deepEqual(await Deno.readFile(second.body.local_path), jpeg);
-    await assert.rejects(Deno.stat(first.body.local_path), Deno.errors.NotFound);
-    assert.deepEqual(imageFiles(core), [second.body.local_path.split("/").at(-1)]);
-    const gif = await upload(core, id, fileForm(GIF));
-    assert.match(gif.body.local_path, /\.gif$/);
-    const webp = await upload(core, id, fileForm(webpHeader()));
-    assert.match(webp.body.local_path, /\.webp$/);
-    assert.equal(imageFiles(core).length, 1);
-  } finally {
-    await core.close();
-  }
+  await using _core = core;
+  const first = await upload(core, id, fileForm(await makePng()));
+  assert.equal(first.status, 200);
+  const jpeg = makeJpeg();
+  const second = await upload(core, id, fileForm(jpeg, "a.png", "image/png"));
+  assert.equal(second.status, 200);
+  assert.match(second.body.local_path, /\.jpg$/);
+  assert.deepEqual(await Deno.readFile(second.body.local_path), jpeg);
+  await assert.rejects(Deno.stat(first.body.local_path), Deno.errors.NotFound);
+  assert.deepEqual(imageFiles(core), [second.body.local_path.split("/").at(-1)]);
+  const gif = await upload(core, id, fileForm(GIF));
+  assert.match(gif.body.local_path, /\.gif$/);
+  const webp = await upload(core, id, fileForm(webpHeader()));
+  assert.match(webp.body.local_path, /\.webp$/);
+  assert.equal(imageFiles(core).length, 1);
 });
 
-itest("POST /memories/{id}/image refuses a text file with 415 and writes nothing", async () => {
+Deno.test("POST /memories/{id}/image refuses a text file with 415 and writes nothing", async () => {
   const { core, id } = await coreWithMemory();
-  try {
-    const text = new TextEncoder().encode("just some notes, not a picture\n");
-    const res = await upload(core, id, fileForm(text, "notes.png", "image/png"));
-    assert.equal(res.status, 415);
-    assert.match(res.body.detail, /JPEG, PNG, GIF or WebP/);
-    assert.deepEqual(imageFiles(core), []);
-    const memory = await call(core.app, "GET", `/memories/${id}`);
-    assert.equal(memory.body.media_local_path, null);
-  } finally {
-    await core.close();
-  }
+  await using _core = core;
+  const text = new TextEncoder().encode("just some notes, not a picture\n");
+  const res = await upload(core, id, fileForm(text, "notes.png", "image/png"));
+  assert.equal(res.status, 415);
+  assert.match(res.body.detail, /JPEG, PNG, GIF or WebP/);
+  assert.deepEqual(imageFiles(core), []);
+  const memory = await call(core.app, "GET", `/memories/${id}`);
+  assert.equal(memory.body.media_local_path, null);
 });
 
-itest("POST /memories/{id}/image answers 413 past MAX_UPLOAD_BYTES", async () => {
+Deno.test("POST /memories/{id}/image answers 413 past MAX_UPLOAD_BYTES", async () => {
   const { core, id } = await coreWithMemory({ MAX_UPLOAD_BYTES: "2000" });
-  try {
-    const small = await upload(core, id, fileForm(await makePng()));
-    assert.equal(small.status, 200);
-    // Over the limit but within the app's multipart slack: refused by the route.
-    const big = await upload(core, id, fileForm(await makePng(1, 1, 3000)));
-    assert.equal(big.status, 413);
-    assert.match(big.body.detail, /larger than 2000 bytes/);
-    // Far over: refused by the app's body limit before it is read.
-    const huge = await upload(core, id, fileForm(await makePng(1, 1, 200_000)));
-    assert.equal(huge.status, 413);
-    assert.deepEqual(imageFiles(core), [small.body.local_path.split("/").at(-1)]);
-  } finally {
-    await core.close();
-  }
+  await using _core = core;
+  const small = await upload(core, id, fileForm(await makePng()));
+  assert.equal(small.status, 200);
+  // Over the limit but within the app's multipart slack: refused by the route.
+  const big = await upload(core, id, fileForm(await makePng(1, 1, 3000)));
+  assert.equal(big.status, 413);
+  assert.match(big.body.detail, /larger than 2000 bytes/);
+  // Far over: refused by the app's body limit before it is read.
+  const huge = await upload(core, id, fileForm(await makePng(1, 1, 200_000)));
+  assert.equal(huge.status, 413);
+  assert.deepEqual(imageFiles(core), [small.body.local_path.split("/").at(-1)]);
 });
 
-itest(
+Deno.test(
   "POST /memories/{id}/image answers 422 without a file and 404 for unknown memories",
   async () => {
     const { core, id } = await coreWithMemory();
-    try {
-      const empty = new FormData();
-      empty.append("other", "x");
-      const missing = await upload(core, id, empty);
-      assert.equal(missing.status, 422);
-      assert.deepEqual(missing.body.detail[0].loc, ["body", "file"]);
+    await using _core = core;
+    const empty = new FormData();
+    empty.append("other", "x");
+    const missing = await upload(core, id, empty);
+    assert.equal(missing.status, 422);
+    assert.deepEqual(missing.body.detail[0].loc, ["body", "file"]);
 
-      const notFile = new FormData();
-      notFile.append("file", "plain text field");
-      const asText = await upload(core, id, notFile);
-      assert.equal(asText.status, 422);
-      assert.deepEqual(asText.body.detail[0].loc, ["body", "file"]);
+    const notFile = new FormData();
+    notFile.append("file", "plain text field");
+    const asText = await upload(core, id, notFile);
+    assert.equal(asText.status, 422);
+    assert.deepEqual(asText.body.detail[0].loc, ["body", "file"]);
 
-      const json = await call(core.app, "POST", `/memories/${id}/image`, { file: "x" });
-      assert.equal(json.status, 422);
+    const json = await call(core.app, "POST", `/memories/${id}/image`, { file: "x" });
+    assert.equal(json.status, 422);
 
-      const broken = await core.app.request(`/memories/${id}/image`, {
-        method: "POST",
-        headers: { "content-type": "multipart/form-data; boundary=XYZ" },
-        body: '--XYZ\r\nContent-Disposition: form-data; name="file"\r\n\r\nno end',
-      });
-      assert.equal(broken.status, 422);
-      assert.ok(Array.isArray((await broken.json()).detail));
+    const broken = await core.app.request(`/memories/${id}/image`, {
+      method: "POST",
+      headers: { "content-type": "multipart/form-data; boundary=XYZ" },
+      body: '--XYZ\r\nContent-Disposition: form-data; name="file"\r\n\r\nno end',
+    });
+    assert.equal(broken.status, 422);
+    assert.ok(Array.isArray((await broken.json()).detail));
 
-      const unknown = await upload(core, crypto.randomUUID(), fileForm(await makePng()));
-      assert.equal(unknown.status, 404);
-      assert.deepEqual(unknown.body, { detail: "Memory not found" });
-      const malformedId = await upload(core, "nope", fileForm(await makePng()));
-      assert.equal(malformedId.status, 404);
-      assert.deepEqual(imageFiles(core), []);
-    } finally {
-      await core.close();
-    }
+    const unknown = await upload(core, crypto.randomUUID(), fileForm(await makePng()));
+    assert.equal(unknown.status, 404);
+    assert.deepEqual(unknown.body, { detail: "Memory not found" });
+    const malformedId = await upload(core, "nope", fileForm(await makePng()));
+    assert.equal(malformedId.status, 404);
+    assert.deepEqual(imageFiles(core), []);
   },
 );
 
-itest("an uploaded image is deleted with its memory", async () => {
+Deno.test("an uploaded image is deleted with its memory", async () => {
   const { core, id } = await coreWithMemory();
-  try {
-    const res = await upload(core, id, fileForm(await makePng()));
-    assert.equal(res.status, 200);
-    assert.equal((await call(core.app, "DELETE", `/memories/${id}`)).status, 204);
-    await assert.rejects(Deno.stat(res.body.local_path), Deno.errors.NotFound);
-    assert.deepEqual(imageFiles(core), []);
-  } finally {
-    await core.close();
-  }
+  await using _core = core;
+  const res = await upload(core, id, fileForm(await makePng()));
+  assert.equal(res.status, 200);
+  assert.equal((await call(core.app, "DELETE", `/memories/${id}`)).status, 204);
+  await assert.rejects(Deno.stat(res.body.local_path), Deno.errors.NotFound);
+  assert.deepEqual(imageFiles(core), []);
 });
 
-itest("image paths naming a hard link or a symlink out of the directory are refused", async () => {
-  const core = await makeCore();
-  const outsideDir = await Deno.makeTempDir({ prefix: "memori_outside_" });
-  try {
-    await createUser(core.app, OWNER, "Owner");
-    const secret = join(outsideDir, "secret.png");
-    await Deno.writeFile(secret, new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
-    await Deno.link(secret, join(core.imageDir, "hard.png"));
-    await Deno.symlink(secret, join(core.imageDir, "soft.png"));
-    for (const [name, reason] of [["hard.png", /2 hard links/], ["soft.png", /symlink/]] as const) {
-      const job = await call(core.app, "POST", "/llm_jobs", {
-        job_type: "image_tag",
-        payload: { memory_id: "m", image_path: name },
-      });
-      assert.equal(job.status, 422, `${name}: ${JSON.stringify(job.body)}`);
-      assert.deepEqual(job.body.detail[0].loc, ["body", "payload", "image_path"]);
-      assert.match(job.body.detail[0].msg, reason);
-      const memory = await call(core.app, "POST", "/memories", {
-        owner_user_id: OWNER,
-        media_type: "image",
-      });
-      const patched = await call(core.app, "PATCH", `/memories/${memory.body.id}`, {
-        media_local_path: name,
-      });
-      assert.equal(patched.status, 422, name);
-      assert.match(patched.body.detail[0].msg, reason);
-    }
-    assert.equal(await core.redis.xlen("llm:image_tag"), 0);
-  } finally {
-    await core.close();
-    await Deno.remove(outsideDir, { recursive: true });
+Deno.test("image paths naming a hard link or a symlink out of the directory are refused", async () => {
+  await using core = await makeCore();
+  await using outsideDirTmp = await tempDir("memori_outside_");
+  const outsideDir = outsideDirTmp.path;
+  await createUser(core.app, OWNER, "Owner");
+  const secret = join(outsideDir, "secret.png");
+  await Deno.writeFile(secret, new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+  await Deno.link(secret, join(core.imageDir, "hard.png"));
+  await Deno.symlink(secret, join(core.imageDir, "soft.png"));
+  for (const [name, reason] of [["hard.png", /2 hard links/], ["soft.png", /symlink/]] as const) {
+    const job = await call(core.app, "POST", "/llm_jobs", {
+      job_type: "image_tag",
+      payload: { memory_id: "m", image_path: name },
+    });
+    assert.equal(job.status, 422, `${name}: ${JSON.stringify(job.body)}`);
+    assert.deepEqual(job.body.detail[0].loc, ["body", "payload", "image_path"]);
+    assert.match(job.body.detail[0].msg, reason);
+    const memory = await call(core.app, "POST", "/memories", {
+      owner_user_id: OWNER,
+      media_type: "image",
+    });
+    const patched = await call(core.app, "PATCH", `/memories/${memory.body.id}`, {
+      media_local_path: name,
+    });
+    assert.equal(patched.status, 422, name);
+    assert.match(patched.body.detail[0].msg, reason);
   }
+  assert.equal(await core.redis.xlen("llm:image_tag"), 0);
 });
 
 // ---- uploads under load: streamed to disk, bounded in number ----
@@ -456,62 +434,53 @@ async function partFileSize(core: TestCore, timeoutMs = 3000): Promise<number> {
   return 0;
 }
 
-itest("an upload is written to disk as it arrives, not held in memory until it ends", async () => {
+Deno.test("an upload is written to disk as it arrives, not held in memory until it ends", async () => {
   const { core, id } = await coreWithMemory();
-  try {
-    const png = await makePng(1, 1, 300_000);
-    const up = slowUpload(core, id);
-    up.send(png.subarray(0, 200_000));
-    // The client has not finished; the bytes it sent are already in the file.
-    assert.ok(await partFileSize(core) > 100_000, "nothing reached the disk before the end");
-    up.send(png.subarray(200_000));
-    up.finish();
-    const res = await up.answer;
-    assert.equal(res.status, 200);
-    const { local_path } = await res.json();
-    assert.deepEqual(await Deno.readFile(local_path), png);
-    assert.deepEqual(imageFiles(core), [local_path.split("/").at(-1)]);
-  } finally {
-    await core.close();
-  }
+  await using _core = core;
+  const png = await makePng(1, 1, 300_000);
+  const up = slowUpload(core, id);
+  up.send(png.subarray(0, 200_000));
+  // The client has not finished; the bytes it sent are already in the file.
+  assert.ok(await partFileSize(core) > 100_000, "nothing reached the disk before the end");
+  up.send(png.subarray(200_000));
+  up.finish();
+  const res = await up.answer;
+  assert.equal(res.status, 200);
+  const { local_path } = await res.json();
+  assert.deepEqual(await Deno.readFile(local_path), png);
+  assert.deepEqual(imageFiles(core), [local_path.split("/").at(-1)]);
 });
 
-itest("uploads past MAX_CONCURRENT_UPLOADS answer 503 with Retry-After", async () => {
+Deno.test("uploads past MAX_CONCURRENT_UPLOADS answer 503 with Retry-After", async () => {
   const { core, id } = await coreWithMemory({ MAX_CONCURRENT_UPLOADS: "1" });
-  try {
-    const png = await makePng(1, 1, 5000);
-    const first = slowUpload(core, id);
-    first.send(png.subarray(0, 3000));
-    assert.ok(await partFileSize(core) > 0);
-    const busy = await core.app.request(`/memories/${id}/image`, {
-      method: "POST",
-      body: fileForm(png),
-    });
-    assert.equal(busy.status, 503);
-    assert.equal(busy.headers.get("retry-after"), "1");
-    assert.match((await busy.json()).detail, /too many uploads/);
-    first.send(png.subarray(3000));
-    first.finish();
-    assert.equal((await first.answer).status, 200);
-    // The slot is free again.
-    assert.equal((await upload(core, id, fileForm(png))).status, 200);
-  } finally {
-    await core.close();
-  }
+  await using _core = core;
+  const png = await makePng(1, 1, 5000);
+  const first = slowUpload(core, id);
+  first.send(png.subarray(0, 3000));
+  assert.ok(await partFileSize(core) > 0);
+  const busy = await core.app.request(`/memories/${id}/image`, {
+    method: "POST",
+    body: fileForm(png),
+  });
+  assert.equal(busy.status, 503);
+  assert.equal(busy.headers.get("retry-after"), "1");
+  assert.match((await busy.json()).detail, /too many uploads/);
+  first.send(png.subarray(3000));
+  first.finish();
+  assert.equal((await first.answer).status, 200);
+  // The slot is free again.
+  assert.equal((await upload(core, id, fileForm(png))).status, 200);
 });
 
-itest("a streamed upload past MAX_UPLOAD_BYTES stops at 413 and leaves no file", async () => {
+Deno.test("a streamed upload past MAX_UPLOAD_BYTES stops at 413 and leaves no file", async () => {
   const { core, id } = await coreWithMemory({ MAX_UPLOAD_BYTES: "50000" });
-  try {
-    const png = await makePng(1, 1, 200_000);
-    const up = slowUpload(core, id);
-    for (let at = 0; at < png.length; at += 16_384) up.send(png.subarray(at, at + 16_384));
-    up.finish();
-    const res = await up.answer;
-    assert.equal(res.status, 413);
-    assert.match((await res.json()).detail, /larger than 50000 bytes/);
-    assert.deepEqual(imageFiles(core), []);
-  } finally {
-    await core.close();
-  }
+  await using _core = core;
+  const png = await makePng(1, 1, 200_000);
+  const up = slowUpload(core, id);
+  for (let at = 0; at < png.length; at += 16_384) up.send(png.subarray(at, at + 16_384));
+  up.finish();
+  const res = await up.answer;
+  assert.equal(res.status, 413);
+  assert.match((await res.json()).detail, /larger than 50000 bytes/);
+  assert.deepEqual(imageFiles(core), []);
 });

@@ -3,6 +3,10 @@ import { DatabaseSync } from "node:sqlite";
 import { openDatabase } from "../../core/db/open.ts";
 import { migrate, schemaVersion } from "../../core/db/migrate.ts";
 import { MIGRATIONS } from "../../core/db/migrations/mod.ts";
+import { tempDir } from "../helpers/fixtures.ts";
+
+// Nothing here touches Redis: the sanitizers go on directly.
+Deno.test.sanitizer({ ops: true, resources: true });
 
 const DIR = new URL("../../core/db/migrations/", import.meta.url);
 const LATEST = MIGRATIONS.at(-1)!.version;
@@ -25,136 +29,113 @@ Deno.test("every NNN_*.sql migration file is listed in mod.ts, in order, with it
 });
 
 Deno.test("a fresh database reaches the latest version with the contract's tables", () => {
-  const db = openDatabase(":memory:");
-  try {
-    assert.equal(schemaVersion(db), LATEST);
-    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all()
-      .map((r) => String(r.name));
-    for (
-      const t of [
-        "users",
-        "user_settings",
-        "memories",
-        "memory_tags",
-        "tasks",
-        "reminders",
-        "events",
-        "audit_log",
-        "llm_jobs",
-        "backup_jobs",
-        "memories_fts",
-        "idempotency_keys",
-      ]
-    ) assert.ok(tables.includes(t), t);
-    const jobCols = db.prepare("PRAGMA table_info(llm_jobs)").all().map((r) => r.name);
-    assert.ok(jobCols.includes("stream_message_id"));
-    assert.ok(jobCols.includes("published_at"));
-    const eventCols = db.prepare("PRAGMA table_info(events)").all().map((r) => r.name);
-    assert.ok(eventCols.includes("last_reprompt_at"));
-    assert.equal(
-      (db.prepare("PRAGMA foreign_keys").get() as { foreign_keys: number }).foreign_keys,
-      1,
-    );
-    // Migrating again does nothing.
-    assert.deepEqual(migrate(db), []);
-  } finally {
-    db.close();
-  }
+  using db = openDatabase(":memory:");
+  assert.equal(schemaVersion(db), LATEST);
+  const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all()
+    .map((r) => String(r.name));
+  for (
+    const t of [
+      "users",
+      "user_settings",
+      "memories",
+      "memory_tags",
+      "tasks",
+      "reminders",
+      "events",
+      "audit_log",
+      "llm_jobs",
+      "backup_jobs",
+      "memories_fts",
+      "idempotency_keys",
+    ]
+  ) assert.ok(tables.includes(t), t);
+  const jobCols = db.prepare("PRAGMA table_info(llm_jobs)").all().map((r) => r.name);
+  assert.ok(jobCols.includes("stream_message_id"));
+  assert.ok(jobCols.includes("published_at"));
+  const eventCols = db.prepare("PRAGMA table_info(events)").all().map((r) => r.name);
+  assert.ok(eventCols.includes("last_reprompt_at"));
+  assert.equal(
+    (db.prepare("PRAGMA foreign_keys").get() as { foreign_keys: number }).foreign_keys,
+    1,
+  );
+  // Migrating again does nothing.
+  assert.deepEqual(migrate(db), []);
 });
 
 Deno.test("each intermediate version upgrades to the latest", () => {
   for (let v = 0; v <= LATEST; v++) {
-    const db = openDatabase(":memory:", { upTo: v });
-    try {
-      assert.equal(schemaVersion(db), v);
-      const applied = migrate(db);
-      assert.equal(applied.length, LATEST - v, `from ${v}`);
-      assert.equal(schemaVersion(db), LATEST);
-    } finally {
-      db.close();
-    }
+    using db = openDatabase(":memory:", { upTo: v });
+    assert.equal(schemaVersion(db), v);
+    const applied = migrate(db);
+    assert.equal(applied.length, LATEST - v, `from ${v}`);
+    assert.equal(schemaVersion(db), LATEST);
   }
 });
 
 Deno.test("a database file newer than this program is refused with a clear message", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "memori_mig_" });
-  try {
-    const path = `${dir}/future.db`;
-    const raw = new DatabaseSync(path);
-    raw.exec(`PRAGMA user_version = ${LATEST + 1}`);
-    raw.close();
-    assert.throws(
-      () => openDatabase(path),
-      (err: Error) => {
-        assert.match(err.message, new RegExp(`version ${LATEST + 1} is newer`));
-        assert.match(err.message, new RegExp(`\\(${LATEST}\\)`));
-        assert.match(err.message, /upgrade the program/);
-        return true;
-      },
-    );
-    // Refusing did not touch the file.
-    const again = new DatabaseSync(path);
-    assert.equal(schemaVersion(again), LATEST + 1);
-    again.close();
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using dirTmp = await tempDir("memori_mig_");
+  const dir = dirTmp.path;
+  const path = `${dir}/future.db`;
+  const raw = new DatabaseSync(path);
+  raw.exec(`PRAGMA user_version = ${LATEST + 1}`);
+  raw.close();
+  assert.throws(
+    () => openDatabase(path),
+    (err: Error) => {
+      assert.match(err.message, new RegExp(`version ${LATEST + 1} is newer`));
+      assert.match(err.message, new RegExp(`\\(${LATEST}\\)`));
+      assert.match(err.message, /upgrade the program/);
+      return true;
+    },
+  );
+  // Refusing did not touch the file.
+  const again = new DatabaseSync(path);
+  assert.equal(schemaVersion(again), LATEST + 1);
+  again.close();
 });
 
 Deno.test("a failing migration leaves the database as it was", () => {
-  const db = openDatabase(":memory:", { upTo: 2 });
-  try {
-    const broken = [
-      ...MIGRATIONS.slice(0, 3),
-      { version: 4, name: "004_broken.sql", sql: "CREATE TABLE half (x); SELECT * FROM nowhere;" },
-    ];
-    assert.throws(() => migrate(db, { migrations: broken }), /migration 004_broken\.sql failed/);
-    // 003 applied in its own transaction; 004 rolled back entirely.
-    assert.equal(schemaVersion(db), 3);
-    const half = db.prepare("SELECT name FROM sqlite_master WHERE name = 'half'").get();
-    assert.equal(half, undefined);
-  } finally {
-    db.close();
-  }
+  using db = openDatabase(":memory:", { upTo: 2 });
+  const broken = [
+    ...MIGRATIONS.slice(0, 3),
+    { version: 4, name: "004_broken.sql", sql: "CREATE TABLE half (x); SELECT * FROM nowhere;" },
+  ];
+  assert.throws(() => migrate(db, { migrations: broken }), /migration 004_broken\.sql failed/);
+  // 003 applied in its own transaction; 004 rolled back entirely.
+  assert.equal(schemaVersion(db), 3);
+  const half = db.prepare("SELECT name FROM sqlite_master WHERE name = 'half'").get();
+  assert.equal(half, undefined);
 });
 
 Deno.test("tag lookups of the search-index triggers use the primary key, not every confirmed tag", () => {
-  const db = openDatabase(":memory:");
-  try {
-    const plan = (sql: string) =>
-      db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all().map((r) => String(r.detail)).join("\n");
-    // The subquery every memories_fts trigger runs (migration 010). Through
-    // idx_memory_tags_status (dropped by 013) it read all confirmed tags in the database.
-    const triggerLookup = plan(
-      "SELECT group_concat(t.tag, ' ') FROM memory_tags t " +
-        "WHERE t.memory_id = ? AND t.status = 'confirmed'",
-    );
-    assert.match(triggerLookup, /USING INDEX sqlite_autoindex_memory_tags_1 \(memory_id=\?\)/);
-    const triggers = db.prepare(
-      "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%memory_tags t%'",
-    ).all().map((r) => String(r.sql));
-    assert.ok(triggers.length >= 5, "the triggers still look tags up this way");
-    for (const sql of triggers) assert.match(sql, /t\.memory_id = \w+\.(id|memory_id)/);
-    // The scheduler's expiry of old suggestions pages through the suggestions alone.
-    const expiry = plan(
-      "SELECT memory_id, tag, suggested_at FROM memory_tags WHERE status = 'suggested' " +
-        "AND suggested_at IS NOT NULL AND (suggested_at <= ? OR suggested_at NOT LIKE '%Z') " +
-        "AND (memory_id, tag) > (?, ?) ORDER BY memory_id, tag LIMIT ?",
-    );
-    assert.match(expiry, /USING INDEX idx_memory_tags_suggested/);
-    assert.doesNotMatch(expiry, /TEMP B-TREE/);
-  } finally {
-    db.close();
-  }
+  using db = openDatabase(":memory:");
+  const plan = (sql: string) =>
+    db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all().map((r) => String(r.detail)).join("\n");
+  // The subquery every memories_fts trigger runs (migration 010). Through
+  // idx_memory_tags_status (dropped by 013) it read all confirmed tags in the database.
+  const triggerLookup = plan(
+    "SELECT group_concat(t.tag, ' ') FROM memory_tags t " +
+      "WHERE t.memory_id = ? AND t.status = 'confirmed'",
+  );
+  assert.match(triggerLookup, /USING INDEX sqlite_autoindex_memory_tags_1 \(memory_id=\?\)/);
+  const triggers = db.prepare(
+    "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%memory_tags t%'",
+  ).all().map((r) => String(r.sql));
+  assert.ok(triggers.length >= 5, "the triggers still look tags up this way");
+  for (const sql of triggers) assert.match(sql, /t\.memory_id = \w+\.(id|memory_id)/);
+  // The scheduler's expiry of old suggestions pages through the suggestions alone.
+  const expiry = plan(
+    "SELECT memory_id, tag, suggested_at FROM memory_tags WHERE status = 'suggested' " +
+      "AND suggested_at IS NOT NULL AND (suggested_at <= ? OR suggested_at NOT LIKE '%Z') " +
+      "AND (memory_id, tag) > (?, ?) ORDER BY memory_id, tag LIMIT ?",
+  );
+  assert.match(expiry, /USING INDEX idx_memory_tags_suggested/);
+  assert.doesNotMatch(expiry, /TEMP B-TREE/);
 });
 
 Deno.test("openDatabase reuses prepared statements by SQL text", () => {
-  const db = openDatabase(":memory:");
-  try {
-    assert.equal(db.prepare("SELECT 1 AS x"), db.prepare("SELECT 1 AS x"));
-    assert.notEqual(db.prepare("SELECT 1 AS x"), db.prepare("SELECT 2 AS x"));
-    assert.deepEqual({ ...db.prepare("SELECT 1 AS x").get() }, { x: 1 });
-  } finally {
-    db.close();
-  }
+  using db = openDatabase(":memory:");
+  assert.equal(db.prepare("SELECT 1 AS x"), db.prepare("SELECT 1 AS x"));
+  assert.notEqual(db.prepare("SELECT 1 AS x"), db.prepare("SELECT 2 AS x"));
+  assert.deepEqual({ ...db.prepare("SELECT 1 AS x").get() }, { x: 1 });
 });

@@ -2,6 +2,9 @@
 import assert from "node:assert/strict";
 import { multipartBoundary, MultipartError, streamFilePart } from "../../core/http/multipart.ts";
 
+// Nothing here touches Redis: the sanitizers go on directly.
+Deno.test.sanitizer({ ops: true, resources: true });
+
 const enc = new TextEncoder();
 
 function streamOf(bytes: Uint8Array, chunk: number): ReadableStream<Uint8Array> {

@@ -3,12 +3,15 @@
  * core, upgrades in place, and its rows read through the API as the contract spells them.
  */
 import assert from "node:assert/strict";
-import { call, itest, makeCore, type TestCore } from "../helpers/core_app.ts";
+import { call, makeCore, sanitizeTests, type TestCore } from "../helpers/core_app.ts";
+import { type TempDir, tempDir } from "../helpers/fixtures.ts";
 import { openDatabase } from "../../core/db/open.ts";
 import { schemaVersion } from "../../core/db/migrate.ts";
 import { MIGRATIONS } from "../../core/db/migrations/mod.ts";
 import { republishOnce } from "../../core/republisher.ts";
 import { runSchedulerOnce } from "../../core/scheduler.ts";
+
+await sanitizeTests();
 
 const USER = 424242;
 const OTHER = 515151;
@@ -24,61 +27,57 @@ const IDS = {
 };
 
 /** Write a version-8 file the way the first version did (its defaults, its time formats). */
-async function writeV8File(): Promise<{ dir: string; path: string }> {
-  const dir = await Deno.makeTempDir({ prefix: "memori_v8_" });
-  const path = `${dir}/life_organiser.db`;
-  const db = openDatabase(path, { upTo: 8 });
-  try {
-    assert.equal(schemaVersion(db), 8);
-    db.exec(`
-      INSERT INTO users (telegram_user_id, display_name, is_allowed) VALUES (${USER}, 'Old Ann', 1);
-      INSERT INTO users (telegram_user_id, display_name, is_allowed) VALUES (${OTHER}, 'Bob', 1);
-      INSERT INTO user_settings (user_id, timezone, language) VALUES (${USER}, 'Asia/Singapore', 'en');
-      INSERT INTO user_settings (user_id) VALUES (${OTHER});
+async function writeV8File(): Promise<{ dir: TempDir; path: string }> {
+  const dir = await tempDir("memori_v8_");
+  const path = `${dir.path}/life_organiser.db`;
+  using db = openDatabase(path, { upTo: 8 });
+  assert.equal(schemaVersion(db), 8);
+  db.exec(`
+    INSERT INTO users (telegram_user_id, display_name, is_allowed) VALUES (${USER}, 'Old Ann', 1);
+    INSERT INTO users (telegram_user_id, display_name, is_allowed) VALUES (${OTHER}, 'Bob', 1);
+    INSERT INTO user_settings (user_id, timezone, language) VALUES (${USER}, 'Asia/Singapore', 'en');
+    INSERT INTO user_settings (user_id) VALUES (${OTHER});
 
-      INSERT INTO memories (id, owner_user_id, source_chat_id, source_message_id, content, status)
-        VALUES ('${IDS.milk}', ${USER}, ${USER}, 17, 'Buy oat milk at the corner shop', 'confirmed');
-      INSERT INTO memory_tags (memory_id, tag, status, confirmed_at)
-        VALUES ('${IDS.milk}', 'groceries', 'confirmed', '2025-06-01T10:00:00.000Z');
-      INSERT INTO memory_tags (memory_id, tag, status, suggested_at)
-        VALUES ('${IDS.milk}', 'dairyfarm', 'suggested', '2025-06-01T10:00:00.000Z');
-      INSERT INTO memories (id, owner_user_id, content, status, is_pinned)
-        VALUES ('${IDS.pinned}', ${USER}, 'Wifi password is on the fridge', 'confirmed', 1);
-      INSERT INTO memories (id, owner_user_id, content, status)
-        VALUES ('${IDS.other}', ${OTHER}, 'Buy oat milk too', 'confirmed');
-    `);
-    // The first version kept its external-content index by hand.
-    for (const id of [IDS.milk, IDS.pinned, IDS.other]) {
-      db.prepare(
-        `INSERT INTO memories_fts (rowid, content, tags)
-         SELECT rowid, content, '' FROM memories WHERE id = ?`,
-      ).run(id);
-    }
-    db.exec(`
-      INSERT INTO tasks (id, memory_id, owner_user_id, description, state, due_at)
-        VALUES ('${IDS.task}', '${IDS.milk}', ${USER}, 'Buy oat milk', 'NOT_DONE',
-                '2026-03-05T17:00:00+08:00');
-      INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, fired, text)
-        VALUES ('${IDS.reminder}', '${IDS.milk}', ${USER}, '2026-02-01T09:00:00+00:00', 0,
-                'Buy oat milk');
-      INSERT INTO events (id, memory_id, owner_user_id, description, event_time, source_type,
-                          source_detail, status, pending_since)
-        VALUES ('${IDS.event}', NULL, ${USER}, 'Dentist appointment', '2026-03-10T09:00:00Z',
-                'email', 'From: clinic', 'pending', '2026-02-01T08:00:00Z');
-      INSERT INTO llm_jobs (id, job_type, payload, user_id, status, created_at, updated_at)
-        VALUES ('${IDS.job}', 'intent_classify', '{"query": "remind me to buy milk"}', ${USER},
-                'queued', '2026-02-01T08:00:00.000Z', '2026-02-01T08:00:00.000Z');
-      INSERT INTO audit_log (entity_type, entity_id, action, actor, detail)
-        VALUES ('memory', '${IDS.milk}', 'created', 'user:${USER}', NULL);
-      INSERT INTO audit_log (entity_type, entity_id, action, actor, detail)
-        VALUES ('llm_job', '${IDS.job}', 'created', 'system:api', '{"job_type": "intent_classify"}');
-      INSERT INTO backup_jobs (backup_id, user_id, started_at, completed_at, status, file_path)
-        VALUES ('${IDS.backup}', ${USER}, '2026-02-01T03:00:00Z', '2026-02-01T03:01:00Z',
-                'completed', '/data/backups/b.tar.gz');
-    `);
-  } finally {
-    db.close();
+    INSERT INTO memories (id, owner_user_id, source_chat_id, source_message_id, content, status)
+      VALUES ('${IDS.milk}', ${USER}, ${USER}, 17, 'Buy oat milk at the corner shop', 'confirmed');
+    INSERT INTO memory_tags (memory_id, tag, status, confirmed_at)
+      VALUES ('${IDS.milk}', 'groceries', 'confirmed', '2025-06-01T10:00:00.000Z');
+    INSERT INTO memory_tags (memory_id, tag, status, suggested_at)
+      VALUES ('${IDS.milk}', 'dairyfarm', 'suggested', '2025-06-01T10:00:00.000Z');
+    INSERT INTO memories (id, owner_user_id, content, status, is_pinned)
+      VALUES ('${IDS.pinned}', ${USER}, 'Wifi password is on the fridge', 'confirmed', 1);
+    INSERT INTO memories (id, owner_user_id, content, status)
+      VALUES ('${IDS.other}', ${OTHER}, 'Buy oat milk too', 'confirmed');
+  `);
+  // The first version kept its external-content index by hand.
+  for (const id of [IDS.milk, IDS.pinned, IDS.other]) {
+    db.prepare(
+      `INSERT INTO memories_fts (rowid, content, tags)
+       SELECT rowid, content, '' FROM memories WHERE id = ?`,
+    ).run(id);
   }
+  db.exec(`
+    INSERT INTO tasks (id, memory_id, owner_user_id, description, state, due_at)
+      VALUES ('${IDS.task}', '${IDS.milk}', ${USER}, 'Buy oat milk', 'NOT_DONE',
+              '2026-03-05T17:00:00+08:00');
+    INSERT INTO reminders (id, memory_id, owner_user_id, fire_at, fired, text)
+      VALUES ('${IDS.reminder}', '${IDS.milk}', ${USER}, '2026-02-01T09:00:00+00:00', 0,
+              'Buy oat milk');
+    INSERT INTO events (id, memory_id, owner_user_id, description, event_time, source_type,
+                        source_detail, status, pending_since)
+      VALUES ('${IDS.event}', NULL, ${USER}, 'Dentist appointment', '2026-03-10T09:00:00Z',
+              'email', 'From: clinic', 'pending', '2026-02-01T08:00:00Z');
+    INSERT INTO llm_jobs (id, job_type, payload, user_id, status, created_at, updated_at)
+      VALUES ('${IDS.job}', 'intent_classify', '{"query": "remind me to buy milk"}', ${USER},
+              'queued', '2026-02-01T08:00:00.000Z', '2026-02-01T08:00:00.000Z');
+    INSERT INTO audit_log (entity_type, entity_id, action, actor, detail)
+      VALUES ('memory', '${IDS.milk}', 'created', 'user:${USER}', NULL);
+    INSERT INTO audit_log (entity_type, entity_id, action, actor, detail)
+      VALUES ('llm_job', '${IDS.job}', 'created', 'system:api', '{"job_type": "intent_classify"}');
+    INSERT INTO backup_jobs (backup_id, user_id, started_at, completed_at, status, file_path)
+      VALUES ('${IDS.backup}', ${USER}, '2026-02-01T03:00:00Z', '2026-02-01T03:01:00Z',
+              'completed', '/data/backups/b.tar.gz');
+  `);
   return { dir, path };
 }
 
@@ -87,13 +86,9 @@ async function withOldFile(
   clock?: () => Date,
 ): Promise<void> {
   const { dir, path } = await writeV8File();
-  const core = await makeCore({ databasePath: path, clock });
-  try {
-    await fn(core);
-  } finally {
-    await core.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using _dir = dir;
+  await using core = await makeCore({ databasePath: path, clock });
+  await fn(core);
 }
 
 function sameInstant(actual: unknown, expected: string, what: string): void {
@@ -102,7 +97,7 @@ function sameInstant(actual: unknown, expected: string, what: string): void {
   assert.equal(Date.parse(actual as string), Date.parse(expected), what);
 }
 
-itest(
+Deno.test(
   "old schema: a version-8 file upgrades in place to the latest version and keeps its rows",
   async () => {
     await withOldFile((core) => {
@@ -135,7 +130,7 @@ itest(
   },
 );
 
-itest(
+Deno.test(
   "old schema: GET /llm_jobs/{id} reads the old job, and the republisher sends it",
   async () => {
     await withOldFile(async (core) => {
@@ -164,7 +159,7 @@ itest(
   },
 );
 
-itest("old schema: the scheduler fires the old reminder written with an offset", async () => {
+Deno.test("old schema: the scheduler fires the old reminder written with an offset", async () => {
   await withOldFile(async (core) => {
     const pass = await runSchedulerOnce(core.deps);
     assert.deepEqual(pass.errors, []);
@@ -181,7 +176,7 @@ itest("old schema: the scheduler fires the old reminder written with an offset",
   }, () => new Date("2026-02-02T00:00:00Z"));
 });
 
-itest("old schema: GET /memories/{id} reads the old memory with its tags", async () => {
+Deno.test("old schema: GET /memories/{id} reads the old memory with its tags", async () => {
   await withOldFile(async (core) => {
     const res = await call(core.app, "GET", `/memories/${IDS.milk}`);
     assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -203,7 +198,7 @@ itest("old schema: GET /memories/{id} reads the old memory with its tags", async
   });
 });
 
-itest("old schema: GET /tasks lists the old task with its due time in UTC", async () => {
+Deno.test("old schema: GET /tasks lists the old task with its due time in UTC", async () => {
   await withOldFile(async (core) => {
     const res = await call(core.app, "GET", `/tasks?owner_user_id=${USER}`);
     assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -217,7 +212,7 @@ itest("old schema: GET /tasks lists the old task with its due time in UTC", asyn
   });
 });
 
-itest("old schema: GET /settings/{user_id} reads the old settings", async () => {
+Deno.test("old schema: GET /settings/{user_id} reads the old settings", async () => {
   await withOldFile(async (core) => {
     const res = await call(core.app, "GET", `/settings/${USER}`);
     assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -232,7 +227,7 @@ itest("old schema: GET /settings/{user_id} reads the old settings", async () => 
   });
 });
 
-itest(
+Deno.test(
   "old schema: GET /search finds the old confirmed memory by content and by confirmed tag",
   async () => {
     await withOldFile(async (core) => {
@@ -257,7 +252,7 @@ itest(
   },
 );
 
-itest("old schema: GET /events and GET /reminders read the old rows", async () => {
+Deno.test("old schema: GET /events and GET /reminders read the old rows", async () => {
   await withOldFile(async (core) => {
     const events = await call(core.app, "GET", `/events?owner_user_id=${USER}`);
     assert.equal(events.status, 200, JSON.stringify(events.body));
@@ -278,7 +273,7 @@ itest("old schema: GET /events and GET /reminders read the old rows", async () =
   });
 });
 
-itest("old schema: GET /backup/status/{user_id} reads the old backup job", async () => {
+Deno.test("old schema: GET /backup/status/{user_id} reads the old backup job", async () => {
   await withOldFile(async (core) => {
     const res = await call(core.app, "GET", `/backup/status/${USER}`);
     assert.equal(res.status, 200, JSON.stringify(res.body));

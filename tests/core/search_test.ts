@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
-import { call, createUser, itest, makeCore, type TestCore } from "../helpers/core_app.ts";
+import { call, createUser, makeCore, sanitizeTests, type TestCore } from "../helpers/core_app.ts";
 import {
   buildMatchQuery,
   SEARCH_LIMIT,
   searchMemories,
   searchWords,
 } from "../../core/search_query.ts";
+
+await sanitizeTests();
 
 const ANN = 701;
 const BOB = 702;
@@ -64,302 +66,254 @@ Deno.test("buildMatchQuery quotes every word so user text is never FTS syntax", 
   assert.equal(buildMatchQuery('"*"'), null);
 });
 
-itest(
+Deno.test(
   "GET /search finds content words, ignores stop words, matches plurals, scores hits",
   async () => {
-    const core = await coreWithUsers();
-    try {
-      const passport = await remember(core, "Passport is in the top drawer of the desk");
-      const meeting = await remember(core, "Team meeting moved to Thursday");
-      const meetings = await remember(core, "Two meetings on Friday");
-      await remember(core, "Water the plants");
-      const hits = await search(core, { q: "where is the passport?", owner: String(ANN) });
-      assert.deepEqual(hits.map((h) => h.memory.id), [passport]);
-      assert.equal(typeof hits[0].score, "number");
-      assert.ok(hits[0].score > 0, "score is -bm25, higher is better");
-      assert.deepEqual(hits[0].memory.tags, []);
-      assert.equal(hits[0].memory.is_pinned, false);
-      assert.deepEqual(new Set(await ids(core, "meeting")), new Set([meeting, meetings]));
-      assert.deepEqual(new Set(await ids(core, "Meetings")), new Set([meeting, meetings]));
-      // Only stop words: searched anyway rather than finding nothing.
-      const the = await ids(core, "the");
-      assert.equal(the.length, 2);
-      assert.deepEqual(await ids(core, "unicorn"), []);
-      assert.deepEqual(await ids(core, "!!!"), []);
-    } finally {
-      await core.close();
-    }
+    await using core = await coreWithUsers();
+    const passport = await remember(core, "Passport is in the top drawer of the desk");
+    const meeting = await remember(core, "Team meeting moved to Thursday");
+    const meetings = await remember(core, "Two meetings on Friday");
+    await remember(core, "Water the plants");
+    const hits = await search(core, { q: "where is the passport?", owner: String(ANN) });
+    assert.deepEqual(hits.map((h) => h.memory.id), [passport]);
+    assert.equal(typeof hits[0].score, "number");
+    assert.ok(hits[0].score > 0, "score is -bm25, higher is better");
+    assert.deepEqual(hits[0].memory.tags, []);
+    assert.equal(hits[0].memory.is_pinned, false);
+    assert.deepEqual(new Set(await ids(core, "meeting")), new Set([meeting, meetings]));
+    assert.deepEqual(new Set(await ids(core, "Meetings")), new Set([meeting, meetings]));
+    // Only stop words: searched anyway rather than finding nothing.
+    const the = await ids(core, "the");
+    assert.equal(the.length, 2);
+    assert.deepEqual(await ids(core, "unicorn"), []);
+    assert.deepEqual(await ids(core, "!!!"), []);
   },
 );
 
-itest("GET /search never fails on quotes or FTS operators in q", async () => {
-  const core = await coreWithUsers();
-  try {
-    const milk = await remember(core, 'buy "oat" milk and bread');
-    const nasty = [
-      '"',
-      '""',
-      '"milk',
-      'milk"',
-      "milk AND",
-      "OR milk",
-      "AND OR NOT",
-      "NEAR(milk bread, 2)",
-      "milk*",
-      "*",
-      "content:milk",
-      "tags:milk",
-      "{content tags}: milk",
-      "(milk",
-      "milk)",
-      "-milk",
-      "^milk",
-      "milk + bread",
-      "'; DROP TABLE memories; --",
-      "\\",
-      "🥛 milk",
-      "x".repeat(1000),
-      'oat"milk',
-    ];
-    for (const q of nasty) {
-      const res = await call(
-        core.app,
-        "GET",
-        `/search?${new URLSearchParams({ q, owner: "701" })}`,
-      );
-      assert.equal(res.status, 200, `q=${JSON.stringify(q)}: ${JSON.stringify(res.body)}`);
-      if (/milk/i.test(q)) {
-        assert.ok(res.body.some((h: { memory: { id: string } }) => h.memory.id === milk), q);
-      }
-    }
-    // NUL is refused in every text field, the query included (it would cut the text).
-    const nul = await call(core.app, "GET", `/search?owner=701&q=%00milk`);
-    assert.equal(nul.status, 422);
-    const tooLong = await call(core.app, "GET", `/search?owner=701&q=${"x".repeat(1001)}`);
-    assert.equal(tooLong.status, 422);
-    assert.equal((await call(core.app, "GET", `/memories/${milk}`)).status, 200);
-  } finally {
-    await core.close();
-  }
-});
-
-itest("GET /search only searches the owner's memories", async () => {
-  const core = await coreWithUsers();
-  try {
-    const ann = await remember(core, "dentist appointment on Monday");
-    const bob = await remember(core, "dentist bill paid", { owner: BOB });
-    assert.deepEqual(await ids(core, "dentist", ANN), [ann]);
-    assert.deepEqual(await ids(core, "dentist", BOB), [bob]);
-    assert.deepEqual(await ids(core, "bill", ANN), []);
-  } finally {
-    await core.close();
-  }
-});
-
-itest("GET /search finds a pending memory only once it is confirmed", async () => {
-  const core = await coreWithUsers();
-  try {
-    const id = await remember(core, "sunset over the harbour", { image: true });
-    assert.deepEqual(await ids(core, "harbour"), []);
-    await call(core.app, "POST", `/memories/${id}/tags`, { tags: ["lighthouse"] });
-    assert.deepEqual(await ids(core, "lighthouse"), []);
-    const res = await call(core.app, "PATCH", `/memories/${id}`, { status: "confirmed" });
-    assert.equal(res.status, 200);
-    assert.deepEqual(await ids(core, "harbour"), [id]);
-    assert.deepEqual(await ids(core, "lighthouse"), [id]);
-  } finally {
-    await core.close();
-  }
-});
-
-itest("GET /search follows content edits", async () => {
-  const core = await coreWithUsers();
-  try {
-    const id = await remember(core, "apple pie recipe");
-    assert.deepEqual(await ids(core, "apple"), [id]);
-    await call(core.app, "PATCH", `/memories/${id}`, { content: "banana bread recipe" });
-    assert.deepEqual(await ids(core, "apple"), []);
-    assert.deepEqual(await ids(core, "banana"), [id]);
-    await call(core.app, "DELETE", `/memories/${id}`);
-    assert.deepEqual(await ids(core, "banana"), []);
-  } finally {
-    await core.close();
-  }
-});
-
-itest("GET /search matches confirmed tags, not suggested ones", async () => {
-  const core = await coreWithUsers();
-  try {
-    const id = await remember(core, "photo from the trip");
-    await call(core.app, "POST", `/memories/${id}/tags`, {
-      tags: ["Eiffel Tower"],
-      status: "suggested",
-    });
-    assert.deepEqual(await ids(core, "eiffel"), []);
-    await call(core.app, "POST", `/memories/${id}/tags`, { tags: ["eiffel tower"] });
-    const hits = await search(core, { q: "eiffel", owner: String(ANN) });
-    assert.deepEqual(hits.map((h) => h.memory.id), [id]);
-    assert.deepEqual(hits[0].memory.tags.map((t: { tag: string }) => t.tag), ["eiffel tower"]);
-    await call(core.app, "DELETE", `/memories/${id}/tags/eiffel%20tower`);
-    assert.deepEqual(await ids(core, "eiffel"), []);
-  } finally {
-    await core.close();
-  }
-});
-
-itest("GET /search puts pinned memories first, then the more relevant", async () => {
-  const core = await coreWithUsers();
-  try {
-    const weak = await remember(
-      core,
-      "long note that mentions coffee once among many other words about the weekend plans",
+Deno.test("GET /search never fails on quotes or FTS operators in q", async () => {
+  await using core = await coreWithUsers();
+  const milk = await remember(core, 'buy "oat" milk and bread');
+  const nasty = [
+    '"',
+    '""',
+    '"milk',
+    'milk"',
+    "milk AND",
+    "OR milk",
+    "AND OR NOT",
+    "NEAR(milk bread, 2)",
+    "milk*",
+    "*",
+    "content:milk",
+    "tags:milk",
+    "{content tags}: milk",
+    "(milk",
+    "milk)",
+    "-milk",
+    "^milk",
+    "milk + bread",
+    "'; DROP TABLE memories; --",
+    "\\",
+    "🥛 milk",
+    "x".repeat(1000),
+    'oat"milk',
+  ];
+  for (const q of nasty) {
+    const res = await call(
+      core.app,
+      "GET",
+      `/search?${new URLSearchParams({ q, owner: "701" })}`,
     );
-    const strong = await remember(core, "coffee coffee coffee");
-    const medium = await remember(core, "coffee beans and grinder");
-    let hits = await search(core, { q: "coffee", owner: String(ANN) });
-    assert.deepEqual(hits.map((h) => h.memory.id), [strong, medium, weak]);
-    assert.ok(hits[0].score > hits[1].score && hits[1].score > hits[2].score);
-    await call(core.app, "PATCH", `/memories/${weak}`, { is_pinned: true });
-    hits = await search(core, { q: "coffee", owner: String(ANN) });
-    assert.deepEqual(hits.map((h) => h.memory.id), [weak, strong, medium]);
-    assert.equal(hits[0].memory.is_pinned, true);
-    const pinnedOnly = await search(core, { q: "coffee", owner: String(ANN), pinned: "true" });
-    assert.deepEqual(pinnedOnly.map((h) => h.memory.id), [weak]);
-  } finally {
-    await core.close();
-  }
-});
-
-itest("GET /search answers at most 20 results", async () => {
-  const core = await coreWithUsers();
-  try {
-    for (let i = 0; i < 25; i++) await remember(core, `espresso note ${i}`);
-    assert.equal((await ids(core, "espresso")).length, SEARCH_LIMIT);
-    assert.equal(SEARCH_LIMIT, 20);
-  } finally {
-    await core.close();
-  }
-});
-
-itest("GET /search?pinned=true without q lists the owner's pinned confirmed memories", async () => {
-  const core = await coreWithUsers();
-  try {
-    const older = await remember(core, "wifi password is hunter2");
-    const newer = await remember(core, "door code 4321");
-    await remember(core, "not pinned");
-    const pending = await remember(core, "pending image", { image: true });
-    const bobs = await remember(core, "bob's pinned", { owner: BOB });
-    for (const id of [older, newer, pending, bobs]) {
-      await call(core.app, "PATCH", `/memories/${id}`, { is_pinned: true });
+    assert.equal(res.status, 200, `q=${JSON.stringify(q)}: ${JSON.stringify(res.body)}`);
+    if (/milk/i.test(q)) {
+      assert.ok(res.body.some((h: { memory: { id: string } }) => h.memory.id === milk), q);
     }
-    for (const q of [undefined, "", "   "]) {
-      const query: Record<string, string> = { owner: String(ANN), pinned: "true" };
-      if (q !== undefined) query.q = q;
-      const hits = await search(core, query);
-      assert.deepEqual(hits.map((h) => h.memory.id), [newer, older]);
-      assert.deepEqual(hits.map((h) => h.score), [0, 0]);
-    }
-  } finally {
-    await core.close();
+  }
+  // NUL is refused in every text field, the query included (it would cut the text).
+  const nul = await call(core.app, "GET", `/search?owner=701&q=%00milk`);
+  assert.equal(nul.status, 422);
+  const tooLong = await call(core.app, "GET", `/search?owner=701&q=${"x".repeat(1001)}`);
+  assert.equal(tooLong.status, 422);
+  assert.equal((await call(core.app, "GET", `/memories/${milk}`)).status, 200);
+});
+
+Deno.test("GET /search only searches the owner's memories", async () => {
+  await using core = await coreWithUsers();
+  const ann = await remember(core, "dentist appointment on Monday");
+  const bob = await remember(core, "dentist bill paid", { owner: BOB });
+  assert.deepEqual(await ids(core, "dentist", ANN), [ann]);
+  assert.deepEqual(await ids(core, "dentist", BOB), [bob]);
+  assert.deepEqual(await ids(core, "bill", ANN), []);
+});
+
+Deno.test("GET /search finds a pending memory only once it is confirmed", async () => {
+  await using core = await coreWithUsers();
+  const id = await remember(core, "sunset over the harbour", { image: true });
+  assert.deepEqual(await ids(core, "harbour"), []);
+  await call(core.app, "POST", `/memories/${id}/tags`, { tags: ["lighthouse"] });
+  assert.deepEqual(await ids(core, "lighthouse"), []);
+  const res = await call(core.app, "PATCH", `/memories/${id}`, { status: "confirmed" });
+  assert.equal(res.status, 200);
+  assert.deepEqual(await ids(core, "harbour"), [id]);
+  assert.deepEqual(await ids(core, "lighthouse"), [id]);
+});
+
+Deno.test("GET /search follows content edits", async () => {
+  await using core = await coreWithUsers();
+  const id = await remember(core, "apple pie recipe");
+  assert.deepEqual(await ids(core, "apple"), [id]);
+  await call(core.app, "PATCH", `/memories/${id}`, { content: "banana bread recipe" });
+  assert.deepEqual(await ids(core, "apple"), []);
+  assert.deepEqual(await ids(core, "banana"), [id]);
+  await call(core.app, "DELETE", `/memories/${id}`);
+  assert.deepEqual(await ids(core, "banana"), []);
+});
+
+Deno.test("GET /search matches confirmed tags, not suggested ones", async () => {
+  await using core = await coreWithUsers();
+  const id = await remember(core, "photo from the trip");
+  await call(core.app, "POST", `/memories/${id}/tags`, {
+    tags: ["Eiffel Tower"],
+    status: "suggested",
+  });
+  assert.deepEqual(await ids(core, "eiffel"), []);
+  await call(core.app, "POST", `/memories/${id}/tags`, { tags: ["eiffel tower"] });
+  const hits = await search(core, { q: "eiffel", owner: String(ANN) });
+  assert.deepEqual(hits.map((h) => h.memory.id), [id]);
+  assert.deepEqual(hits[0].memory.tags.map((t: { tag: string }) => t.tag), ["eiffel tower"]);
+  await call(core.app, "DELETE", `/memories/${id}/tags/eiffel%20tower`);
+  assert.deepEqual(await ids(core, "eiffel"), []);
+});
+
+Deno.test("GET /search puts pinned memories first, then the more relevant", async () => {
+  await using core = await coreWithUsers();
+  const weak = await remember(
+    core,
+    "long note that mentions coffee once among many other words about the weekend plans",
+  );
+  const strong = await remember(core, "coffee coffee coffee");
+  const medium = await remember(core, "coffee beans and grinder");
+  let hits = await search(core, { q: "coffee", owner: String(ANN) });
+  assert.deepEqual(hits.map((h) => h.memory.id), [strong, medium, weak]);
+  assert.ok(hits[0].score > hits[1].score && hits[1].score > hits[2].score);
+  await call(core.app, "PATCH", `/memories/${weak}`, { is_pinned: true });
+  hits = await search(core, { q: "coffee", owner: String(ANN) });
+  assert.deepEqual(hits.map((h) => h.memory.id), [weak, strong, medium]);
+  assert.equal(hits[0].memory.is_pinned, true);
+  const pinnedOnly = await search(core, { q: "coffee", owner: String(ANN), pinned: "true" });
+  assert.deepEqual(pinnedOnly.map((h) => h.memory.id), [weak]);
+});
+
+Deno.test("GET /search answers at most 20 results", async () => {
+  await using core = await coreWithUsers();
+  for (let i = 0; i < 25; i++) await remember(core, `espresso note ${i}`);
+  assert.equal((await ids(core, "espresso")).length, SEARCH_LIMIT);
+  assert.equal(SEARCH_LIMIT, 20);
+});
+
+Deno.test("GET /search?pinned=true without q lists the owner's pinned confirmed memories", async () => {
+  await using core = await coreWithUsers();
+  const older = await remember(core, "wifi password is hunter2");
+  const newer = await remember(core, "door code 4321");
+  await remember(core, "not pinned");
+  const pending = await remember(core, "pending image", { image: true });
+  const bobs = await remember(core, "bob's pinned", { owner: BOB });
+  for (const id of [older, newer, pending, bobs]) {
+    await call(core.app, "PATCH", `/memories/${id}`, { is_pinned: true });
+  }
+  for (const q of [undefined, "", "   "]) {
+    const query: Record<string, string> = { owner: String(ANN), pinned: "true" };
+    if (q !== undefined) query.q = q;
+    const hits = await search(core, query);
+    assert.deepEqual(hits.map((h) => h.memory.id), [newer, older]);
+    assert.deepEqual(hits.map((h) => h.score), [0, 0]);
   }
 });
 
-itest("GET /search refuses empty q, bad owners and unknown owners", async () => {
-  const core = await coreWithUsers();
-  try {
-    for (
-      const path of ["/search?owner=701", "/search?owner=701&q=", "/search?owner=701&q=%20%20"]
-    ) {
-      const res = await call(core.app, "GET", path);
-      assert.equal(res.status, 400, path);
-      assert.equal(typeof res.body.detail, "string");
-      assert.match(res.body.detail, /q/);
-    }
-    const falsePinned = await call(core.app, "GET", "/search?owner=701&q=&pinned=false");
-    assert.equal(falsePinned.status, 400);
-    const noOwner = await call(core.app, "GET", "/search?q=milk");
-    assert.equal(noOwner.status, 422);
-    assert.deepEqual(noOwner.body.detail[0].loc, ["query", "owner"]);
-    const badOwner = await call(core.app, "GET", "/search?q=milk&owner=abc");
-    assert.equal(badOwner.status, 422);
-    const badPinned = await call(core.app, "GET", "/search?q=milk&owner=701&pinned=maybe");
-    assert.equal(badPinned.status, 422);
-    const unknown = await call(core.app, "GET", "/search?q=milk&owner=999");
-    assert.equal(unknown.status, 404);
-    assert.deepEqual(unknown.body, { detail: "User not found" });
-  } finally {
-    await core.close();
+Deno.test("GET /search refuses empty q, bad owners and unknown owners", async () => {
+  await using core = await coreWithUsers();
+  for (
+    const path of ["/search?owner=701", "/search?owner=701&q=", "/search?owner=701&q=%20%20"]
+  ) {
+    const res = await call(core.app, "GET", path);
+    assert.equal(res.status, 400, path);
+    assert.equal(typeof res.body.detail, "string");
+    assert.match(res.body.detail, /q/);
   }
+  const falsePinned = await call(core.app, "GET", "/search?owner=701&q=&pinned=false");
+  assert.equal(falsePinned.status, 400);
+  const noOwner = await call(core.app, "GET", "/search?q=milk");
+  assert.equal(noOwner.status, 422);
+  assert.deepEqual(noOwner.body.detail[0].loc, ["query", "owner"]);
+  const badOwner = await call(core.app, "GET", "/search?q=milk&owner=abc");
+  assert.equal(badOwner.status, 422);
+  const badPinned = await call(core.app, "GET", "/search?q=milk&owner=701&pinned=maybe");
+  assert.equal(badPinned.status, 422);
+  const unknown = await call(core.app, "GET", "/search?q=milk&owner=999");
+  assert.equal(unknown.status, 404);
+  assert.deepEqual(unknown.body, { detail: "User not found" });
 });
 
-itest(
+Deno.test(
   "searchMemories keeps pinned-first and owner isolation when it ranks only the newest matches",
   async () => {
-    const core = await coreWithUsers();
-    try {
-      const oldPinned = await remember(core, "tea note oldest pinned");
-      const annIds = [oldPinned];
-      for (let i = 0; i < 6; i++) annIds.push(await remember(core, `tea note ${i}`));
-      const bobIds: string[] = [];
-      for (let i = 0; i < 3; i++) bobIds.push(await remember(core, `tea bob ${i}`, { owner: BOB }));
-      await call(core.app, "PATCH", `/memories/${oldPinned}`, { is_pinned: true });
-      const bobPinned = bobIds[0];
-      await call(core.app, "PATCH", `/memories/${bobPinned}`, { is_pinned: true });
-      const pending = await remember(core, "tea pending", { image: true });
+    await using core = await coreWithUsers();
+    const oldPinned = await remember(core, "tea note oldest pinned");
+    const annIds = [oldPinned];
+    for (let i = 0; i < 6; i++) annIds.push(await remember(core, `tea note ${i}`));
+    const bobIds: string[] = [];
+    for (let i = 0; i < 3; i++) bobIds.push(await remember(core, `tea bob ${i}`, { owner: BOB }));
+    await call(core.app, "PATCH", `/memories/${oldPinned}`, { is_pinned: true });
+    const bobPinned = bobIds[0];
+    await call(core.app, "PATCH", `/memories/${bobPinned}`, { is_pinned: true });
+    const pending = await remember(core, "tea pending", { image: true });
 
-      const exact = searchMemories(core.db, { owner: ANN, q: "tea" });
-      assert.equal(exact[0].memory.id, oldPinned);
-      assert.equal(exact.length, 7);
-      // Ann has 7 matches: past a cap of 2 only her 2 newest are ranked, and her pinned match,
-      // older than those, still comes first.
-      const capped = searchMemories(core.db, { owner: ANN, q: "tea" }, { candidateCap: 2 });
-      assert.equal(capped[0].memory.id, oldPinned);
-      assert.equal(capped[0].memory.is_pinned, true);
-      assert.equal(capped[0].score, exact[0].score, "the same score whichever query ranked it");
-      assert.equal(capped.length, 3, "the pinned match plus the 2 newest");
-      assert.deepEqual(capped.slice(1).map((h) => h.memory.id).sort(), annIds.slice(-2).sort());
-      assert.ok(!capped.some((h) => h.memory.id === pending));
+    const exact = searchMemories(core.db, { owner: ANN, q: "tea" });
+    assert.equal(exact[0].memory.id, oldPinned);
+    assert.equal(exact.length, 7);
+    // Ann has 7 matches: past a cap of 2 only her 2 newest are ranked, and her pinned match,
+    // older than those, still comes first.
+    const capped = searchMemories(core.db, { owner: ANN, q: "tea" }, { candidateCap: 2 });
+    assert.equal(capped[0].memory.id, oldPinned);
+    assert.equal(capped[0].memory.is_pinned, true);
+    assert.equal(capped[0].score, exact[0].score, "the same score whichever query ranked it");
+    assert.equal(capped.length, 3, "the pinned match plus the 2 newest");
+    assert.deepEqual(capped.slice(1).map((h) => h.memory.id).sort(), annIds.slice(-2).sort());
+    assert.ok(!capped.some((h) => h.memory.id === pending));
 
-      const bob = searchMemories(core.db, { owner: BOB, q: "tea" }, { candidateCap: 2 });
-      assert.equal(bob[0].memory.id, bobPinned);
-      for (const h of bob) assert.ok(bobIds.includes(h.memory.id));
+    const bob = searchMemories(core.db, { owner: BOB, q: "tea" }, { candidateCap: 2 });
+    assert.equal(bob[0].memory.id, bobPinned);
+    for (const h of bob) assert.ok(bobIds.includes(h.memory.id));
 
-      const pinnedOnly = searchMemories(core.db, { owner: ANN, q: "tea", pinnedOnly: true }, {
-        candidateCap: 2,
-      });
-      assert.deepEqual(pinnedOnly.map((h) => h.memory.id), [oldPinned]);
-    } finally {
-      await core.close();
-    }
+    const pinnedOnly = searchMemories(core.db, { owner: ANN, q: "tea", pinnedOnly: true }, {
+      candidateCap: 2,
+    });
+    assert.deepEqual(pinnedOnly.map((h) => h.memory.id), [oldPinned]);
   },
 );
 
-itest("GET /search keeps owner and pinned filters in the index through edits", async () => {
-  const core = await coreWithUsers();
-  try {
-    // Owner tokens live in the index (migration 013); user words can never reach them.
-    const ann = await remember(core, "lighthouse at dusk");
-    await remember(core, "lighthouse keeper", { owner: BOB });
-    assert.deepEqual(await ids(core, "lighthouse"), [ann]);
-    assert.deepEqual(await ids(core, `o${ANN}`), []);
-    assert.deepEqual(await ids(core, `p${ANN} o${BOB} meta`), []);
-    // Pinning and unpinning re-index the memory's pinned token.
-    const later = await remember(core, "lighthouse tour booked");
-    assert.equal((await ids(core, "lighthouse"))[0], later, "newer first on equal relevance");
-    await call(core.app, "PATCH", `/memories/${ann}`, { is_pinned: true });
-    assert.deepEqual(await ids(core, "lighthouse"), [ann, later]);
-    const pinned = await search(core, { q: "lighthouse", owner: String(ANN), pinned: "true" });
-    assert.deepEqual(pinned.map((h) => h.memory.id), [ann]);
-    await call(core.app, "PATCH", `/memories/${ann}`, { is_pinned: false });
-    assert.deepEqual(
-      await search(core, { q: "lighthouse", owner: String(ANN), pinned: "true" }),
-      [],
-    );
-    // A confirmed tag edit keeps the owner token.
-    await call(core.app, "POST", `/memories/${ann}/tags`, { tags: ["beacon"] });
-    assert.deepEqual(await ids(core, "beacon"), [ann]);
-    assert.deepEqual(await ids(core, "beacon", BOB), []);
-  } finally {
-    await core.close();
-  }
+Deno.test("GET /search keeps owner and pinned filters in the index through edits", async () => {
+  await using core = await coreWithUsers();
+  // Owner tokens live in the index (migration 013); user words can never reach them.
+  const ann = await remember(core, "lighthouse at dusk");
+  await remember(core, "lighthouse keeper", { owner: BOB });
+  assert.deepEqual(await ids(core, "lighthouse"), [ann]);
+  assert.deepEqual(await ids(core, `o${ANN}`), []);
+  assert.deepEqual(await ids(core, `p${ANN} o${BOB} meta`), []);
+  // Pinning and unpinning re-index the memory's pinned token.
+  const later = await remember(core, "lighthouse tour booked");
+  assert.equal((await ids(core, "lighthouse"))[0], later, "newer first on equal relevance");
+  await call(core.app, "PATCH", `/memories/${ann}`, { is_pinned: true });
+  assert.deepEqual(await ids(core, "lighthouse"), [ann, later]);
+  const pinned = await search(core, { q: "lighthouse", owner: String(ANN), pinned: "true" });
+  assert.deepEqual(pinned.map((h) => h.memory.id), [ann]);
+  await call(core.app, "PATCH", `/memories/${ann}`, { is_pinned: false });
+  assert.deepEqual(
+    await search(core, { q: "lighthouse", owner: String(ANN), pinned: "true" }),
+    [],
+  );
+  // A confirmed tag edit keeps the owner token.
+  await call(core.app, "POST", `/memories/${ann}/tags`, { tags: ["beacon"] });
+  assert.deepEqual(await ids(core, "beacon"), [ann]);
+  assert.deepEqual(await ids(core, "beacon", BOB), []);
 });

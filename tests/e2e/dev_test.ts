@@ -8,10 +8,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { NOTIFY_STREAM } from "../../shared/streams.ts";
-import { itest } from "../helpers/core_app.ts";
 import { jsonReply, startFakeLlm } from "../helpers/fake_llm.ts";
 import { httpOk, REPO_ROOT, spawnTask } from "../helpers/processes.ts";
 import { freePort, startRedisServer } from "../helpers/redis_server.ts";
+import { tempDir } from "../helpers/fixtures.ts";
+
+// No shared Redis here: the sanitizers go on directly.
+Deno.test.sanitizer({ ops: true, resources: true });
 
 /** A running `deno task dev`. */
 interface DevRun {
@@ -90,12 +93,13 @@ async function interrupt(run: DevRun, ports: number[], clone: string): Promise<v
   assert.deepEqual(await processesMentioning(`redis-server 127.0.0.1:${ports[0]}`), []);
 }
 
-itest(
+Deno.test(
   "deno task dev in a fresh clone runs the smoke test, stops on SIGINT, keeps its data",
   async () => {
-    const tmp = await Deno.makeTempDir({ prefix: "memori_dev_" });
+    await using tmpDir = await tempDir("memori_dev_");
+    const tmp = tmpDir.path;
     const clone = join(tmp, "memori");
-    const fake = await startFakeLlm();
+    await using fake = await startFakeLlm();
     fake.setDefault(jsonReply({ intent: "general_note", suggested_tags: ["test"] }));
     const redisPort = freePort();
     const corePort = freePort();
@@ -171,55 +175,51 @@ itest(
         run.child.kill("SIGTERM");
         await run.status;
       }
-      await fake.close();
-      await Deno.remove(tmp, { recursive: true }).catch(() => {});
     }
   },
 );
 
-itest("deno task dev without redis-server says which package to install", async () => {
+Deno.test("deno task dev without redis-server says which package to install", async () => {
   // A PATH with what the task needs (deno, sh, setsid, dirname) but no redis-server.
-  const bin = await Deno.makeTempDir({ prefix: "memori_dev_bin_" });
-  try {
-    for (const tool of ["deno", "sh", "setsid", "dirname"]) {
-      const which = await new Deno.Command("sh", {
-        args: ["-c", 'command -v "$1"', "sh", tool],
-        stdout: "piped",
-      }).output();
-      const path = new TextDecoder().decode(which.stdout).trim();
-      if (path) await Deno.symlink(path, join(bin, tool));
-    }
-    const child = new Deno.Command("deno", {
-      args: ["task", "dev"],
-      cwd: REPO_ROOT,
-      clearEnv: true,
-      env: {
-        PATH: bin,
-        HOME: Deno.env.get("HOME") ?? "",
-        ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR")! } : {}),
-        NO_COLOR: "1",
-        REDIS_URL: `redis://127.0.0.1:${freePort()}`,
-        CORE_PORT: String(freePort()),
-      },
+  await using binTmp = await tempDir("memori_dev_bin_");
+  const bin = binTmp.path;
+  for (const tool of ["deno", "sh", "setsid", "dirname"]) {
+    const which = await new Deno.Command("sh", {
+      args: ["-c", 'command -v "$1"', "sh", tool],
       stdout: "piped",
-      stderr: "piped",
-    });
-    const out = await child.output();
-    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-    assert.equal(out.code, 1, text);
-    assert.match(
-      text,
-      /redis-server is not installed: install it \(apt-get install redis-server\)/,
-    );
-  } finally {
-    await Deno.remove(bin, { recursive: true });
+    }).output();
+    const path = new TextDecoder().decode(which.stdout).trim();
+    if (path) await Deno.symlink(path, join(bin, tool));
   }
+  const child = new Deno.Command("deno", {
+    args: ["task", "dev"],
+    cwd: REPO_ROOT,
+    clearEnv: true,
+    env: {
+      PATH: bin,
+      HOME: Deno.env.get("HOME") ?? "",
+      ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR")! } : {}),
+      NO_COLOR: "1",
+      REDIS_URL: `redis://127.0.0.1:${freePort()}`,
+      CORE_PORT: String(freePort()),
+    },
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const out = await child.output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 1, text);
+  assert.match(
+    text,
+    /redis-server is not installed: install it \(apt-get install redis-server\)/,
+  );
 });
 
-itest("deno task dev uses a Redis that already answers, and leaves it running", async () => {
-  const tmp = await Deno.makeTempDir({ prefix: "memori_dev_" });
-  const redisServer = await startRedisServer();
-  const fake = await startFakeLlm();
+Deno.test("deno task dev uses a Redis that already answers, and leaves it running", async () => {
+  await using tmpDir = await tempDir("memori_dev_");
+  const tmp = tmpDir.path;
+  await using redisServer = await startRedisServer();
+  await using fake = await startFakeLlm();
   const corePort = freePort();
   let run: DevRun | undefined;
   try {
@@ -244,8 +244,5 @@ itest("deno task dev uses a Redis that already answers, and leaves it running", 
       run.child.kill("SIGTERM");
       await run.status;
     }
-    await fake.close();
-    await redisServer.stop();
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }
 });

@@ -7,9 +7,11 @@
  */
 import assert from "node:assert/strict";
 import { formatCounts, runFaults } from "../../bench/faults.ts";
-import { itest } from "../helpers/core_app.ts";
 
-itest(
+// No shared Redis here: the sanitizers go on directly.
+Deno.test.sanitizer({ ops: true, resources: true });
+
+Deno.test(
   "100 jobs under worker kills, redis and core restarts and model failures: none lost, none twice",
   async () => {
     const lines: string[] = [];

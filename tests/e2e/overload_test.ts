@@ -6,9 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { itest } from "../helpers/core_app.ts";
 import { descendantPids, httpOk, type ServiceProcess, startService } from "../helpers/processes.ts";
 import { freePort, type RedisServer, startRedisServer } from "../helpers/redis_server.ts";
+
+// No shared Redis here: the sanitizers go on directly.
+Deno.test.sanitizer({ ops: true, resources: true });
 
 const enc = new TextEncoder();
 
@@ -60,17 +62,19 @@ async function closedWithin(conn: Deno.Conn, ms: number): Promise<boolean> {
   const buf = new Uint8Array(4096);
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const n = await Promise.race([
       conn.read(buf).catch(() => null),
-      new Promise<"wait">((r) => setTimeout(() => r("wait"), deadline - Date.now())),
+      new Promise<"wait">((r) => timer = setTimeout(() => r("wait"), deadline - Date.now())),
     ]);
+    clearTimeout(timer);
     if (n === null) return true;
     if (n === "wait") return false;
   }
   return false;
 }
 
-itest("a flood of idle connections past the open-file limit: the core stays up", async () => {
+Deno.test("a flood of idle connections past the open-file limit: the core stays up", async () => {
   const s = await startCore({
     HTTP_MAX_CONNECTIONS: "40",
     HTTP_HEADERS_TIMEOUT_SECONDS: "1",
@@ -108,7 +112,7 @@ itest("a flood of idle connections past the open-file limit: the core stays up",
   }
 });
 
-itest("past HTTP_MAX_CONNECTIONS with every connection busy, a new one gets a 503", async () => {
+Deno.test("past HTTP_MAX_CONNECTIONS with every connection busy, a new one gets a 503", async () => {
   const s = await startCore({ HTTP_MAX_CONNECTIONS: "3" });
   const slow: Deno.Conn[] = [];
   try {

@@ -8,10 +8,13 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { CORE_ENV_VARS, WORKER_ENV_VARS } from "../../shared/config.ts";
 import { ALL_JOB_STREAMS, NOTIFY_STREAM, WORKER_GROUP } from "../../shared/streams.ts";
-import { itest } from "../helpers/core_app.ts";
 import { type FakeLlm, imageUrls, jsonReply, startFakeLlm } from "../helpers/fake_llm.ts";
 import { flagValue, httpOk, type ServiceProcess, startService } from "../helpers/processes.ts";
 import { freePort, type RedisServer, startRedisServer } from "../helpers/redis_server.ts";
+import { tempDir } from "../helpers/fixtures.ts";
+
+// No shared Redis here: the sanitizers go on directly.
+Deno.test.sanitizer({ ops: true, resources: true });
 
 const TEXT_MODEL = "fake-text";
 const VISION_MODEL = "fake-vision";
@@ -223,23 +226,20 @@ async function underServiceFlags(
 /** Run `probe` (module text) with `deno <flags>` and no environment; its stdout as JSON. */
 // deno-lint-ignore no-explicit-any
 async function runProbe(flags: string[], probe: string, probeArgs: string[]): Promise<any> {
-  const dir = await Deno.makeTempDir({ prefix: "memori_probe_" });
-  try {
-    const file = join(dir, "probe.ts");
-    await Deno.writeTextFile(file, probe);
-    const out = await new Deno.Command("deno", {
-      args: [...flags, file, ...probeArgs],
-      cwd: dir,
-      clearEnv: true,
-      env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "", NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.ok(out.success, `probe failed: ${new TextDecoder().decode(out.stderr)}`);
-    return JSON.parse(new TextDecoder().decode(out.stdout));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using dirTmp = await tempDir("memori_probe_");
+  const dir = dirTmp.path;
+  const file = join(dir, "probe.ts");
+  await Deno.writeTextFile(file, probe);
+  const out = await new Deno.Command("deno", {
+    args: [...flags, file, ...probeArgs],
+    cwd: dir,
+    clearEnv: true,
+    env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "", NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, `probe failed: ${new TextDecoder().decode(out.stderr)}`);
+  return JSON.parse(new TextDecoder().decode(out.stdout));
 }
 
 /** Tries each operation named on the command line and prints `{op: "ok" | error name}`. */
@@ -266,7 +266,7 @@ for (const [name, op, arg] of ops) {
 console.log(JSON.stringify(out));
 `;
 
-itest("deno task core serves /health and publishes the smoke test job to llm:intent", async () => {
+Deno.test("deno task core serves /health and publishes the smoke test job to llm:intent", async () => {
   await withStack(async (stack) => {
     const health = await api(stack, "GET", "/health");
     assert.equal(health.status, 200);
@@ -286,7 +286,7 @@ itest("deno task core serves /health and publishes the smoke test job to llm:int
   });
 });
 
-itest("deno task core may read and write only its database and image directories", async () => {
+Deno.test("deno task core may read and write only its database and image directories", async () => {
   await withStack(async (stack) => {
     const args = await stack.core.denoRunArgs();
     const dbDir = join(stack.tmp, "db");
@@ -340,7 +340,7 @@ itest("deno task core may read and write only its database and image directories
   });
 });
 
-itest("deno task worker completes the smoke test job and notifies llm_intent_result", async () => {
+Deno.test("deno task worker completes the smoke test job and notifies llm_intent_result", async () => {
   await withStack(async (stack) => {
     const user = await api(stack, "POST", "/users", {
       telegram_user_id: 12345,
@@ -382,7 +382,7 @@ itest("deno task worker completes the smoke test job and notifies llm_intent_res
   });
 });
 
-itest("an image uploaded through the core is tagged by the worker", async () => {
+Deno.test("an image uploaded through the core is tagged by the worker", async () => {
   await withStack(async (stack) => {
     await api(stack, "POST", "/users", { telegram_user_id: 777, display_name: "Img" });
     const memory = await api(stack, "POST", "/memories", {
@@ -425,7 +425,7 @@ itest("an image uploaded through the core is tagged by the worker", async () => 
   });
 });
 
-itest("the worker never sends the model a file from outside the image directory", async () => {
+Deno.test("the worker never sends the model a file from outside the image directory", async () => {
   await withStack(async (stack) => {
     await api(stack, "POST", "/users", { telegram_user_id: 888, display_name: "Esc" });
     const memory = await api(stack, "POST", "/memories", {
@@ -493,7 +493,7 @@ itest("the worker never sends the model a file from outside the image directory"
   });
 });
 
-itest("deno task worker may only read the image directory and writes nothing", async () => {
+Deno.test("deno task worker may only read the image directory and writes nothing", async () => {
   await withStack(async (stack) => {
     const fake = await startFakeLlm();
     const worker = await addWorker(stack, fake);
@@ -554,7 +554,7 @@ itest("deno task worker may only read the image directory and writes nothing", a
   });
 });
 
-itest(
+Deno.test(
   "with CORE_API_TOKEN on both services the smoke job completes; both serve /metrics",
   async () => {
     const token = "e2e-core-token-0123456789abcdef";
@@ -613,7 +613,7 @@ itest(
   },
 );
 
-itest(
+Deno.test(
   "a model outage longer than the old retry budget: jobs wait, users hear once, all complete after",
   async () => {
     await withStack(async (stack) => {
@@ -657,7 +657,7 @@ itest(
   },
 );
 
-itest("a model outage past LLM_OUTAGE_MAX_HOURS fails the job and tells the user", async () => {
+Deno.test("a model outage past LLM_OUTAGE_MAX_HOURS fails the job and tells the user", async () => {
   await withStack(async (stack) => {
     await api(stack, "POST", "/users", { telegram_user_id: 778, display_name: "Horizon" });
     const fake = await startFakeLlm();
@@ -697,7 +697,7 @@ for (const ref of refs) {
 console.log(JSON.stringify({ status: page.status, type: page.headers.get("content-type"), assets }));
 `;
 
-itest("GET /docs works offline: Swagger UI's files come from the core", async () => {
+Deno.test("GET /docs works offline: Swagger UI's files come from the core", async () => {
   await withStack(async (stack) => {
     const core = new URL(stack.coreUrl);
     const seen = await runProbe(["run", "--no-prompt", `--allow-net=${core.host}`], DOCS_PROBE, [

@@ -8,7 +8,7 @@ import { type BrowserContext, chromium } from "playwright-core";
 export const CHROMIUM_PATH = "/usr/bin/chromium";
 
 /** A running browser. */
-export interface TestBrowser {
+export interface TestBrowser extends AsyncDisposable {
   /** The browser context (one profile). */
   context: BrowserContext;
   /** Close the browser and remove its profile. */
@@ -41,11 +41,9 @@ export async function launchChromium(): Promise<TestBrowser> {
     ],
     viewport: { width: 1280, height: 900 },
   });
-  return {
-    context,
-    async close() {
-      await context.close().catch(() => {});
-      await Deno.remove(profile, { recursive: true }).catch(() => {});
-    },
+  const close = async () => {
+    await context.close().catch(() => {});
+    await Deno.remove(profile, { recursive: true }).catch(() => {});
   };
+  return { context, close, [Symbol.asyncDispose]: close };
 }

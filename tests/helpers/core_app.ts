@@ -8,10 +8,10 @@ import { openDatabase } from "../../core/db/open.ts";
 import { loadCoreConfig } from "../../shared/config.ts";
 import { type Logger, silentLogger } from "../../shared/log.ts";
 import { createRedis } from "../../shared/redis.ts";
-import { testRedis } from "./redis_server.ts";
+import { sharedRedisUrl, testRedis } from "./redis_server.ts";
 
 /** What {@linkcode makeCore} gives a test. */
-export interface TestCore {
+export interface TestCore extends AsyncDisposable {
   /** The app; call `app.request()`. */
   app: Hono;
   /** Its dependencies (db, redis publisher, config, clock). */
@@ -24,7 +24,7 @@ export interface TestCore {
   redisUrl: string;
   /** Temp directory standing in for IMAGE_STORAGE_PATH. */
   imageDir: string;
-  /** Close everything and remove temp files. */
+  /** Close everything and remove temp files (also what `await using` calls). */
   close(): Promise<void>;
 }
 
@@ -61,6 +61,12 @@ export async function makeCore(options: MakeCoreOptions = {}): Promise<TestCore>
     clock: options.clock ?? (() => new Date()),
     log: options.log ?? silentLogger,
   };
+  const close = async () => {
+    publisher.disconnect();
+    await r.close();
+    db.close();
+    await Deno.remove(imageDir, { recursive: true }).catch(() => {});
+  };
   return {
     app: createApp(deps),
     deps,
@@ -68,12 +74,8 @@ export async function makeCore(options: MakeCoreOptions = {}): Promise<TestCore>
     redis: r.client,
     redisUrl: r.url,
     imageDir,
-    async close() {
-      publisher.disconnect();
-      await r.close();
-      db.close();
-      await Deno.remove(imageDir, { recursive: true }).catch(() => {});
-    },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
@@ -107,7 +109,21 @@ export async function createUser(app: Hono, id = 12345, name = "Test User"): Pro
   return id;
 }
 
-/** Deno.test with the sanitizers off: ioredis and child processes keep timers of their own. */
+/**
+ * Turn the ops and resources sanitizers on for the calling test module (they are opt-in since
+ * Deno 2.8), after starting the run's Redis so that the server, which outlives every test, is not
+ * counted as a leak of the first test to use it. Await it at the module's top level, before the
+ * module's tests.
+ */
+export async function sanitizeTests(): Promise<void> {
+  await sharedRedisUrl();
+  Deno.test.sanitizer({ ops: true, resources: true });
+}
+
+/**
+ * Deno.test with the sanitizers off, for a test that cannot own everything it starts (each use
+ * says why).
+ */
 export function itest(name: string, fn: () => Promise<void>): void {
   Deno.test({ name, sanitizeOps: false, sanitizeResources: false, fn });
 }

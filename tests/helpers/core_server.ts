@@ -2,7 +2,7 @@
 import { makeCore, type MakeCoreOptions, type TestCore } from "./core_app.ts";
 
 /** What {@linkcode startCoreServer} gives a test. */
-export interface CoreServer {
+export interface CoreServer extends AsyncDisposable {
   /** Base URL, e.g. `http://127.0.0.1:40123` (no trailing slash). */
   url: string;
   /** The app and its parts (db, redis, image dir). */
@@ -19,12 +19,9 @@ export async function startCoreServer(options: MakeCoreOptions = {}): Promise<Co
     core.app.fetch,
   );
   const url = `http://127.0.0.1:${server.addr.port}`;
-  return {
-    url,
-    core,
-    async close() {
-      await server.shutdown();
-      await core.close();
-    },
+  const close = async () => {
+    await server.shutdown();
+    await core.close();
   };
+  return { url, core, close, [Symbol.asyncDispose]: close };
 }

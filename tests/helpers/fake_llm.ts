@@ -78,7 +78,7 @@ interface Rule {
 }
 
 /** The running fake; see {@linkcode startFakeLlm}. */
-export interface FakeLlm {
+export interface FakeLlm extends AsyncDisposable {
   /** Base URL for `LLM_BASE_URL`, ending in `/v1`. */
   readonly url: string;
   /** Port it listens on (kept across {@linkcode FakeLlm.restart}). */
@@ -291,6 +291,12 @@ export async function startFakeLlm(options: StartFakeLlmOptions = {}): Promise<F
     await new Promise<void>((r) => s.close(() => r()));
   }
 
+  async function close(): Promise<void> {
+    for (const t of pendingTimers) clearTimeout(t);
+    pendingTimers.clear();
+    await stop();
+  }
+
   await listen();
   return {
     get url() {
@@ -316,11 +322,8 @@ export async function startFakeLlm(options: StartFakeLlmOptions = {}): Promise<F
     async restart() {
       if (!server) await listen();
     },
-    async close() {
-      for (const t of pendingTimers) clearTimeout(t);
-      pendingTimers.clear();
-      await stop();
-    },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 

@@ -46,3 +46,20 @@ export function manualClock(start = "2026-03-01T10:00:00.000Z"): {
     },
   };
 }
+
+/** A temp directory removed with its contents when the scope ends (`await using`). */
+export interface TempDir extends AsyncDisposable {
+  /** Its path. */
+  path: string;
+}
+
+/** Make a temp directory: `await using tmp = await tempDir("memori_x_");` then `tmp.path`. */
+export async function tempDir(prefix?: string): Promise<TempDir> {
+  const path = await Deno.makeTempDir(prefix === undefined ? {} : { prefix });
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+    },
+  };
+}

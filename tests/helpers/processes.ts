@@ -9,7 +9,7 @@ export const REPO_ROOT: string = decodeURIComponent(new URL("../../", import.met
   .replace(/\/$/, "");
 
 /** A service started with {@linkcode startService}. */
-export interface ServiceProcess {
+export interface ServiceProcess extends AsyncDisposable {
   /** `core` or `worker`. */
   readonly service: "core" | "worker";
   /** Pid of `deno task`. */
@@ -145,6 +145,9 @@ export function startService(
         } catch { /* exited meanwhile */ }
       }
       return await status;
+    },
+    async [Symbol.asyncDispose]() {
+      await this.stop();
     },
   };
 }

@@ -5,7 +5,7 @@
 import { Redis } from "ioredis";
 
 /** A running redis-server this helper started. */
-export interface RedisServer {
+export interface RedisServer extends AsyncDisposable {
   /** Base URL without a database number. */
   url: string;
   /** Port it listens on. */
@@ -64,45 +64,55 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
       await new Promise((r) => setTimeout(r, 20));
     }
   }
-  return {
-    url,
-    port,
-    async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* already gone */ }
-      await child.output();
-    },
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already gone */ }
+    await child.output();
   };
+  return { url, port, stop, [Symbol.asyncDispose]: stop };
 }
 
 let shared: Promise<RedisServer> | undefined;
+
+/** One test's Redis database; see {@linkcode testRedis}. */
+export interface TestRedis extends AsyncDisposable {
+  /** URL including the database number. */
+  url: string;
+  /** A client on it. */
+  client: Redis;
+  /** Quit the client (also what `await using` calls). */
+  close(): Promise<void>;
+}
 let nextDb = 0;
+
+/**
+ * Base URL (no database number) of the run's Redis: `REDIS_URL` when set, else the shared
+ * redis-server, started on the first call. A test module whose tests run with the resource
+ * sanitizer awaits this at top level, so the server (which outlives every test) is not counted
+ * as a leak of the first test that uses Redis.
+ */
+export async function sharedRedisUrl(): Promise<string> {
+  const external = Deno.env.get("REDIS_URL");
+  if (external) return external.replace(/\/\d+$/, "");
+  shared ??= startRedisServer();
+  return (await shared).url;
+}
 
 /**
  * A Redis database for one test: `{url, client, close}`. Uses `REDIS_URL` when set, else one
  * redis-server shared by the test file (stopped by `close` of the last user).
  */
-export async function testRedis(): Promise<{ url: string; client: Redis; close(): Promise<void> }> {
-  const external = Deno.env.get("REDIS_URL");
-  let base: string;
-  if (external) {
-    base = external.replace(/\/\d+$/, "");
-  } else {
-    shared ??= startRedisServer();
-    base = (await shared).url;
-  }
+export async function testRedis(): Promise<TestRedis> {
+  const base = await sharedRedisUrl();
   const db = nextDb++ % 16;
   const url = `${base}/${db}`;
   const client = new Redis(url, { maxRetriesPerRequest: 1 });
   await client.flushdb();
-  return {
-    url,
-    client,
-    async close() {
-      await client.quit().catch(() => client.disconnect());
-    },
+  const close = async () => {
+    await client.quit().catch(() => client.disconnect());
   };
+  return { url, client, close, [Symbol.asyncDispose]: close };
 }
 
 /** Stop the shared server, if this process started one. Call from a last test or unload. */

@@ -13,8 +13,10 @@ import {
   type StreamEntry,
   WORKER_GROUP,
 } from "../../shared/streams.ts";
-import { itest } from "../helpers/core_app.ts";
+import { sanitizeTests } from "../helpers/core_app.ts";
 import { testRedis } from "../helpers/redis_server.ts";
+
+await sanitizeTests();
 
 async function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
   const deadline = Date.now() + 15_000;
@@ -100,7 +102,7 @@ async function setUp(
     maxDeliveries?: number;
     before?: (redis: Redis) => Promise<void>;
   } = {},
-): Promise<Setup & { close(): Promise<void> }> {
+): Promise<Setup & AsyncDisposable & { close(): Promise<void> }> {
   const r = await testRedis();
   await options.before?.(r.client);
   const reader = new Redis(r.url, { maxRetriesPerRequest: 1 });
@@ -129,6 +131,12 @@ async function setUp(
     },
   });
   await dispatcher.ready;
+  const close = async () => {
+    stub.finishAll();
+    await stop();
+    await dispatcher.settled();
+    await r.close();
+  };
   let stopped: Promise<void> | undefined;
   const stop = (graceMs = 10_000) =>
     stopped ??= (async () => {
@@ -145,12 +153,8 @@ async function setUp(
     stopping,
     consumer,
     stop,
-    async close() {
-      stub.finishAll();
-      await stop();
-      await dispatcher.settled();
-      await r.close();
-    },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 
@@ -169,65 +173,57 @@ async function readerBlocked(redis: Redis): Promise<boolean> {
   return list.split("\n").some((l) => /cmd=xreadgroup/.test(l) && /flags=\S*b/.test(l));
 }
 
-itest("dispatcher never runs more than `concurrency` entries at once", async () => {
-  const s = await setUp({ concurrency: 2 });
-  try {
-    const streams = Object.values(JOB_STREAMS);
-    for (let i = 0; i < 7; i++) await publish(s.redis, streams[i % streams.length], { n: i });
-    const seen = new Set<string>();
-    while (seen.size < 7) {
-      await until(() => s.stub.running() === 2 || seen.size + s.stub.running() === 7, "slots");
-      assert.ok(s.stub.running() <= 2);
-      assert.ok(s.dispatcher.inFlight() <= 2);
-      // Finish the oldest running entry; the next one takes its slot.
-      const next = s.stub.started.find((e) => !seen.has(keyOf(e)))!;
-      seen.add(keyOf(next));
-      s.stub.finish(next);
-    }
-    assert.equal(s.stub.started.length, 7);
-    assert.deepEqual(
-      s.stub.started.map((e) => (e.data as { n: number }).n).sort((a, b) => a - b),
-      [0, 1, 2, 3, 4, 5, 6],
-    );
-    assert.equal(s.stub.maxRunning(), 2);
-  } finally {
-    await s.close();
+Deno.test("dispatcher never runs more than `concurrency` entries at once", async () => {
+  await using s = await setUp({ concurrency: 2 });
+  const streams = Object.values(JOB_STREAMS);
+  for (let i = 0; i < 7; i++) await publish(s.redis, streams[i % streams.length], { n: i });
+  const seen = new Set<string>();
+  while (seen.size < 7) {
+    await until(() => s.stub.running() === 2 || seen.size + s.stub.running() === 7, "slots");
+    assert.ok(s.stub.running() <= 2);
+    assert.ok(s.dispatcher.inFlight() <= 2);
+    // Finish the oldest running entry; the next one takes its slot.
+    const next = s.stub.started.find((e) => !seen.has(keyOf(e)))!;
+    seen.add(keyOf(next));
+    s.stub.finish(next);
   }
+  assert.equal(s.stub.started.length, 7);
+  assert.deepEqual(
+    s.stub.started.map((e) => (e.data as { n: number }).n).sort((a, b) => a - b),
+    [0, 1, 2, 3, 4, 5, 6],
+  );
+  assert.equal(s.stub.maxRunning(), 2);
 });
 
-itest("a closed gate stops reads (entries stay unread) and reopening it resumes", async () => {
-  const s = await setUp({ allowance: 0, blockMs: 60_000 });
-  try {
-    await publish(s.redis, JOB_STREAMS.followup, { n: 1 });
-    await publish(s.redis, JOB_STREAMS.intent_classify, { n: 2 });
-    await settle();
-    assert.equal(await pendingCount(s.redis), 0, "nothing delivered");
-    assert.equal(s.stub.started.length, 0);
-    s.gate.set(Infinity);
-    await until(() => s.stub.started.length === 2, "both entries to run");
-    assert.equal(await pendingCount(s.redis), 2);
-    s.stub.finishAll();
-    // Reading again, blocked on the empty streams: closing the gate cuts the blocked read.
-    await until(() => readerBlocked(s.redis), "a blocked read");
-    s.gate.set(0);
-    await until(async () => !(await readerBlocked(s.redis)), "the read to be cut");
-    await publish(s.redis, JOB_STREAMS.task_match, { n: 3 });
-    await settle();
-    assert.equal(await pendingCount(s.redis), 2, "the new entry was not read");
-    assert.equal(s.stub.started.length, 2);
-    s.gate.set(1);
-    await until(() => s.stub.started.length === 3, "the third entry");
-    assert.deepEqual(s.stub.started[2].data, { n: 3 });
-  } finally {
-    await s.close();
-  }
+Deno.test("a closed gate stops reads (entries stay unread) and reopening it resumes", async () => {
+  await using s = await setUp({ allowance: 0, blockMs: 60_000 });
+  await publish(s.redis, JOB_STREAMS.followup, { n: 1 });
+  await publish(s.redis, JOB_STREAMS.intent_classify, { n: 2 });
+  await settle();
+  assert.equal(await pendingCount(s.redis), 0, "nothing delivered");
+  assert.equal(s.stub.started.length, 0);
+  s.gate.set(Infinity);
+  await until(() => s.stub.started.length === 2, "both entries to run");
+  assert.equal(await pendingCount(s.redis), 2);
+  s.stub.finishAll();
+  // Reading again, blocked on the empty streams: closing the gate cuts the blocked read.
+  await until(() => readerBlocked(s.redis), "a blocked read");
+  s.gate.set(0);
+  await until(async () => !(await readerBlocked(s.redis)), "the read to be cut");
+  await publish(s.redis, JOB_STREAMS.task_match, { n: 3 });
+  await settle();
+  assert.equal(await pendingCount(s.redis), 2, "the new entry was not read");
+  assert.equal(s.stub.started.length, 2);
+  s.gate.set(1);
+  await until(() => s.stub.started.length === 3, "the third entry");
+  assert.deepEqual(s.stub.started[2].data, { n: 3 });
 });
 
-itest(
+Deno.test(
   "an entry a dead consumer left pending is claimed; one delivered too often is poisoned",
   async () => {
     let left!: string, poison!: string;
-    const s = await setUp({
+    await using s = await setUp({
       claimIdleMs: 50,
       maxDeliveries: 2,
       async before(redis) {
@@ -240,69 +236,57 @@ itest(
         await redis.xclaim(JOB_STREAMS.image_tag, WORKER_GROUP, "dead", 0, poison, "RETRYCOUNT", 2);
       },
     });
-    try {
-      await until(() => s.stub.started.length === 1 && s.poisoned.length === 1, "claims");
-      assert.equal(s.stub.started[0].id, left);
-      assert.deepEqual(s.stub.started[0].data, { n: "left" });
-      assert.equal(s.poisoned[0][0].id, poison);
-      assert.equal(s.poisoned[0][1], 3);
-      // The claimed entry is ours now.
-      const rows = await s.redis.xpending(JOB_STREAMS.followup, WORKER_GROUP, "-", "+", 10) as [
-        string,
-        string,
-        number,
-        number,
-      ][];
-      assert.equal(rows.length, 1);
-      assert.equal(rows[0][1], s.consumer);
-      await settle();
-      assert.equal(s.stub.started.length, 1, "a running entry is not claimed twice");
-      assert.equal(s.poisoned.length, 1);
-    } finally {
-      await s.close();
-    }
+    await until(() => s.stub.started.length === 1 && s.poisoned.length === 1, "claims");
+    assert.equal(s.stub.started[0].id, left);
+    assert.deepEqual(s.stub.started[0].data, { n: "left" });
+    assert.equal(s.poisoned[0][0].id, poison);
+    assert.equal(s.poisoned[0][1], 3);
+    // The claimed entry is ours now.
+    const rows = await s.redis.xpending(JOB_STREAMS.followup, WORKER_GROUP, "-", "+", 10) as [
+      string,
+      string,
+      number,
+      number,
+    ][];
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0][1], s.consumer);
+    await settle();
+    assert.equal(s.stub.started.length, 1, "a running entry is not claimed twice");
+    assert.equal(s.poisoned.length, 1);
   },
 );
 
-itest("drain() waits for running jobs, and no longer than the grace", async () => {
-  const s = await setUp({ concurrency: 2 });
-  try {
-    await publish(s.redis, JOB_STREAMS.followup, { n: 1 });
-    await publish(s.redis, JOB_STREAMS.followup, { n: 2 });
-    await until(() => s.stub.started.length === 2, "two running");
-    const [a, b] = s.stub.started;
-    let drained = false;
-    const drain = s.stop(60_000).then(() => drained = true);
-    await publish(s.redis, JOB_STREAMS.followup, { n: 3 });
-    s.stub.finish(a);
-    await settle();
-    assert.equal(drained, false, "one job still runs");
-    s.stub.finish(b);
-    await drain;
-    assert.equal(s.stub.started.length, 2, "nothing new started after the stop");
-  } finally {
-    await s.close();
-  }
+Deno.test("drain() waits for running jobs, and no longer than the grace", async () => {
+  await using s = await setUp({ concurrency: 2 });
+  await publish(s.redis, JOB_STREAMS.followup, { n: 1 });
+  await publish(s.redis, JOB_STREAMS.followup, { n: 2 });
+  await until(() => s.stub.started.length === 2, "two running");
+  const [a, b] = s.stub.started;
+  let drained = false;
+  const drain = s.stop(60_000).then(() => drained = true);
+  await publish(s.redis, JOB_STREAMS.followup, { n: 3 });
+  s.stub.finish(a);
+  await settle();
+  assert.equal(drained, false, "one job still runs");
+  s.stub.finish(b);
+  await drain;
+  assert.equal(s.stub.started.length, 2, "nothing new started after the stop");
 });
 
-itest(
+Deno.test(
   "drain() gives up on a job that outlasts the grace; settled() still waits for it",
   async () => {
-    const s = await setUp({ concurrency: 1 });
-    try {
-      await publish(s.redis, JOB_STREAMS.followup, { n: 1 });
-      await until(() => s.stub.started.length === 1, "one running");
-      await s.stop(20);
-      assert.equal(s.dispatcher.inFlight(), 1);
-      let settled = false;
-      const done = s.dispatcher.settled().then(() => settled = true);
-      await settle(30);
-      assert.equal(settled, false);
-      s.stub.finish(s.stub.started[0]);
-      await done;
-      assert.equal(s.dispatcher.inFlight(), 0);
-    } finally {
-      await s.close();
-    }
+    await using s = await setUp({ concurrency: 1 });
+    await publish(s.redis, JOB_STREAMS.followup, { n: 1 });
+    await until(() => s.stub.started.length === 1, "one running");
+    await s.stop(20);
+    assert.equal(s.dispatcher.inFlight(), 1);
+    let settled = false;
+    const done = s.dispatcher.settled().then(() => settled = true);
+    await settle(30);
+    assert.equal(settled, false);
+    s.stub.finish(s.stub.started[0]);
+    await done;
+    assert.equal(s.dispatcher.inFlight(), 0);
   },
 );

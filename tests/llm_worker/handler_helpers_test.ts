@@ -5,6 +5,9 @@ import { intentOutput, MAX_TITLE_CHARS, searchTitle } from "../../llm_worker/han
 import { taskMatchOutput } from "../../llm_worker/handlers/task_match.ts";
 import { eventItem } from "../../llm_worker/handlers/email_extract.ts";
 
+// Nothing here touches Redis: the sanitizers go on directly.
+Deno.test.sanitizer({ ops: true, resources: true });
+
 Deno.test("searchTitle cuts long notes, so 20 hits always fit in a stored result", () => {
   const title = searchTitle({ content: "x".repeat(100_000), media_type: null, tags: [] });
   assert.equal(title.length, MAX_TITLE_CHARS);

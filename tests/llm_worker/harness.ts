@@ -48,7 +48,7 @@ export interface JobJson {
 }
 
 /** Everything a worker test needs. */
-export interface Harness {
+export interface Harness extends AsyncDisposable {
   /** The served core. */
   server: CoreServer;
   /** Its parts (app, db, image dir). */
@@ -174,6 +174,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     return false;
   }
 
+  const close = async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+    await fake.close();
+    await server.close();
+  };
   const h: Harness = {
     server,
     core,
@@ -237,11 +242,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       const info = await core.redis.xpending(stream, "llm-worker-group") as [number, ...unknown[]];
       return Number(info[0]);
     },
-    async close() {
-      await Promise.all(workers.map((w) => w.stop()));
-      await fake.close();
-      await server.close();
-    },
+    close,
+    [Symbol.asyncDispose]: close,
   };
   if (options.worker ?? true) await h.startWorker(options.workerOptions);
   return h;

@@ -3,6 +3,9 @@ import { z } from "zod";
 import { jsonCandidates, parseModelJson } from "../../llm_worker/json_output.ts";
 import { BadOutputError } from "../../llm_worker/errors.ts";
 
+// Nothing here touches Redis: the sanitizers go on directly.
+Deno.test.sanitizer({ ops: true, resources: true });
+
 const shape = z.object({ description: z.string(), tags: z.array(z.string()) });
 
 Deno.test("parseModelJson reads bare JSON and ignores unknown keys", () => {

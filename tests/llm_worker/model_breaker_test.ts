@@ -14,6 +14,9 @@ import {
   TransientError,
 } from "../../llm_worker/errors.ts";
 
+// Nothing here touches Redis: the sanitizers go on directly.
+Deno.test.sanitizer({ ops: true, resources: true });
+
 /** A clock the test moves by hand. */
 function manualClock(start = Date.parse("2026-01-01T00:00:00Z")) {
   let t = start;

@@ -11,60 +11,54 @@ import {
 } from "../../llm_worker/notifications.ts";
 import type { JobType } from "../../shared/enums.ts";
 import { DEAD_LETTER_STREAM, NOTIFY_STREAM } from "../../shared/streams.ts";
-import { itest } from "../helpers/core_app.ts";
+import { sanitizeTests } from "../helpers/core_app.ts";
 import { testRedis } from "../helpers/redis_server.ts";
 
-itest("publishOnce appends once per marker, with the marker expiring in 7 days", async () => {
-  const r = await testRedis();
-  try {
-    const first = await publishOnce(r.client, "m:1", { stream: "s", data: { a: 1 } });
-    const second = await publishOnce(r.client, "m:1", { stream: "s", data: { a: 2 } });
-    assert.ok(first);
-    assert.equal(second, null);
-    const entries = await r.client.xrange("s", "-", "+");
-    assert.equal(entries.length, 1);
-    assert.deepEqual(entries[0][1], ["data", '{"a":1}']);
-    const ttl = await r.client.ttl("m:1");
-    assert.ok(ttl > 604000 && ttl <= 604800, String(ttl));
-  } finally {
-    await r.close();
-  }
+await sanitizeTests();
+
+Deno.test("publishOnce appends once per marker, with the marker expiring in 7 days", async () => {
+  await using r = await testRedis();
+  const first = await publishOnce(r.client, "m:1", { stream: "s", data: { a: 1 } });
+  const second = await publishOnce(r.client, "m:1", { stream: "s", data: { a: 2 } });
+  assert.ok(first);
+  assert.equal(second, null);
+  const entries = await r.client.xrange("s", "-", "+");
+  assert.equal(entries.length, 1);
+  assert.deepEqual(entries[0][1], ["data", '{"a":1}']);
+  const ttl = await r.client.ttl("m:1");
+  assert.ok(ttl > 604000 && ttl <= 604800, String(ttl));
 });
 
-itest("notifyOnce and deadLetterOnce dedupe per job", async () => {
-  const r = await testRedis();
-  try {
-    const item = (jobId: string) => ({
-      jobId,
-      n: "0",
-      notification: {
-        user_id: 7,
-        message_type: "llm_followup_result" as const,
-        content: { question: "Which one?" },
-      },
-    });
-    assert.equal(await notifyOnce(r.client, item("job-1")), true);
-    assert.equal(await notifyOnce(r.client, item("job-1")), false);
-    assert.equal(await notifyOnce(r.client, item("job-2")), true);
-    assert.equal(await r.client.xlen(NOTIFY_STREAM), 2);
-    assert.equal(await r.client.exists("notified:job-1:0"), 1);
-    const dl = {
-      reason: "bad_output",
-      error: "no JSON",
-      stream: "llm:intent",
-      entry_id: "1-0",
-      job_id: "job-1",
-      job_type: "intent_classify",
-      message: { job_id: "job-1" },
-      dead_lettered_at: new Date().toISOString(),
-    };
-    assert.equal(await deadLetterOnce(r.client, dl), true);
-    assert.equal(await deadLetterOnce(r.client, dl), false);
-    assert.equal(await deadLetterOnce(r.client, { ...dl, job_id: null, entry_id: "2-0" }), true);
-    assert.equal(await r.client.xlen(DEAD_LETTER_STREAM), 2);
-  } finally {
-    await r.close();
-  }
+Deno.test("notifyOnce and deadLetterOnce dedupe per job", async () => {
+  await using r = await testRedis();
+  const item = (jobId: string) => ({
+    jobId,
+    n: "0",
+    notification: {
+      user_id: 7,
+      message_type: "llm_followup_result" as const,
+      content: { question: "Which one?" },
+    },
+  });
+  assert.equal(await notifyOnce(r.client, item("job-1")), true);
+  assert.equal(await notifyOnce(r.client, item("job-1")), false);
+  assert.equal(await notifyOnce(r.client, item("job-2")), true);
+  assert.equal(await r.client.xlen(NOTIFY_STREAM), 2);
+  assert.equal(await r.client.exists("notified:job-1:0"), 1);
+  const dl = {
+    reason: "bad_output",
+    error: "no JSON",
+    stream: "llm:intent",
+    entry_id: "1-0",
+    job_id: "job-1",
+    job_type: "intent_classify",
+    message: { job_id: "job-1" },
+    dead_lettered_at: new Date().toISOString(),
+  };
+  assert.equal(await deadLetterOnce(r.client, dl), true);
+  assert.equal(await deadLetterOnce(r.client, dl), false);
+  assert.equal(await deadLetterOnce(r.client, { ...dl, job_id: null, entry_id: "2-0" }), true);
+  assert.equal(await r.client.xlen(DEAD_LETTER_STREAM), 2);
 });
 
 Deno.test("resultNotifications derives notifications from the result alone", () => {

@@ -7,6 +7,9 @@ import {
   taskMatchPrompt,
 } from "../../llm_worker/prompts.ts";
 
+// Nothing here touches Redis: the sanitizers go on directly.
+Deno.test.sanitizer({ ops: true, resources: true });
+
 Deno.test("no prompt contains doubled braces, and user text is passed through verbatim", () => {
   const tricky = "say {{name}} and {x}";
   const prompts = [

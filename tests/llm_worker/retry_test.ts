@@ -7,6 +7,9 @@ import {
   TransientError,
 } from "../../llm_worker/errors.ts";
 
+// Nothing here touches Redis: the sanitizers go on directly.
+Deno.test.sanitizer({ ops: true, resources: true });
+
 Deno.test("backoffDelay doubles from the base, caps at the max, jitters within half", () => {
   const opts = { baseMs: 100, maxMs: 1000 };
   const top = (attempt: number) => backoffDelay(attempt, { ...opts, random: () => 0.999999 });

@@ -8,6 +8,9 @@ import {
   WORKER_ACTOR,
 } from "../../shared/actors.ts";
 
+// Nothing here touches Redis: the sanitizers go on directly.
+Deno.test.sanitizer({ ops: true, resources: true });
+
 Deno.test("isClientActor: what a client may claim, and never the scheduler", () => {
   for (
     const ok of [API_ACTOR, WORKER_ACTOR, ADMIN_WEB_ACTOR, userActor(5), "user:9007199254740991"]

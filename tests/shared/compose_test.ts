@@ -6,6 +6,9 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
 
+// Nothing here touches Redis: the sanitizers go on directly.
+Deno.test.sanitizer({ ops: true, resources: true });
+
 const root = new URL("../../", import.meta.url);
 const rootPath = decodeURIComponent(root.pathname);
 

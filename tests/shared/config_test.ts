@@ -10,6 +10,9 @@ import {
   WORKER_ENV_VARS,
 } from "../../shared/config.ts";
 
+// Nothing here touches Redis: the sanitizers go on directly.
+Deno.test.sanitizer({ ops: true, resources: true });
+
 Deno.test("core defaults are a workstation's (the images set the container values)", () => {
   const c = loadCoreConfig({});
   assert.equal(c.CORE_HOST, "127.0.0.1");

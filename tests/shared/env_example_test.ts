@@ -11,6 +11,9 @@ import {
   WORKER_ENV_VARS,
 } from "../../shared/config.ts";
 
+// Nothing here touches Redis: the sanitizers go on directly.
+Deno.test.sanitizer({ ops: true, resources: true });
+
 const root = new URL("../../", import.meta.url);
 const envExample = await Deno.readTextFile(new URL(".env.example", root));
 // The script without its comments, which mention flags and `${VAR:-default}` in prose.

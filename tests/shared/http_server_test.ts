@@ -7,6 +7,9 @@ import assert from "node:assert/strict";
 import { serveFetch } from "../../shared/http_server.ts";
 import { createLogger } from "../../shared/log.ts";
 
+// Nothing here touches Redis: the sanitizers go on directly.
+Deno.test.sanitizer({ ops: true, resources: true });
+
 const enc = new TextEncoder();
 const log = createLogger("test", { sink: () => {} });
 
@@ -15,10 +18,12 @@ async function readAll(conn: Deno.Conn, ms: number): Promise<string | null> {
   let text = "";
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const n = await Promise.race([
       conn.read(buf).catch(() => null),
-      new Promise<"wait">((r) => setTimeout(() => r("wait"), deadline - Date.now())),
+      new Promise<"wait">((r) => timer = setTimeout(() => r("wait"), deadline - Date.now())),
     ]);
+    clearTimeout(timer);
     if (n === "wait") return null; // still open
     if (n === null) return text;
     text += new TextDecoder().decode(buf.subarray(0, n));
@@ -28,8 +33,6 @@ async function readAll(conn: Deno.Conn, ms: number): Promise<string | null> {
 
 Deno.test({
   name: "serveFetch: header timeout, idle eviction at the cap, 503 when all are busy",
-  sanitizeOps: false,
-  sanitizeResources: false,
   fn: async () => {
     let release!: () => void;
     const held = new Promise<void>((r) => release = r);

@@ -3,6 +3,9 @@ import { createLogger, MAX_LOG_FIELD_CHARS, prettyLogLine } from "../../shared/l
 import { bannerText } from "../../scripts/dev/banner.ts";
 import { devOutput, logFormat } from "../../scripts/dev/output.ts";
 
+// Nothing here touches Redis: the sanitizers go on directly.
+Deno.test.sanitizer({ ops: true, resources: true });
+
 Deno.test("prettyLogLine shows a logger's JSON line as time, level, message and fields", () => {
   const lines: string[] = [];
   createLogger("core", { sink: (l) => lines.push(l) }).warn("slow request", {

@@ -6,6 +6,9 @@ import assert from "node:assert/strict";
 import { formatValue, METRICS_CONTENT_TYPE, MetricsRegistry } from "../../shared/metrics.ts";
 import { parseExposition, sampleValue } from "../helpers/metrics_text.ts";
 
+// Nothing here touches Redis: the sanitizers go on directly.
+Deno.test.sanitizer({ ops: true, resources: true });
+
 Deno.test("metrics: counters, gauges and histograms render in the text exposition format", async () => {
   const r = new MetricsRegistry();
   const requests = r.counter("app_requests_total", {

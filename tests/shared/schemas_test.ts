@@ -17,6 +17,9 @@ const PAYLOADS = Object.fromEntries(
 import { JOB_TYPES, MESSAGE_TYPES } from "../../shared/enums.ts";
 import { JOB_STREAMS } from "../../shared/streams.ts";
 
+// Nothing here touches Redis: the sanitizers go on directly.
+Deno.test.sanitizer({ ops: true, resources: true });
+
 Deno.test("toUtcIso normalizes offsets to UTC with Z", () => {
   const cases: [string, string][] = [
     ["2026-01-31T09:00:00Z", "2026-01-31T09:00:00.000Z"],
