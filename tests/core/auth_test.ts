@@ -71,33 +71,29 @@ Deno.test("auth: with CORE_API_TOKEN every endpoint but /health wants the bearer
   assert.equal((await core.app.request("/metrics", { headers: auth })).status, 200);
 });
 
-itest("auth: the token check answers only in the API's own 401s", async () => {
-  const core = await makeCore({ env: { CORE_API_TOKEN: TOKEN } });
-  try {
-    // Malformed headers that still name a token are a wrong token, not bearerAuth's 400.
-    for (
-      const header of [`Bearer ${TOKEN}\u00e9`, "Bearer a=b", "Bearer ====", `Bearer\t${TOKEN}`]
-    ) {
-      const res = await core.app.request("/llm_jobs", { headers: { authorization: header } });
-      assert.equal(res.status, 401, JSON.stringify(header));
-      assert.equal(res.headers.get("www-authenticate"), 'Bearer realm="memori"');
-      assert.deepEqual(await res.json(), { detail: "Invalid bearer token" });
-    }
-    const basic = await core.app.request("/llm_jobs", { headers: { authorization: "Basic eDp5" } });
-    assert.equal(basic.status, 401);
-    assert.equal(basic.headers.get("www-authenticate"), 'Bearer realm="memori"');
-    assert.match((await basic.json()).detail, /Missing bearer token/);
-    // Only the exact open path is open; the admin page checks its own session.
-    assert.equal((await core.app.request("/health/")).status, 401);
-    assert.equal((await core.app.request("/admin/login")).status, 200);
-    // Every refusal is counted like any other answer.
-    const metrics = await core.app.request("/metrics", {
-      headers: { authorization: `Bearer ${TOKEN}` },
-    });
-    assert.match(await metrics.text(), /status="401"/);
-  } finally {
-    await core.close();
+Deno.test("auth: the token check answers only in the API's own 401s", async () => {
+  await using core = await makeCore({ env: { CORE_API_TOKEN: TOKEN } });
+  // Malformed headers that still name a token are a wrong token, not bearerAuth's 400.
+  for (
+    const header of [`Bearer ${TOKEN}\u00e9`, "Bearer a=b", "Bearer ====", `Bearer\t${TOKEN}`]
+  ) {
+    const res = await core.app.request("/llm_jobs", { headers: { authorization: header } });
+    assert.equal(res.status, 401, JSON.stringify(header));
+    assert.equal(res.headers.get("www-authenticate"), 'Bearer realm="memori"');
+    assert.deepEqual(await res.json(), { detail: "Invalid bearer token" });
   }
+  const basic = await core.app.request("/llm_jobs", { headers: { authorization: "Basic eDp5" } });
+  assert.equal(basic.status, 401);
+  assert.equal(basic.headers.get("www-authenticate"), 'Bearer realm="memori"');
+  assert.match((await basic.json()).detail, /Missing bearer token/);
+  // Only the exact open path is open; the admin page checks its own session.
+  assert.equal((await core.app.request("/health/")).status, 401);
+  assert.equal((await core.app.request("/admin/login")).status, 200);
+  // Every refusal is counted like any other answer.
+  const metrics = await core.app.request("/metrics", {
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
+  assert.match(await metrics.text(), /status="401"/);
 });
 
 Deno.test("auth: constantTimeEqual compares bytes, whatever they are", () => {

@@ -515,38 +515,34 @@ Deno.test(
   },
 );
 
-itest(
+Deno.test(
   "email_extract: a re-run that gets another answer completes, and an event listed twice is made once",
   async () => {
-    const h = await startHarness();
-    try {
-      const dentist = {
-        description: "Dentist",
-        event_time: "2030-05-02T09:30:00Z",
+    await using h = await startHarness();
+    const dentist = {
+      description: "Dentist",
+      event_time: "2030-05-02T09:30:00Z",
+      confidence: 0.9,
+    };
+    h.fake.enqueue(jsonReply({ events: [dentist, dentist] }));
+    const id = await h.createJob("email_extract", { subject: "Appointments", body: "x" });
+    const first = await h.waitJob(id);
+    assert.equal(first.status, "completed", JSON.stringify(first));
+    assert.equal(first.result.event_ids.length, 1);
+    assert.equal(first.result.skipped, 1);
+    // Crash before the result was stored; the model answers differently the second time.
+    h.fake.enqueue(jsonReply({
+      events: [{
+        description: "Dentist (moved)",
+        event_time: "2030-05-03T09:30:00Z",
         confidence: 0.9,
-      };
-      h.fake.enqueue(jsonReply({ events: [dentist, dentist] }));
-      const id = await h.createJob("email_extract", { subject: "Appointments", body: "x" });
-      const first = await h.waitJob(id);
-      assert.equal(first.status, "completed", JSON.stringify(first));
-      assert.equal(first.result.event_ids.length, 1);
-      assert.equal(first.result.skipped, 1);
-      // Crash before the result was stored; the model answers differently the second time.
-      h.fake.enqueue(jsonReply({
-        events: [{
-          description: "Dentist (moved)",
-          event_time: "2030-05-03T09:30:00Z",
-          confidence: 0.9,
-        }],
-      }));
-      await rerun(h, id);
-      const events = await api(h, "GET", `/events?owner_user_id=${h.userId}`);
-      assert.deepEqual(
-        events.map((e: { description: string }) => e.description).sort(),
-        ["Dentist", "Dentist (moved)"],
-      );
-    } finally {
-      await h.close();
-    }
+      }],
+    }));
+    await rerun(h, id);
+    const events = await api(h, "GET", `/events?owner_user_id=${h.userId}`);
+    assert.deepEqual(
+      events.map((e: { description: string }) => e.description).sort(),
+      ["Dentist", "Dentist (moved)"],
+    );
   },
 );
