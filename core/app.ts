@@ -52,7 +52,7 @@ export function createApp(deps: CoreDeps): Hono {
     await next();
   });
 
-  // Uploads are streamed to disk and counted by their route (core/image_upload.ts): Hono's
+  // Uploads are streamed to disk and counted by their route (core/files/image_upload.ts): Hono's
   // bodyLimit would hold a body without Content-Length in memory. Every other body is small JSON.
   app.use(
     "*",

@@ -7,7 +7,7 @@ import type { DatabaseSync } from "node:sqlite";
 import type { Redis } from "ioredis";
 import { type Counter, type Histogram, MetricsRegistry } from "../shared/metrics.ts";
 import { JOB_STATUSES, JOB_TYPES } from "../shared/enums.ts";
-import { queueStats } from "./queue_stats.ts";
+import { queueStats } from "./jobs/queue_stats.ts";
 
 /** The core's registry and the instruments the request middleware feeds. */
 export interface CoreMetrics {

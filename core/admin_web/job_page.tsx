@@ -1,6 +1,6 @@
 /** One job: its fields, payload, result, error and audit trail, with Retry when it failed. */
 import type { Child } from "hono/jsx";
-import type { JobRow } from "../job_repo.ts";
+import type { JobRow } from "../store/job_repo.ts";
 import { prettyJson } from "./format.ts";
 import { ActionButton, Layout, type PageContext } from "./layout.tsx";
 

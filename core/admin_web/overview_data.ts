@@ -3,9 +3,9 @@
  * endpoints use. Redis being down is shown, not thrown: the SQLite half still renders.
  */
 import type { CoreDeps } from "../deps.ts";
-import { type DeadLetterJson, listDeadLetters } from "../dead_letters.ts";
-import { type JobRow, listJobs } from "../job_repo.ts";
-import { type ModelStatus, readModelStatus } from "../model_status.ts";
+import { type DeadLetterJson, listDeadLetters } from "../jobs/dead_letters.ts";
+import { type JobRow, listJobs } from "../store/job_repo.ts";
+import { type ModelStatus, readModelStatus } from "../jobs/model_status.ts";
 import {
   type ConsumerInfo,
   type JobActivity,
@@ -13,7 +13,7 @@ import {
   type QueueStats,
   queueStats,
   streamConsumers,
-} from "../queue_stats.ts";
+} from "../jobs/queue_stats.ts";
 
 /** Rows per page of failed jobs and of dead letters. */
 export const PAGE_SIZE = 20;

@@ -5,7 +5,7 @@
  */
 import type { Child } from "hono/jsx";
 import { JOB_STATUSES, JOB_TYPES } from "../../shared/enums.ts";
-import type { ModelStatus } from "../model_status.ts";
+import type { ModelStatus } from "../jobs/model_status.ts";
 import { ago, duration } from "./format.ts";
 import { ActionButton, Layout, type PageContext } from "./layout.tsx";
 import { type Overview, PAGE_SIZE } from "./overview_data.ts";

@@ -7,11 +7,11 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import type { CoreDeps } from "../deps.ts";
 import { actorOf } from "../http/actor.ts";
-import { deleteDeadLetter, listDeadLetters, replayDeadLetter } from "../dead_letters.ts";
+import { deleteDeadLetter, listDeadLetters, replayDeadLetter } from "../jobs/dead_letters.ts";
 import { ApiError } from "../http/errors.ts";
 import { parseQuery } from "../http/validate.ts";
-import { jobJson } from "../job_repo.ts";
-import { queueStats } from "../queue_stats.ts";
+import { jobJson } from "../store/job_repo.ts";
+import { queueStats } from "../jobs/queue_stats.ts";
 import { deadLetterListQuery, streamEntryId } from "../../shared/schemas.ts";
 
 /** Bound on each Redis call of these endpoints, in ms. */

@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import type { CoreDeps } from "../deps.ts";
 import { parseQuery } from "../http/validate.ts";
-import { listAudit } from "../audit.ts";
+import { listAudit } from "../store/audit.ts";
 import { auditQuery } from "../../shared/schemas.ts";
 
 /** Router for /audit. */

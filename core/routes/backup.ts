@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import type { CoreDeps } from "../deps.ts";
 import { ApiError } from "../http/errors.ts";
 import { pathUserId } from "../http/validate.ts";
-import { utcOut, utcSql } from "../time.ts";
+import { utcOut, utcSql } from "../store/time.ts";
 import { queryOne } from "../db/query.ts";
 import type { backupStatusResponse } from "../../shared/response_schemas.ts";
 import type { z } from "zod";

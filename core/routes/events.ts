@@ -15,8 +15,8 @@ import {
   type IdempotencyKey,
   idempotencyKey,
   rememberIdempotent,
-} from "../idempotency.ts";
-import { requireUser } from "../lookups.ts";
+} from "../store/idempotency.ts";
+import { requireUser } from "../store/lookups.ts";
 import {
   deleteEvent,
   eventJson,
@@ -25,8 +25,8 @@ import {
   insertEvent,
   listEvents,
   updateEvent,
-} from "../event_repo.ts";
-import { requireOwnedMemory } from "../lookups.ts";
+} from "../store/event_repo.ts";
+import { requireOwnedMemory } from "../store/lookups.ts";
 import { eventCreate, eventListQuery, eventUpdate } from "../../shared/schemas.ts";
 
 const WHAT = "Event";

@@ -9,7 +9,7 @@ import type { Context } from "hono";
 import type { z } from "zod";
 import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
-import { writeAudit } from "../audit.ts";
+import { writeAudit } from "../store/audit.ts";
 import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
 import { ApiError, notFound } from "../http/errors.ts";
@@ -19,14 +19,14 @@ import {
   forgetIdempotent,
   idempotencyKey,
   rememberIdempotent,
-} from "../idempotency.ts";
-import { requireMemory, requireUser } from "../lookups.ts";
+} from "../store/idempotency.ts";
+import { requireMemory, requireUser } from "../store/lookups.ts";
 import {
   describeReferences,
   getMemoryRow,
   loadMemoryWithTags,
   memoryReferences,
-} from "../memory_repo.ts";
+} from "../store/memory_repo.ts";
 import { checkImageFile, imagePathInside } from "../../shared/images.ts";
 import { memoryCreate, memoryUpdate } from "../../shared/schemas.ts";
 import { bodyIssue, discardImage, isBlank, mustLoad } from "./memory_common.ts";

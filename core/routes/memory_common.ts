@@ -1,8 +1,8 @@
 /** What the /memories routers share: answers, body issues and the cleanup of replaced images. */
 import type { CoreDeps } from "../deps.ts";
 import { ApiError, notFound } from "../http/errors.ts";
-import { loadMemoryWithTags, type MemoryJson } from "../memory_repo.ts";
-import { deleteImage } from "../images.ts";
+import { loadMemoryWithTags, type MemoryJson } from "../store/memory_repo.ts";
+import { deleteImage } from "../files/images.ts";
 import { imagePathInside } from "../../shared/images.ts";
 
 /** A 422 about one body field. */

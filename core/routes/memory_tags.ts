@@ -5,13 +5,13 @@
 import { Hono } from "hono";
 import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
-import { writeAudit } from "../audit.ts";
+import { writeAudit } from "../store/audit.ts";
 import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
 import { notFound } from "../http/errors.ts";
 import { parseBody, pathId } from "../http/validate.ts";
-import { requireMemory } from "../lookups.ts";
-import { getMemoryRow, normalizeTag } from "../memory_repo.ts";
+import { requireMemory } from "../store/lookups.ts";
+import { getMemoryRow, normalizeTag } from "../store/memory_repo.ts";
 import { mustLoad } from "./memory_common.ts";
 import { tagsAdd } from "../../shared/schemas.ts";
 import type { TagStatus } from "../../shared/enums.ts";

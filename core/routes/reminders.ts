@@ -16,8 +16,8 @@ import {
   listReminders,
   reminderJson,
   updateReminder,
-} from "../reminder_repo.ts";
-import { requireOwnedMemory } from "../lookups.ts";
+} from "../store/reminder_repo.ts";
+import { requireOwnedMemory } from "../store/lookups.ts";
 import { reminderCreate, reminderListQuery, reminderUpdate } from "../../shared/schemas.ts";
 
 const WHAT = "Reminder";

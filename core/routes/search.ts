@@ -3,8 +3,8 @@ import { Hono } from "hono";
 import type { CoreDeps } from "../deps.ts";
 import { ApiError } from "../http/errors.ts";
 import { parseQuery } from "../http/validate.ts";
-import { requireUser } from "../lookups.ts";
-import { searchMemories } from "../search_query.ts";
+import { requireUser } from "../store/lookups.ts";
+import { searchMemories } from "../store/search_query.ts";
 import { searchQuery } from "../../shared/schemas.ts";
 
 /** Router for /search. */

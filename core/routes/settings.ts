@@ -8,18 +8,18 @@ import type { Context } from "hono";
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
-import { writeAudit } from "../audit.ts";
+import { writeAudit } from "../store/audit.ts";
 import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
 import { parseBody, pathUserId } from "../http/validate.ts";
-import { requireUser } from "../lookups.ts";
+import { requireUser } from "../store/lookups.ts";
 import {
   defaultSettings,
   getSettings,
   insertDefaultSettings,
   type SettingsRow,
-} from "../settings_repo.ts";
-import { utcOut } from "../time.ts";
+} from "../store/settings_repo.ts";
+import { utcOut } from "../store/time.ts";
 import { settingsUpdate } from "../../shared/schemas.ts";
 import type { settingsResponse } from "../../shared/response_schemas.ts";
 import type { z } from "zod";

@@ -6,13 +6,20 @@ import { Hono } from "hono";
 import type { SQLInputValue } from "node:sqlite";
 import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
-import { writeAudit } from "../audit.ts";
+import { writeAudit } from "../store/audit.ts";
 import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
 import { notFound } from "../http/errors.ts";
 import { parseBody, parseQuery, pathId } from "../http/validate.ts";
-import { requireOwnedMemory } from "../lookups.ts";
-import { getTask, insertTask, listTasks, nextDueAt, taskJson, type TaskRow } from "../task_repo.ts";
+import { requireOwnedMemory } from "../store/lookups.ts";
+import {
+  getTask,
+  insertTask,
+  listTasks,
+  nextDueAt,
+  taskJson,
+  type TaskRow,
+} from "../store/task_repo.ts";
 import { taskCreate, taskListQuery, taskUpdate } from "../../shared/schemas.ts";
 
 const WHAT = "Task";

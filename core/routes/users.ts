@@ -2,12 +2,12 @@
 import { Hono } from "hono";
 import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
-import { writeAudit } from "../audit.ts";
+import { writeAudit } from "../store/audit.ts";
 import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
 import { queryOne } from "../db/query.ts";
 import { parseBody } from "../http/validate.ts";
-import { insertDefaultSettings } from "../settings_repo.ts";
+import { insertDefaultSettings } from "../store/settings_repo.ts";
 import { userCreate } from "../../shared/schemas.ts";
 import type { userResponse } from "../../shared/response_schemas.ts";
 import type { z } from "zod";

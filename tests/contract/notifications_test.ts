@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { call, sanitizeTests } from "../helpers/core_app.ts";
 import { jsonReply, promptText } from "../helpers/fake_llm.ts";
 import { type GatewayNotification, renderLikeGateway } from "../helpers/gateway.ts";
-import { runSchedulerOnce } from "../../core/scheduler.ts";
+import { runSchedulerOnce } from "../../core/background/scheduler.ts";
 import { MESSAGE_TYPES } from "../../shared/enums.ts";
 import { type Harness, PNG_BYTES, startHarness } from "../llm_worker/harness.ts";
 

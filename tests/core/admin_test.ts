@@ -3,8 +3,8 @@
  * dead-letter stream (list, replay, delete). Real SQLite, real Redis.
  */
 import assert from "node:assert/strict";
-import { getJob } from "../../core/job_repo.ts";
-import { republishOnce } from "../../core/republisher.ts";
+import { getJob } from "../../core/store/job_repo.ts";
+import { republishOnce } from "../../core/background/republisher.ts";
 import {
   ALL_JOB_STREAMS,
   DEAD_LETTER_STREAM,

@@ -4,7 +4,7 @@
  * code with actor admin:web. Real SQLite, real Redis.
  */
 import assert from "node:assert/strict";
-import { getJob } from "../../core/job_repo.ts";
+import { getJob } from "../../core/store/job_repo.ts";
 import { isAdminWebPath } from "../../core/admin_web/access.ts";
 import {
   DEAD_LETTER_STREAM,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { call, createUser, makeCore, sanitizeTests, type TestCore } from "../helpers/core_app.ts";
-import { deleteImage } from "../../core/images.ts";
+import { deleteImage } from "../../core/files/images.ts";
 import { detectImageType, imagePathInside } from "../../shared/images.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 
@@ -141,7 +141,7 @@ function webpHeader(): Uint8Array {
   return concat(enc.encode("RIFF"), new Uint8Array([26, 0, 0, 0]), enc.encode("WEBPVP8L"));
 }
 
-// ---- unit tests of core/images.ts ----
+// ---- unit tests of core/files/images.ts ----
 
 Deno.test("detectImageType knows JPEG, PNG, GIF and WebP by their magic bytes only", async () => {
   assert.equal(detectImageType(await makePng())?.ext, ".png");

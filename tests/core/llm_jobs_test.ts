@@ -5,8 +5,8 @@ import { Redis as RedisClient } from "ioredis";
 import { call, makeCore, sanitizeTests, type TestCore } from "../helpers/core_app.ts";
 import { manualClock } from "../helpers/fixtures.ts";
 import { freePort, startRedisServer } from "../helpers/redis_server.ts";
-import { republishOnce } from "../../core/republisher.ts";
-import { recordInBatch } from "../../core/job_publisher.ts";
+import { republishOnce } from "../../core/background/republisher.ts";
+import { recordInBatch } from "../../core/jobs/job_publisher.ts";
 import { ALL_JOB_STREAMS } from "../../shared/streams.ts";
 
 await sanitizeTests();

@@ -8,8 +8,8 @@ import { type TempDir, tempDir } from "../helpers/fixtures.ts";
 import { openDatabase } from "../../core/db/open.ts";
 import { schemaVersion } from "../../core/db/migrate.ts";
 import { MIGRATIONS } from "../../core/db/migrations/mod.ts";
-import { republishOnce } from "../../core/republisher.ts";
-import { runSchedulerOnce } from "../../core/scheduler.ts";
+import { republishOnce } from "../../core/background/republisher.ts";
+import { runSchedulerOnce } from "../../core/background/scheduler.ts";
 
 await sanitizeTests();
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { call, createUser, sanitizeTests, type TestCore } from "../helpers/core_app.ts";
 import { coreAt, count, insertMemory } from "../helpers/fixtures.ts";
-import { runSchedulerOnce } from "../../core/scheduler.ts";
+import { runSchedulerOnce } from "../../core/background/scheduler.ts";
 import { NOTIFY_STREAM } from "../../shared/streams.ts";
 
 await sanitizeTests();

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { call, itest, makeCore, sanitizeTests, type TestCore } from "../helpers/core_app.ts";
 import { manualClock } from "../helpers/fixtures.ts";
 import { freePort } from "../helpers/redis_server.ts";
-import { republishOnce, startRepublisher } from "../../core/republisher.ts";
-import { insertJob } from "../../core/job_repo.ts";
+import { republishOnce, startRepublisher } from "../../core/background/republisher.ts";
+import { insertJob } from "../../core/store/job_repo.ts";
 import { ack, ensureGroup, readGroup } from "../../shared/streams.ts";
 
 await sanitizeTests();

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { call, itest, makeCore, sanitizeTests, type TestCore } from "../helpers/core_app.ts";
 import { manualClock, tempDir } from "../helpers/fixtures.ts";
 import { freePort } from "../helpers/redis_server.ts";
-import { runSchedulerOnce, startScheduler } from "../../core/scheduler.ts";
-import { startLoop } from "../../core/loop.ts";
+import { runSchedulerOnce, startScheduler } from "../../core/background/scheduler.ts";
+import { startLoop } from "../../core/background/loop.ts";
 import { silentLogger } from "../../shared/log.ts";
 
 await sanitizeTests();

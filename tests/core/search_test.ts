@@ -5,7 +5,7 @@ import {
   SEARCH_LIMIT,
   searchMemories,
   searchWords,
-} from "../../core/search_query.ts";
+} from "../../core/store/search_query.ts";
 
 await sanitizeTests();
 

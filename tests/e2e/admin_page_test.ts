@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
-import { getJob } from "../../core/job_repo.ts";
+import { getJob } from "../../core/store/job_repo.ts";
 import { DEAD_LETTER_STREAM, MODEL_STATUS_KEY } from "../../shared/streams.ts";
 import { launchChromium } from "../helpers/browser.ts";
 import { sanitizeTests } from "../helpers/core_app.ts";

@@ -10,17 +10,17 @@
  *
  * Re-sending is safe: the worker skips jobs that are already completed or failed.
  */
-import type { CoreDeps } from "./deps.ts";
-import { nowIso } from "./deps.ts";
-import { writeAudit } from "./audit.ts";
-import { transaction } from "./db/open.ts";
-import { queryAll } from "./db/query.ts";
-import { jobMessageOf, type JobRow, recordPublished } from "./job_repo.ts";
-import { publishWithin } from "./job_publisher.ts";
+import type { CoreDeps } from "../deps.ts";
+import { nowIso } from "../deps.ts";
+import { writeAudit } from "../store/audit.ts";
+import { transaction } from "../db/open.ts";
+import { queryAll } from "../db/query.ts";
+import { jobMessageOf, type JobRow, recordPublished } from "../store/job_repo.ts";
+import { publishWithin } from "../jobs/job_publisher.ts";
 import { type Loop, startLoop } from "./loop.ts";
-import { within } from "../shared/timeout.ts";
-import { SCHEDULER_ACTOR } from "../shared/actors.ts";
-import { JOB_STREAMS, WORKER_GROUP } from "../shared/streams.ts";
+import { within } from "../../shared/timeout.ts";
+import { SCHEDULER_ACTOR } from "../../shared/actors.ts";
+import { JOB_STREAMS, WORKER_GROUP } from "../../shared/streams.ts";
 
 /** Options for {@linkcode republishOnce}. */
 export interface RepublishOptions {

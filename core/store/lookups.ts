@@ -1,6 +1,6 @@
 /** Existence checks that turn unknown ids into 404s instead of foreign-key 500s. */
 import type { DatabaseSync } from "node:sqlite";
-import { ApiError, notFound } from "./http/errors.ts";
+import { ApiError, notFound } from "../http/errors.ts";
 
 /** Throw 404 "User not found" unless `userId` exists. */
 export function requireUser(db: DatabaseSync, userId: number): void {

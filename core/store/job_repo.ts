@@ -3,11 +3,11 @@
  * plus the image path check shared by job payloads and the scheduler's file cleanup.
  */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
-import type { JobStatus, JobType } from "../shared/enums.ts";
-import { toUtcIso } from "../shared/schemas.ts";
-import type { jobResponse } from "../shared/response_schemas.ts";
+import type { JobStatus, JobType } from "../../shared/enums.ts";
+import { toUtcIso } from "../../shared/schemas.ts";
+import type { jobResponse } from "../../shared/response_schemas.ts";
 import type { z } from "zod";
-import { queryAll, queryOne } from "./db/query.ts";
+import { queryAll, queryOne } from "../db/query.ts";
 
 /** An `llm_jobs` row as stored (payload and result are JSON text). */
 export interface JobRow {

@@ -6,12 +6,12 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import type { Redis } from "ioredis";
-import { JOB_STATUSES, JOB_TYPES, type JobStatus, type JobType } from "../shared/enums.ts";
-import { isJobType } from "../shared/job_types.ts";
-import { DEAD_LETTER_STREAM, JOB_STREAMS, WORKER_GROUP } from "../shared/streams.ts";
+import { JOB_STATUSES, JOB_TYPES, type JobStatus, type JobType } from "../../shared/enums.ts";
+import { isJobType } from "../../shared/job_types.ts";
+import { DEAD_LETTER_STREAM, JOB_STREAMS, WORKER_GROUP } from "../../shared/streams.ts";
 import { redisCall } from "./redis_call.ts";
 import type { z } from "zod";
-import type { queueStatsResponse, streamStatsResponse } from "../shared/response_schemas.ts";
+import type { queueStatsResponse, streamStatsResponse } from "../../shared/response_schemas.ts";
 
 /**
  * The whole picture, as GET /admin/queue-stats answers it: job counts from SQLite, one entry per

@@ -10,7 +10,7 @@
 import type { Context } from "hono";
 import { routePath } from "hono/route";
 import type { DatabaseSync } from "node:sqlite";
-import { ApiError } from "./http/errors.ts";
+import { ApiError } from "../http/errors.ts";
 
 /** An idempotency key and the fingerprint of the request that carries it. */
 export interface IdempotencyKey {

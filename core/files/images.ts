@@ -4,7 +4,7 @@
  * the directory is shared/images.ts, the worker's rule too.
  */
 import { posix } from "node:path";
-import { imagePathInside, imageRoot } from "../shared/images.ts";
+import { imagePathInside, imageRoot } from "../../shared/images.ts";
 
 /** What {@linkcode deleteImage} did. */
 export type DeleteImageResult = "deleted" | "missing" | "outside" | "not_a_file";

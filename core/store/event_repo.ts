@@ -4,10 +4,10 @@
  */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type { z } from "zod";
-import type { EventSourceType, EventStatus } from "../shared/enums.ts";
-import type { eventResponse } from "../shared/response_schemas.ts";
+import type { EventSourceType, EventStatus } from "../../shared/enums.ts";
+import type { eventResponse } from "../../shared/response_schemas.ts";
 import { writeAudit } from "./audit.ts";
-import { ApiError } from "./http/errors.ts";
+import { ApiError } from "../http/errors.ts";
 import {
   type ChangeContext,
   createReminder,
@@ -15,7 +15,7 @@ import {
   getReminder,
   updateReminder,
 } from "./reminder_repo.ts";
-import { queryAll, queryOne } from "./db/query.ts";
+import { queryAll, queryOne } from "../db/query.ts";
 import { utcOut, utcSql } from "./time.ts";
 
 /** An `events` row as stored. */

@@ -4,9 +4,9 @@
  */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type { z } from "zod";
-import type { reminderResponse } from "../shared/response_schemas.ts";
+import type { reminderResponse } from "../../shared/response_schemas.ts";
 import { writeAudit } from "./audit.ts";
-import { queryAll, queryOne } from "./db/query.ts";
+import { queryAll, queryOne } from "../db/query.ts";
 import { utcOut, utcSql } from "./time.ts";
 
 /** A `reminders` row as stored. */

@@ -4,14 +4,14 @@
  * worker then runs the job like any queued one.
  */
 import type { DatabaseSync } from "node:sqlite";
-import type { CoreDeps } from "./deps.ts";
-import { writeAudit } from "./audit.ts";
-import { transaction } from "./db/open.ts";
-import { ApiError, notFound } from "./http/errors.ts";
-import { getJob, type JobRow } from "./job_repo.ts";
+import type { CoreDeps } from "../deps.ts";
+import { writeAudit } from "../store/audit.ts";
+import { transaction } from "../db/open.ts";
+import { ApiError, notFound } from "../http/errors.ts";
+import { getJob, type JobRow } from "../store/job_repo.ts";
 import { PUBLISH_TIMEOUT_MS, publishJob } from "./job_publisher.ts";
 import { redisCall } from "./redis_call.ts";
-import { deadLetterMarkerKey } from "../shared/streams.ts";
+import { deadLetterMarkerKey } from "../../shared/streams.ts";
 
 /** Who re-queues, when and why (the audit entry). */
 export interface RequeueChange {

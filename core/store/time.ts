@@ -2,7 +2,7 @@
  * Stored times as the contract's UTC strings. Rows written by the first version may carry
  * offsets or lack the Z; these helpers normalize them when comparing in SQL and when answering.
  */
-import { toUtcIso } from "../shared/schemas.ts";
+import { toUtcIso } from "../../shared/schemas.ts";
 
 /**
  * SQL expression for `column` as normalized UTC (`YYYY-MM-DDTHH:MM:SS.sssZ`). Rows of the first

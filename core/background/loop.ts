@@ -1,5 +1,5 @@
 /** The core's background loops (scheduler, republisher): passes that never overlap. */
-import type { Logger } from "../shared/log.ts";
+import type { Logger } from "../../shared/log.ts";
 
 /** A background loop that can be stopped. */
 export interface Loop {

@@ -2,9 +2,9 @@
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { utcOut } from "./time.ts";
 import type { z } from "zod";
-import type { auditEntryResponse } from "../shared/response_schemas.ts";
-import { queryAll } from "./db/query.ts";
-import { type AuditAction, type EntityType, LEGACY_ENTITY_TYPES } from "../shared/enums.ts";
+import type { auditEntryResponse } from "../../shared/response_schemas.ts";
+import { queryAll } from "../db/query.ts";
+import { type AuditAction, type EntityType, LEGACY_ENTITY_TYPES } from "../../shared/enums.ts";
 
 /** One audit entry to write. */
 export interface AuditEntry {

@@ -3,7 +3,7 @@
  * reads it; an absent key or an unreachable Redis means nobody knows, and we say so.
  */
 import type { Redis } from "ioredis";
-import { MODEL_STATUS_KEY } from "../shared/streams.ts";
+import { MODEL_STATUS_KEY } from "../../shared/streams.ts";
 import { redisCall } from "./redis_call.ts";
 
 /** What the page shows about the model. */

@@ -5,15 +5,15 @@
  * Only a chunk at a time is in memory, whatever the file's size.
  */
 import { posix } from "node:path";
-import { ApiError } from "./http/errors.ts";
-import { MultipartError, streamFilePart } from "./http/multipart.ts";
+import { ApiError } from "../http/errors.ts";
+import { MultipartError, streamFilePart } from "../http/multipart.ts";
 import {
   acceptedTypesText,
   detectImageType,
   IMAGE_HEAD_BYTES,
   imageRoot,
   type ImageType,
-} from "../shared/images.ts";
+} from "../../shared/images.ts";
 
 /** A saved upload. */
 export interface ReceivedImage {

@@ -1,9 +1,9 @@
 /** Task rows: the contract's JSON, insert, list, and when the next task of a series is due. */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type { z } from "zod";
-import type { TaskState } from "../shared/enums.ts";
-import type { taskResponse } from "../shared/response_schemas.ts";
-import { queryAll, queryOne } from "./db/query.ts";
+import type { TaskState } from "../../shared/enums.ts";
+import type { taskResponse } from "../../shared/response_schemas.ts";
+import { queryAll, queryOne } from "../db/query.ts";
 import { utcOut, utcSql } from "./time.ts";
 
 /** A `tasks` row as stored. */

@@ -5,8 +5,8 @@
  * waits, within the same bound, for the connection to be ready.
  */
 import type { Redis } from "ioredis";
-import { redisReady } from "../shared/redis.ts";
-import { within } from "../shared/timeout.ts";
+import { redisReady } from "../../shared/redis.ts";
+import { within } from "../../shared/timeout.ts";
 
 /** Run `command` once `redis` is ready, the whole within `ms`. */
 export async function redisCall<T>(

@@ -1,9 +1,9 @@
 /** User notifications from the core (reminders due, event re-prompts) on `notify:telegram`. */
 import type { Redis } from "ioredis";
 import { publishWithin, type PublishWithinOptions } from "./job_publisher.ts";
-import type { MessageType } from "../shared/enums.ts";
-import { type Notification, notification } from "../shared/schemas.ts";
-import { NOTIFY_STREAM } from "../shared/streams.ts";
+import type { MessageType } from "../../shared/enums.ts";
+import { type Notification, notification } from "../../shared/schemas.ts";
+import { NOTIFY_STREAM } from "../../shared/streams.ts";
 
 /** A notification to send. */
 export interface NotifyMessage {

@@ -9,14 +9,14 @@
  * row is marked, so Redis being down leaves the work for the next pass (at least once).
  */
 import type { DatabaseSync } from "node:sqlite";
-import type { CoreDeps } from "./deps.ts";
-import { writeAudit } from "./audit.ts";
-import { transaction } from "./db/open.ts";
-import { deleteImage } from "./images.ts";
-import { notify } from "./notify.ts";
-import { createReminder } from "./reminder_repo.ts";
-import { SCHEDULER_ACTOR } from "../shared/actors.ts";
-import { toUtcIso } from "../shared/schemas.ts";
+import type { CoreDeps } from "../deps.ts";
+import { writeAudit } from "../store/audit.ts";
+import { transaction } from "../db/open.ts";
+import { deleteImage } from "../files/images.ts";
+import { notify } from "../jobs/notify.ts";
+import { createReminder } from "../store/reminder_repo.ts";
+import { SCHEDULER_ACTOR } from "../../shared/actors.ts";
+import { toUtcIso } from "../../shared/schemas.ts";
 import { type Loop, startLoop } from "./loop.ts";
 
 /** Options for {@linkcode runSchedulerOnce}. */

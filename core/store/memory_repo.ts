@@ -3,10 +3,10 @@
  * modules share: loading memories with tags, tag normalization and what points to a memory.
  */
 import type { DatabaseSync } from "node:sqlite";
-import { queryAll, queryOne } from "./db/query.ts";
+import { queryAll, queryOne } from "../db/query.ts";
 import type { z } from "zod";
-import type { MediaType, MemoryStatus } from "../shared/enums.ts";
-import type { memoryResponse, tagResponse } from "../shared/response_schemas.ts";
+import type { MediaType, MemoryStatus } from "../../shared/enums.ts";
+import type { memoryResponse, tagResponse } from "../../shared/response_schemas.ts";
 
 /** The columns of a `memories` row. */
 export interface MemoryRow {

@@ -2,16 +2,16 @@
  * The dead-letter stream (messages the worker gave up on): listing, replaying and deleting
  * entries. GET/POST/DELETE /admin/dead-letters and the admin page both call these.
  */
-import type { CoreDeps } from "./deps.ts";
-import { writeAudit } from "./audit.ts";
-import { transaction } from "./db/open.ts";
-import { ApiError } from "./http/errors.ts";
-import type { JobRow } from "./job_repo.ts";
+import type { CoreDeps } from "../deps.ts";
+import { writeAudit } from "../store/audit.ts";
+import { transaction } from "../db/open.ts";
+import { ApiError } from "../http/errors.ts";
+import type { JobRow } from "../store/job_repo.ts";
 import { publishRequeued, requeueFailedJob } from "./job_requeue.ts";
 import { redisCall } from "./redis_call.ts";
-import { DEAD_LETTER_STREAM, parseEntry } from "../shared/streams.ts";
+import { DEAD_LETTER_STREAM, parseEntry } from "../../shared/streams.ts";
 import type { z } from "zod";
-import type { deadLetterResponse } from "../shared/response_schemas.ts";
+import type { deadLetterResponse } from "../../shared/response_schemas.ts";
 
 /** Bound on each Redis call here, in ms. */
 const REDIS_TIMEOUT_MS = 2000;

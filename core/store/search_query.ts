@@ -7,10 +7,10 @@
  * phrase, so `"`, `*`, `:`, parentheses, `AND`, `OR`, `NEAR` and the like are only ever words.
  */
 import type { DatabaseSync } from "node:sqlite";
-import { queryAll } from "./db/query.ts";
+import { queryAll } from "../db/query.ts";
 import { MEMORY_COLUMNS, type MemoryRow, withTags } from "./memory_repo.ts";
 import type { z } from "zod";
-import type { searchHitResponse } from "../shared/response_schemas.ts";
+import type { searchHitResponse } from "../../shared/response_schemas.ts";
 
 /** Most results one search answers. */
 export const SEARCH_LIMIT = 20;

@@ -7,13 +7,13 @@
 import type { DatabaseSync } from "node:sqlite";
 import { setImmediate } from "node:timers";
 import type { Redis } from "ioredis";
-import type { CoreDeps } from "./deps.ts";
-import { nowIso } from "./deps.ts";
-import { transaction } from "./db/open.ts";
-import { jobMessageOf, type JobRow, recordPublished } from "./job_repo.ts";
-import { JOB_STREAMS, publish } from "../shared/streams.ts";
-import { redisReady } from "../shared/redis.ts";
-import { within } from "../shared/timeout.ts";
+import type { CoreDeps } from "../deps.ts";
+import { nowIso } from "../deps.ts";
+import { transaction } from "../db/open.ts";
+import { jobMessageOf, type JobRow, recordPublished } from "../store/job_repo.ts";
+import { JOB_STREAMS, publish } from "../../shared/streams.ts";
+import { redisReady } from "../../shared/redis.ts";
+import { within } from "../../shared/timeout.ts";
 
 /** Default bound on one publish, in milliseconds. */
 export const PUBLISH_TIMEOUT_MS = 1000;

@@ -1,6 +1,6 @@
 /** The user_settings table: a user's settings row, and the defaults a user without one has. */
 import type { DatabaseSync } from "node:sqlite";
-import { queryOne } from "./db/query.ts";
+import { queryOne } from "../db/query.ts";
 
 /** A user_settings row. */
 export interface SettingsRow {
