@@ -102,30 +102,43 @@ async function republish(
   return true;
 }
 
+/**
+ * The jobs `where` selects (its one `?` is `cutoff`), oldest first, in keyset pages of
+ * `batchSize`, at most `maxPerPass` of them; each page is read when the previous one is done.
+ */
+function* jobsWhere(
+  deps: CoreDeps,
+  where: { sql: string; cutoff: string },
+  o: typeof DEFAULTS,
+): Generator<JobRow> {
+  const sql = `SELECT * FROM llm_jobs WHERE ${where.sql} AND (created_at, id) > (?, ?)
+     ORDER BY created_at, id LIMIT ?`;
+  let seen = 0;
+  let after = ["", ""];
+  while (seen < o.maxPerPass) {
+    const limit = Math.min(o.batchSize, o.maxPerPass - seen);
+    const rows = queryAll<JobRow>(deps.db, sql, where.cutoff, after[0], after[1], limit);
+    seen += rows.length;
+    yield* rows;
+    if (rows.length < limit) return;
+    const last = rows[rows.length - 1];
+    after = [last.created_at, last.id];
+  }
+}
+
 async function publishUnpublished(
   deps: CoreDeps,
   o: typeof DEFAULTS,
 ): Promise<number> {
-  const cutoff = isoBefore(deps.clock(), o.unpublishedAgeMs);
-  const sql = `SELECT * FROM llm_jobs
-     WHERE status = 'queued' AND stream_message_id IS NULL AND created_at <= ?
-       AND (created_at, id) > (?, ?)
-     ORDER BY created_at, id LIMIT ?`;
-  let seen = 0;
+  const where = {
+    sql: "status = 'queued' AND stream_message_id IS NULL AND created_at <= ?",
+    cutoff: isoBefore(deps.clock(), o.unpublishedAgeMs),
+  };
   let published = 0;
-  let after = ["", ""];
-  while (seen < o.maxPerPass) {
-    const limit = Math.min(o.batchSize, o.maxPerPass - seen);
-    const rows = queryAll<JobRow>(deps.db, sql, cutoff, after[0], after[1], limit);
-    for (const row of rows) {
-      seen++;
-      if (await republish(deps, row, { timeoutMs: o.timeoutMs, reason: "never_published" })) {
-        published++;
-      }
+  for (const row of jobsWhere(deps, where, o)) {
+    if (await republish(deps, row, { timeoutMs: o.timeoutMs, reason: "never_published" })) {
+      published++;
     }
-    if (rows.length < limit) break;
-    const last = rows[rows.length - 1];
-    after = [last.created_at, last.id];
   }
   return published;
 }
@@ -209,28 +222,17 @@ async function entryProblem(
 }
 
 async function recoverLost(deps: CoreDeps, o: typeof DEFAULTS): Promise<number> {
-  const cutoff = isoBefore(deps.clock(), o.staleMs);
-  const sql = `SELECT * FROM llm_jobs
-     WHERE status IN ('queued', 'processing') AND stream_message_id IS NOT NULL
-       AND max(updated_at, coalesce(published_at, '')) <= ?
-       AND (created_at, id) > (?, ?)
-     ORDER BY created_at, id LIMIT ?`;
+  const where = {
+    sql: `status IN ('queued', 'processing') AND stream_message_id IS NOT NULL
+          AND max(updated_at, coalesce(published_at, '')) <= ?`,
+    cutoff: isoBefore(deps.clock(), o.staleMs),
+  };
   const ctx = { timeoutMs: o.timeoutMs, groups: new Map<string, GroupInfo>() };
-  let seen = 0;
   let recovered = 0;
-  let after = ["", ""];
-  while (seen < o.maxPerPass) {
-    const limit = Math.min(o.batchSize, o.maxPerPass - seen);
-    const rows = queryAll<JobRow>(deps.db, sql, cutoff, after[0], after[1], limit);
-    for (const row of rows) {
-      seen++;
-      const reason = await entryProblem(deps, row, ctx);
-      if (reason === null) continue;
-      if (await republish(deps, row, { timeoutMs: o.timeoutMs, reason })) recovered++;
-    }
-    if (rows.length < limit) break;
-    const last = rows[rows.length - 1];
-    after = [last.created_at, last.id];
+  for (const row of jobsWhere(deps, where, o)) {
+    const reason = await entryProblem(deps, row, ctx);
+    if (reason === null) continue;
+    if (await republish(deps, row, { timeoutMs: o.timeoutMs, reason })) recovered++;
   }
   return recovered;
 }
