@@ -10,7 +10,7 @@ import type { Redis } from "ioredis";
 import type { WorkerConfig } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
 import { silentLogger } from "../shared/log.ts";
-import { createRedis } from "../shared/redis.ts";
+import { closeRedis, createRedis } from "../shared/redis.ts";
 import type { StreamEntry } from "../shared/streams.ts";
 import { type CoreClient, createCoreClient } from "./core_client.ts";
 import { startDispatcher } from "./dispatcher.ts";
@@ -151,13 +151,14 @@ export function startWorker(config: WorkerConfig, options: WorkerOptions = {}): 
     stopping.abort();
     // A blocked XREADGROUP would hold the loop for up to blockMs; cut it. The reader is
     // dedicated to this worker (see WorkerOptions.reader), so closing it is ours to do.
-    reader.disconnect();
+    const readerClosed = closeRedis(reader);
     await dispatcher.drain(graceMs);
     // Past the grace: abort what still runs; each job hands itself back.
     abort.abort();
     await dispatcher.settled();
     breaker.close();
-    if (ownRedis) redis.disconnect();
+    await readerClosed;
+    if (ownRedis) await closeRedis(redis);
     log.info("worker stopped", { consumer });
   }
 

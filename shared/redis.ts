@@ -72,3 +72,22 @@ export function redisReady(
     }
   });
 }
+
+/**
+ * Close `redis` and resolve once its connection has ended (at most `timeoutMs`, default 3 s).
+ * ioredis' disconnect() arms a timer that only the socket's close clears; waiting for `end`
+ * lets a stopping process (or a test) finish with nothing left running.
+ */
+export function closeRedis(redis: Redis, options: { timeoutMs?: number } = {}): Promise<void> {
+  if (redis.status === "end") return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off("end", done);
+      resolve();
+    };
+    const timer = setTimeout(done, options.timeoutMs ?? 3000);
+    redis.once("end", done);
+    redis.disconnect();
+  });
+}

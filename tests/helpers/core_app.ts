@@ -7,7 +7,7 @@ import type { Clock, CoreDeps } from "../../core/deps.ts";
 import { openDatabase } from "../../core/db/open.ts";
 import { loadCoreConfig } from "../../shared/config.ts";
 import { type Logger, silentLogger } from "../../shared/log.ts";
-import { createRedis } from "../../shared/redis.ts";
+import { closeRedis, createRedis } from "../../shared/redis.ts";
 import { sharedRedisUrl, testRedis } from "./redis_server.ts";
 
 /** What {@linkcode makeCore} gives a test. */
@@ -62,7 +62,7 @@ export async function makeCore(options: MakeCoreOptions = {}): Promise<TestCore>
     log: options.log ?? silentLogger,
   };
   const close = async () => {
-    publisher.disconnect();
+    await closeRedis(publisher);
     await r.close();
     db.close();
     await Deno.remove(imageDir, { recursive: true }).catch(() => {});

@@ -3,6 +3,7 @@
  * Fails loudly when neither is possible. Each caller gets its own database number, flushed.
  */
 import { Redis } from "ioredis";
+import { closeRedis } from "../../shared/redis.ts";
 
 /** A running redis-server this helper started. */
 export interface RedisServer extends AsyncDisposable {
@@ -110,7 +111,8 @@ export async function testRedis(): Promise<TestRedis> {
   const client = new Redis(url, { maxRetriesPerRequest: 1 });
   await client.flushdb();
   const close = async () => {
-    await client.quit().catch(() => client.disconnect());
+    await client.quit().catch(() => {});
+    await closeRedis(client);
   };
   return { url, client, close, [Symbol.asyncDispose]: close };
 }
