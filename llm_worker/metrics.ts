@@ -11,6 +11,7 @@ import { METRICS_CONTENT_TYPE, MetricsRegistry } from "../shared/metrics.ts";
 import type { LlmCall } from "./llm_client.ts";
 import { type HttpLimits, httpLimits, serveFetch } from "../shared/http_server.ts";
 import { loadWorkerConfig } from "../shared/config.ts";
+import { within } from "../shared/timeout.ts";
 
 /** How a job run ended, as counted by `memori_worker_jobs_handled_total`. */
 export type JobOutcome = "completed" | "failed" | "skipped";
@@ -103,20 +104,6 @@ export interface WorkerHealth {
   core: string;
 }
 
-async function bounded<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Check Redis (PING) and the core (GET /health), each within `timeoutMs`. */
 export async function checkHealth(
   deps: HealthDeps,
@@ -127,7 +114,7 @@ export async function checkHealth(
   const [redis, core] = await Promise.all([
     (async () => {
       try {
-        const pong = await bounded(deps.redis.ping(), ms);
+        const pong = await within(deps.redis.ping(), ms, "redis");
         return pong === "PONG" ? "ok" : `unexpected answer to PING: ${pong}`;
       } catch (err) {
         return `unreachable: ${(err as Error).message}`;
