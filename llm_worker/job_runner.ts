@@ -250,7 +250,8 @@ async function attempt(run: Run, job: JobRecord, ctx: JobContext<unknown>): Prom
       if (step.action === "await_model") {
         deps.metrics?.jobRetried(job.job_type, "llm_unavailable");
         run.log.warn("the model is unreachable; waiting for it", { error: step.error });
-        outage ??= await beginOutage(run, job, { maxMs: deps.outageMaxMs });
+        if (outage) await outage.pause();
+        else outage = await beginOutage(run, job, { maxMs: deps.outageMaxMs });
         continue;
       }
       deps.metrics?.jobRetried(job.job_type, step.cause);

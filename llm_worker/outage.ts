@@ -16,6 +16,8 @@ export interface Outage {
   readonly deadline: number;
   /** Its turn has come (`probe`: as the probe); once the model is back, mark it processing. */
   resume(probe: boolean): Promise<void>;
+  /** The model failed again (after it was back within this run): the job waits queued again. */
+  pause(): Promise<void>;
 }
 
 /** The Redis key holding when job `jobId` first met an outage. */
@@ -47,6 +49,9 @@ export async function beginOutage(
   return {
     since,
     deadline: since + options.maxMs,
+    async pause() {
+      if (!queued) queued = await patch(run, job.id, "queued");
+    },
     async resume(probe) {
       // A probe stays queued: a model that stays down would otherwise write two status changes
       // (and audit entries) per probe for hours.
