@@ -37,7 +37,11 @@ async function main(): Promise<void> {
     });
     Deno.exit(1);
   }
-  const redis = createRedis(config.REDIS_URL, { log, name: "memori-core" });
+  const redis = createRedis(config.REDIS_URL, {
+    log,
+    name: "memori-core",
+    autoPipelining: true,
+  });
   const deps: CoreDeps = { db, redis, config, clock: () => new Date(), log };
   const app = createApp(deps);
 

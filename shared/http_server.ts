@@ -1,28 +1,32 @@
 /**
- * Serving a fetch handler (Hono's `app.fetch`, the worker's metrics handler) over `node:http`
- * rather than `Deno.serve`. Deno.serve has no header-read or idle timeout and no connection cap,
- * and an accept error ("Too many open files") rejects inside it where no caller can catch it, so
- * ~1,100 idle connections under `ulimit -n 1024` made the process exit. node:http gives the
- * timeouts (headersTimeout, requestTimeout, keepAliveTimeout) and reports accept errors as
- * events; the cap is kept here.
+ * Serving a fetch handler (Hono's `app.fetch`, the worker's metrics handler) with connection
+ * limits, on Deno's own HTTP engine.
+ *
+ * `Deno.serve` has no header-read or idle timeout and no connection cap, and when accept fails
+ * ("Too many open files") its whole server ends, so ~1,100 idle connections under
+ * `ulimit -n 1024` stopped the core for good. `node:http` has the timeouts but costs 3-5x per
+ * request in Deno (its HTTP parsing runs in JavaScript: /health 15k vs 62k req/s, 16 connections,
+ * 2 CPUs). So the accept loop is ours (errors are caught, the cap and the timeouts are kept here)
+ * and each accepted connection is served by the engine behind Deno.serve, hyper, through
+ * `serveHttpOnConnection`. That function is internal to Deno (the one its node:http used); the
+ * Deno version is pinned (.ci/run, Dockerfiles) and tests/shared/http_server_test.ts fails when
+ * it disappears. Without it, serving falls back to plain Deno.serve, without limits, and says so.
  *
  * The cap favours new clients over idle ones: at the cap, a new connection closes the oldest
  * connection with no request in progress (idle keep-alive, or headers never finished), so a flood
  * of idle sockets cannot lock out a health check. Only when every connection is busy is the new
  * one refused, with a 503 saying so.
  */
-import http from "node:http";
-import type { Socket } from "node:net";
-import { Readable } from "node:stream";
 import type { Logger } from "./log.ts";
+import { ConnectionTable } from "./http_connections.ts";
 
 /** Connection limits of a listener. */
 export interface HttpLimits {
   /** Most open connections; beyond it the oldest idle one is closed, or the new one refused. */
   maxConnections: number;
-  /** Time a connection has to send a request's complete headers, in ms. */
+  /** Time a new connection has to send its first request's headers, in ms. */
   headersTimeoutMs: number;
-  /** Time a connection has to send a whole request (headers and body), in ms. */
+  /** Time a request may take from its headers until its handler answers, in ms. */
   requestTimeoutMs: number;
   /** Time an idle keep-alive connection stays open after its last answer, in ms. */
   idleTimeoutMs: number;
@@ -63,210 +67,66 @@ export interface FetchServer {
   shutdown(): Promise<void>;
 }
 
-/** The answer to a connection refused because every connection is busy. */
-const BUSY_BODY = JSON.stringify({
-  detail: "too many open connections, all busy; retry shortly",
-});
-const BUSY_RESPONSE = [
-  "HTTP/1.1 503 Service Unavailable",
-  "Content-Type: application/json",
-  "Retry-After: 1",
-  "Connection: close",
-  `Content-Length: ${new TextEncoder().encode(BUSY_BODY).length}`,
-  "",
-  BUSY_BODY,
-].join("\r\n");
-
 type Handler = (request: Request) => Response | Promise<Response>;
 
-/** Serve `handler` with the limits of `options`; resolves once listening. */
-export function serveFetch(handler: Handler, options: ServeFetchOptions): Promise<FetchServer> {
-  const server = http.createServer({
-    // How often the header and request timeouts are checked (Node's default is every 30 s).
-    connectionsCheckingInterval: Math.max(50, Math.min(1000, options.headersTimeoutMs / 2)),
-  }, (req, res) => void answer(handler, req, res, options));
-  server.headersTimeout = options.headersTimeoutMs;
-  server.requestTimeout = options.requestTimeoutMs;
-  server.keepAliveTimeout = options.idleTimeoutMs;
-  const probes = new Set<number>();
-  const open = trackConnections(server, options, probes);
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.hostname, () => {
-      server.off("error", reject);
-      server.on("error", (err) => options.log.warn("HTTP listener error", { error: err }));
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : options.port;
-      const stopWatch = watchAccepts(server, { ...options, port }, probes);
-      resolve({
-        port,
-        connections: () => open.size,
-        shutdown: () =>
-          new Promise<void>((done) => {
-            stopWatch();
-            // Answers in progress get a grace period; then whatever is left is cut, so a
-            // stuck or hostile client cannot hold up a shutdown.
-            const cut = setTimeout(() => {
-              for (const socket of open.keys()) socket.destroy();
-              server.closeAllConnections();
-              done();
-            }, SHUTDOWN_GRACE_MS);
-            server.close(() => {
-              clearTimeout(cut);
-              done();
-            });
-            server.closeIdleConnections();
-          }),
-      });
-    });
-  });
+/** Deno's engine for one accepted connection (see the module comment). */
+export type ServeOnConnection = (
+  conn: Deno.Conn,
+  signal: AbortSignal,
+  handler: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>,
+  onError: (error: unknown) => Response,
+  onListen: () => void,
+) => { finished: Promise<void> };
+
+/** Deno's internal `serveHttpOnConnection`, when this Deno has it. */
+export function serveOnConnection(): ServeOnConnection | undefined {
+  const key = Reflect.get(Deno, "internal");
+  const internal = typeof key === "symbol" ? Reflect.get(Deno, key) : undefined;
+  const fn = internal?.serveHttpOnConnection;
+  return typeof fn === "function" ? fn as ServeOnConnection : undefined;
 }
 
 /** How long a shutdown waits for answers in progress before closing their connections, in ms. */
 const SHUTDOWN_GRACE_MS = 3000;
 
-const LOOPBACK = /^(127\.|::1$|::ffff:127\.)/;
-
-/** How often the listener proves it still accepts, and how long a proof may take, in ms. */
-const PROBE_INTERVAL_MS = 2000;
-const PROBE_TIMEOUT_MS = 1000;
-
-/**
- * Connect to our own port now and then, and listen again when the connection is never
- * accepted. Running out of descriptors (a flood past `ulimit -n`) can leave node:http's accept
- * loop stopped for good in Deno, without an error event; listening again restarts it.
- */
-function watchAccepts(
-  server: http.Server,
-  options: ServeFetchOptions,
-  seenLocal: Set<number>,
-): () => void {
-  let busy = false;
-  const timer = setInterval(async () => {
-    if (busy || !server.listening) return;
-    busy = true;
-    try {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await Deno.connect({ hostname: options.hostname, port: options.port });
-      } catch {
-        return; // out of descriptors right now: the next round tells
-      }
-      const port = conn.localAddr.port;
-      const deadline = Date.now() + PROBE_TIMEOUT_MS;
-      while (!seenLocal.has(port) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      const ok = seenLocal.delete(port);
-      conn.close();
-      if (ok || !server.listening) return;
-      options.log.warn("HTTP listener stopped accepting connections; listening again", {
-        port: options.port,
-      });
-      server.close();
-      server.listen(options.port, options.hostname);
-    } finally {
-      busy = false;
-    }
-  }, PROBE_INTERVAL_MS);
-  return () => clearInterval(timer);
-}
-
-interface ConnState {
-  /** Requests on this connection not yet answered. */
-  busy: number;
-}
-
-/**
- * Keep `server` within `options.maxConnections` (answering the map of open connections), and
- * note the ports of local peers for the accept watch.
- */
-function trackConnections(
-  server: http.Server,
-  options: ServeFetchOptions,
-  seenLocal: Set<number>,
-): Map<Socket, ConnState> {
-  // Insertion order is age: the first idle entry is the oldest idle connection.
-  const open = new Map<Socket, ConnState>();
-  server.on("connection", (socket: Socket) => {
-    // Remembered for the accept watch, whose probe may arrive before it learns its own port.
-    if (LOOPBACK.test(socket.remoteAddress ?? "")) {
-      seenLocal.add(socket.remotePort ?? -1);
-      if (seenLocal.size > 4096) seenLocal.delete(seenLocal.values().next().value!);
-    }
-    if (open.size >= options.maxConnections) {
-      const idle = [...open].find(([, state]) => state.busy === 0);
-      if (idle) {
-        open.delete(idle[0]);
-        idle[0].destroy();
-      } else {
-        socket.end(BUSY_RESPONSE);
-        socket.destroySoon?.();
-        return;
-      }
-    }
-    open.set(socket, { busy: 0 });
-    socket.once("close", () => open.delete(socket));
+/** Serve `handler` with the limits of `options`; resolves once listening. */
+export function serveFetch(handler: Handler, options: ServeFetchOptions): Promise<FetchServer> {
+  const onError = (error: unknown) => {
+    options.log.error("HTTP handler failed", { error: error as Error });
+    return Response.json({ detail: "Internal Server Error" }, { status: 500 });
+  };
+  const serveOn = serveOnConnection();
+  if (!serveOn) return serveUnlimited(handler, onError, options);
+  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+  const table = new ConnectionTable(options, { handler, onError, serveOn, log: options.log });
+  const accepting = table.acceptFrom(listener);
+  return Promise.resolve({
+    port: listener.addr.port,
+    connections: () => table.size,
+    shutdown: async () => {
+      listener.close();
+      await accepting;
+      await table.drain(SHUTDOWN_GRACE_MS);
+    },
   });
-  server.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => {
-    const state = open.get(req.socket as Socket);
-    if (!state) return;
-    state.busy++;
-    res.once("close", () => state.busy--);
-  });
-  return open;
 }
 
-/** Turn a node request into a fetch Request, run `handler`, and write its Response back. */
-async function answer(
+/** Plain Deno.serve, for a Deno without `serveHttpOnConnection`. */
+function serveUnlimited(
   handler: Handler,
-  req: http.IncomingMessage,
-  res: http.ServerResponse,
+  onError: (error: unknown) => Response,
   options: ServeFetchOptions,
-): Promise<void> {
-  const aborted = new AbortController();
-  res.once("close", () => {
-    if (!res.writableFinished) aborted.abort();
+): Promise<FetchServer> {
+  options.log.warn("this Deno has no serveHttpOnConnection: serving without the HTTP_* limits");
+  const server = Deno.serve({
+    hostname: options.hostname,
+    port: options.port,
+    onListen: () => {},
+    onError,
+  }, handler);
+  return Promise.resolve({
+    port: server.addr.port,
+    connections: () => -1,
+    shutdown: () => server.shutdown(),
   });
-  try {
-    const headers = new Headers();
-    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-      headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
-    }
-    const method = req.method ?? "GET";
-    const init: RequestInit & { duplex?: "half" } = { method, headers, signal: aborted.signal };
-    if (method !== "GET" && method !== "HEAD") {
-      init.body = Readable.toWeb(req) as ReadableStream<Uint8Array>;
-      init.duplex = "half";
-    }
-    // The path as sent, on a fixed origin: the Host header is the client's to invent.
-    const url = `http://${options.hostname}:${options.port}${req.url ?? "/"}`;
-    const response = await handler(new Request(url, init));
-    const out: Record<string, string | string[]> = {};
-    for (const [name, value] of response.headers) {
-      const prior = out[name];
-      out[name] = prior === undefined ? value : [prior, value].flat();
-    }
-    if (response.body === null || method === "HEAD") {
-      await response.body?.cancel();
-      res.writeHead(response.status, out);
-      res.end();
-      return;
-    }
-    // Every answer of these services is small and whole: one write with a Content-Length is
-    // far cheaper than chunked pieces (a request took ~3x as long at one connection).
-    const body = new Uint8Array(await response.arrayBuffer());
-    out["content-length"] = String(body.length);
-    res.writeHead(response.status, out);
-    res.end(body);
-  } catch (err) {
-    if (aborted.signal.aborted) return; // the client went away
-    options.log.error("HTTP handler failed", { error: err as Error, url: req.url });
-    if (!res.headersSent) {
-      res.writeHead(500, { "content-type": "application/json" });
-      res.end('{"detail":"Internal Server Error"}');
-    } else {
-      res.destroy();
-    }
-  }
 }

@@ -2,6 +2,7 @@
  * Structured logging: one JSON object per line on stderr, with time, level, service and message.
  * Callers pass fields such as `job_id`; secrets never go in (the config is not logged whole).
  */
+import { setImmediate } from "node:timers";
 
 /** Severity levels, lowest first. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -40,7 +41,7 @@ export interface LoggerOptions {
 /** A logger that tags every line with `service`. */
 export function createLogger(service: string, options: LoggerOptions = {}): Logger {
   const min = ORDER[options.level ?? "info"];
-  const sink = options.sink ?? ((line: string) => console.error(line));
+  const sink = options.sink ?? stderrSink;
   function write(level: LogLevel, message: string, fields?: LogFields): void {
     if (ORDER[level] < min) return;
     const line: LogFields = { time: new Date().toISOString(), level, service, message };
@@ -59,6 +60,57 @@ export function createLogger(service: string, options: LoggerOptions = {}): Logg
     warn: (m, f) => write("warn", m, f),
     error: (m, f) => write("error", m, f),
   };
+}
+
+/** Most bytes of log lines held before they are written even within the same turn. */
+const MAX_BUFFERED_CHARS = 64 * 1024;
+
+let buffered: string[] = [];
+let bufferedChars = 0;
+let flushScheduled = false;
+const encoder = new TextEncoder();
+
+/**
+ * The default sink: lines written to stderr once per turn of the event loop, in one write,
+ * instead of one synchronous console write each (the access log line was ~20% of a
+ * GET /memories/{id}). Lines are still written in order, before the process waits for I/O again,
+ * and {@linkcode flushLogs} writes what is left (the services call it before they exit).
+ */
+function stderrSink(line: string): void {
+  if (!exitHooked) hookExit();
+  buffered.push(line);
+  bufferedChars += line.length + 1;
+  if (bufferedChars >= MAX_BUFFERED_CHARS) return flushLogs();
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(flushLogs);
+}
+
+let exitHooked = false;
+
+// Deno.exit() and a crash skip the pending flush; these events come first in both cases (the
+// listeners only write, they do not handle the error).
+function hookExit(): void {
+  exitHooked = true;
+  for (const event of ["unload", "error", "unhandledrejection"]) {
+    globalThis.addEventListener(event, flushLogs);
+  }
+}
+
+/** Write the log lines not yet written (see the default sink). */
+export function flushLogs(): void {
+  flushScheduled = false;
+  if (buffered.length === 0) return;
+  const text = buffered.join("\n") + "\n";
+  buffered = [];
+  bufferedChars = 0;
+  const bytes = encoder.encode(text);
+  try {
+    let done = 0;
+    while (done < bytes.length) done += Deno.stderr.writeSync(bytes.subarray(done));
+  } catch {
+    // stderr closed (the reader went away): nowhere left to say so.
+  }
 }
 
 /** Longest string value written in a log line; longer ones are cut with a note of the length. */

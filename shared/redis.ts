@@ -13,6 +13,12 @@ export interface CreateRedisOptions {
   failFast?: boolean;
   /** Connection name shown by CLIENT LIST. */
   name?: string;
+  /**
+   * Send the commands issued in one turn of the event loop in one write (ioredis' auto
+   * pipelining): the core's publishes after a group commit go together. Not for a client that
+   * sends blocking commands (a blocked read would hold up the others). Default false.
+   */
+  autoPipelining?: boolean;
 }
 
 /** A client for `url` that reconnects forever with capped backoff. */
@@ -23,6 +29,7 @@ export function createRedis(url: string, options: CreateRedisOptions = {}): Redi
     maxRetriesPerRequest: failFast ? 1 : null,
     connectTimeout: 2000,
     connectionName: options.name,
+    enableAutoPipelining: options.autoPipelining ?? false,
     retryStrategy: (times: number) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
   });
   let down = false;

@@ -54,8 +54,12 @@ function cacheStatements(db: DatabaseSync): void {
   };
 }
 
-/** Run `fn` inside one transaction: all of its writes land, or none do. */
+/**
+ * Run `fn` inside one transaction: all of its writes land, or none do. Inside a transaction
+ * already open (a group commit, core/db/group_commit.ts) it is a savepoint of that one.
+ */
 export function transaction<T>(db: DatabaseSync, fn: () => T): T {
+  if (db.isTransaction) return savepoint(db, fn);
   db.exec("BEGIN IMMEDIATE");
   try {
     const out = fn();
@@ -63,6 +67,21 @@ export function transaction<T>(db: DatabaseSync, fn: () => T): T {
     return out;
   } catch (err) {
     rollbackIfActive(db);
+    throw err;
+  }
+}
+
+/** Run `fn` in a savepoint of the open transaction: on an error its writes alone are undone. */
+export function savepoint<T>(db: DatabaseSync, fn: () => T): T {
+  // Prepared (and cached), not exec'd: a group commit opens one per request.
+  db.prepare("SAVEPOINT part").run();
+  try {
+    const out = fn();
+    db.prepare("RELEASE part").run();
+    return out;
+  } catch (err) {
+    // After some errors (a full disk) SQLite has rolled the whole transaction back itself.
+    if (db.isTransaction) db.exec("ROLLBACK TO part; RELEASE part");
     throw err;
   }
 }

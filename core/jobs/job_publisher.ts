@@ -5,11 +5,10 @@
  * committed.
  */
 import type { DatabaseSync } from "node:sqlite";
-import { setImmediate } from "node:timers";
 import type { Redis } from "ioredis";
 import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
-import { transaction } from "../db/open.ts";
+import { groupCommit } from "../db/group_commit.ts";
 import { jobMessageOf, type JobRow, recordPublished } from "../store/job_repo.ts";
 import { JOB_STREAMS, publish } from "../../shared/streams.ts";
 import { redisReady } from "../../shared/redis.ts";
@@ -98,48 +97,14 @@ export async function publishJob(
   return null;
 }
 
-interface PublishRecord {
-  id: string;
-  messageId: string;
-  at: string;
-  done: { resolve(): void; reject(err: unknown): void };
-}
-
-// Records waiting for the next flush, per database.
-const batches = new WeakMap<DatabaseSync, PublishRecord[]>();
-
 /**
- * Record a publish together with the others made in the same turn of the event loop: one
- * transaction for all of them instead of a commit (a WAL write) per job, which was a fifth of
- * the database time of POST /llm_jobs under load. Resolves once the record is committed, so a
- * caller sees the same state as with a direct write.
+ * Record a publish in the next group commit (core/db/group_commit.ts), together with the jobs and
+ * other records of the same turn: a commit of its own per job was a fifth of the database time of
+ * POST /llm_jobs under load. Resolves once the record is committed.
  */
 export function recordInBatch(
   db: DatabaseSync,
   publish: { id: string; messageId: string; at: string },
 ): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let batch = batches.get(db);
-    if (batch === undefined) {
-      const pending: PublishRecord[] = [];
-      batch = pending;
-      batches.set(db, pending);
-      // After the I/O callbacks of this turn, not in a microtask: the other publishes answered by
-      // the same Redis reply resume through several promise hops and should land in this batch.
-      // Not setTimeout(0) either, which waits 2 ms in Deno (a POST at 1 connection took 5x longer).
-      setImmediate(() => {
-        batches.delete(db);
-        try {
-          transaction(db, () => {
-            for (const r of pending) recordPublished(db, r, { onlyIfUnpublished: true });
-          });
-        } catch (err) {
-          for (const r of pending) r.done.reject(err);
-          return;
-        }
-        for (const r of pending) r.done.resolve();
-      });
-    }
-    batch.push({ ...publish, done: { resolve, reject } });
-  });
+  return groupCommit(db, () => void recordPublished(db, publish, { onlyIfUnpublished: true }));
 }

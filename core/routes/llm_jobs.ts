@@ -9,6 +9,7 @@ import { nowIso } from "../deps.ts";
 import { writeAudit } from "../store/audit.ts";
 import { actorOf, claimedActor } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
+import { groupCommit } from "../db/group_commit.ts";
 import { ApiError, notFound, validationError, type ValidationIssue } from "../http/errors.ts";
 import { parseBody, parseOptionalBody, parseQuery, pathId } from "../http/validate.ts";
 import { findIdempotent, idempotencyKey, rememberIdempotent } from "../store/idempotency.ts";
@@ -55,7 +56,8 @@ export function llmJobsRouter(deps: CoreDeps): Hono {
     const key = await idempotencyKey(c);
     const now = nowIso(clock);
     const userId = body.user_id ?? null;
-    const { row, replay } = transaction(db, () => {
+    // One commit for the jobs of a turn; the job is published only after it.
+    const { row, replay } = await groupCommit(db, () => {
       const existing = findIdempotent(db, key, "llm_job");
       if (existing !== null) {
         const prior = getJob(db, existing);

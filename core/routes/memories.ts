@@ -12,6 +12,7 @@ import { nowIso } from "../deps.ts";
 import { writeAudit } from "../store/audit.ts";
 import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
+import { groupCommit } from "../db/group_commit.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { parseBody, pathId } from "../http/validate.ts";
 import {
@@ -51,7 +52,8 @@ export function memoriesRouter(deps: CoreDeps): Hono {
     requireUser(db, body.owner_user_id);
     const now = clock();
     const at = now.toISOString();
-    const id = transaction(db, () => {
+    // One commit for the memories of a turn (core/db/group_commit.ts).
+    const id = await groupCommit(db, () => {
       const prior = findIdempotent(db, key, "memory");
       if (prior !== null) {
         if (getMemoryRow(db, prior) !== null) return prior;

@@ -4,7 +4,7 @@
  * makes room, and with every connection busy a new one gets a 503.
  */
 import assert from "node:assert/strict";
-import { serveFetch } from "../../shared/http_server.ts";
+import { serveFetch, serveOnConnection } from "../../shared/http_server.ts";
 import { createLogger } from "../../shared/log.ts";
 
 // Nothing here touches Redis: the sanitizers go on directly.
@@ -81,6 +81,39 @@ Deno.test({
           c.close();
         } catch { /* closed by the server */ }
       }
+      await server.shutdown();
+    }
+  },
+});
+
+Deno.test("this Deno has serveHttpOnConnection (without it serving has no HTTP_* limits)", () => {
+  assert.equal(typeof serveOnConnection(), "function");
+});
+
+Deno.test({
+  name: "serveFetch: a request whose body never finishes is cut after the request timeout",
+  fn: async () => {
+    const server = await serveFetch(async (req) => {
+      await req.text();
+      return Response.json({ status: "ok" });
+    }, {
+      hostname: "127.0.0.1",
+      port: 0,
+      log,
+      maxConnections: 10,
+      headersTimeoutMs: 5000,
+      requestTimeoutMs: 400,
+      idleTimeoutMs: 5000,
+    });
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    try {
+      await conn.write(enc.encode("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab"));
+      const started = Date.now();
+      assert.notEqual(await readAll(conn, 3000), null, "still open after the request timeout");
+      assert.ok(Date.now() - started < 2000);
+      assert.equal(server.connections(), 0);
+    } finally {
+      conn.close();
       await server.shutdown();
     }
   },

@@ -93,3 +93,21 @@ Deno.test("a field too deep or too large to write whole does not lose the line",
     assert.ok(line[key].length < MAX_LOG_FIELD_CHARS + 100);
   }
 });
+
+Deno.test("the default sink writes every line, in order, even when the process exits at once", async () => {
+  const log = new URL("../../shared/log.ts", import.meta.url).href;
+  for (const end of ["Deno.exit(3)", "throw new Error('boom')", ""]) {
+    const code = `import { createLogger } from "${log}";
+      const log = createLogger("t");
+      for (let i = 0; i < 500; i++) log.info("line " + i, { pad: "x".repeat(200) });
+      ${end}`;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", code],
+      stderr: "piped",
+      stdout: "null",
+    }).output();
+    const lines = new TextDecoder().decode(out.stderr).split("\n")
+      .filter((l) => l.startsWith("{")).map((l) => JSON.parse(l).message);
+    assert.deepEqual(lines, Array.from({ length: 500 }, (_, i) => `line ${i}`), end);
+  }
+});

@@ -1,0 +1,79 @@
+/**
+ * core/db/group_commit.ts on a real SQLite database: the work of one turn shares one commit, a
+ * failing part is undone alone, and a failed commit fails every part.
+ */
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { groupCommit } from "../../core/db/group_commit.ts";
+import { transaction } from "../../core/db/open.ts";
+
+Deno.test.sanitizer({ ops: true, resources: true });
+
+function openDb(): DatabaseSync {
+  const db = new DatabaseSync(":memory:");
+  db.exec("PRAGMA foreign_keys = ON");
+  db.exec("CREATE TABLE parent (id INTEGER PRIMARY KEY)");
+  db.exec("CREATE TABLE t (v TEXT NOT NULL, p INTEGER REFERENCES parent(id))");
+  return db;
+}
+
+const count = (db: DatabaseSync) =>
+  Number((db.prepare("SELECT count(*) AS n FROM t").get() as { n: number }).n);
+
+Deno.test("groupCommit: one turn's parts share a commit; each answers after it", async () => {
+  const db = openDb();
+  let commits = 0;
+  const exec = db.exec.bind(db);
+  db.exec = (sql: string) => {
+    if (sql === "COMMIT") commits++;
+    exec(sql);
+  };
+  const parts = Array.from({ length: 10 }, (_, i) =>
+    groupCommit(db, () => {
+      db.prepare("INSERT INTO t (v) VALUES (?)").run(`v${i}`);
+      return i;
+    }).then((value) => ({ value, open: db.isTransaction })));
+  const done = await Promise.all(parts);
+  assert.deepEqual(done.map((d) => d.value), [...Array(10).keys()]);
+  assert.ok(done.every((d) => !d.open), "answered only after the commit");
+  assert.equal(commits, 1);
+  assert.equal(count(db), 10);
+  db.close();
+});
+
+Deno.test("groupCommit: a failing part is undone and fails alone", async () => {
+  const db = openDb();
+  const ok = groupCommit(db, () => db.prepare("INSERT INTO t (v) VALUES ('a')").run());
+  const bad = groupCommit(db, () => {
+    db.prepare("INSERT INTO t (v) VALUES ('b')").run();
+    db.prepare("INSERT INTO t (v) VALUES (NULL)").run();
+  });
+  // A transaction() inside a part is a savepoint of the group's transaction.
+  const nested = groupCommit(
+    db,
+    () => transaction(db, () => db.prepare("INSERT INTO t (v) VALUES ('c')").run()),
+  );
+  await ok;
+  await nested;
+  await assert.rejects(bad, /NOT NULL/);
+  assert.deepEqual(
+    db.prepare("SELECT v FROM t ORDER BY v").all().map((r) => (r as { v: string }).v),
+    ["a", "c"],
+  );
+  db.close();
+});
+
+Deno.test("groupCommit: a commit that fails fails every part, and nothing is kept", async () => {
+  const db = openDb();
+  const a = groupCommit(db, () => db.prepare("INSERT INTO t (v) VALUES ('a')").run());
+  const b = groupCommit(db, () => {
+    // A deferred foreign key is checked at COMMIT, which then fails.
+    db.exec("PRAGMA defer_foreign_keys = ON");
+    db.prepare("INSERT INTO t (v, p) VALUES ('b', 42)").run();
+  });
+  await assert.rejects(a, /FOREIGN KEY/);
+  await assert.rejects(b, /FOREIGN KEY/);
+  assert.equal(db.isTransaction, false);
+  assert.equal(count(db), 0);
+  db.close();
+});
