@@ -97,7 +97,10 @@ case "$service" in
     db_dir=$(dirname "$db_path")
     listen="$core_host:$core_port"
     net=$(net_list "$listen" "$redis")
+    # A small young generation, as for the worker: with V8's default the core's RSS grew from
+    # ~90 MB idle to ~155 MB after 15 s of load; with 2 MB, ~78 -> ~99 MB (bench/RESULTS.md).
     launch deno run --no-prompt \
+      --v8-flags=--max-semi-space-size=2 \
       --allow-read="$db_dir,$image_dir" \
       --allow-write="$db_dir,$image_dir" \
       ${net:+"--allow-net=$net"} \
