@@ -102,11 +102,20 @@ export function loadTags(db: DatabaseSync, ids: readonly string[]): Map<string, 
   return out;
 }
 
+// The row and its tags in one statement: each statement outside a transaction takes and drops
+// WAL read locks (two fcntl calls, ~7 µs here), which was a third of a GET /memories/{id}.
+const MEMORY_WITH_TAGS_SQL = `SELECT ${MEMORY_COLUMNS},
+  (SELECT json_group_array(json_object('tag', t.tag, 'status', t.status,
+     'suggested_at', t.suggested_at, 'confirmed_at', t.confirmed_at) ORDER BY t.rowid)
+   FROM memory_tags t WHERE t.memory_id = m.id) AS tags_json
+  FROM memories m WHERE m.id = ?`;
+
 /** Memory `id` with its tags, or null when there is no such memory. */
 export function loadMemoryWithTags(db: DatabaseSync, id: string): MemoryJson | null {
-  const row = getMemoryRow(db, id);
+  const row = queryOne<MemoryRow & { tags_json: string }>(db, MEMORY_WITH_TAGS_SQL, id);
   if (row === null) return null;
-  return memoryJson(row, loadTags(db, [row.id]).get(row.id) ?? []);
+  const { tags_json, ...memory } = row;
+  return memoryJson(memory, JSON.parse(tags_json) as TagJson[]);
 }
 
 /** Several memory rows with their tags (one query for all the tags), in the rows' order. */
