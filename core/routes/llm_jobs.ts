@@ -4,13 +4,15 @@
  * applied once.
  */
 import { Hono } from "hono";
+import { defineRoute } from "../http/route.ts";
+import { ACTOR_HEADER, fail, IDEMPOTENCY_KEY, invalid, list, ok } from "../openapi.ts";
 import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
 import { writeAudit } from "../store/audit.ts";
 import { actorOf, claimedActor } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
 import { ApiError, notFound, validationError, type ValidationIssue } from "../http/errors.ts";
-import { parseBody, parseOptionalBody, parseQuery, pathId } from "../http/validate.ts";
+import { pathId } from "../http/validate.ts";
 import { findIdempotent, idempotencyKey, rememberIdempotent } from "../store/idempotency.ts";
 import { getJob, insertJob, jobJson, listJobs, TERMINAL_STATUSES } from "../store/job_repo.ts";
 import { publishJob } from "../jobs/job_publisher.ts";
@@ -49,8 +51,20 @@ export function llmJobsRouter(deps: CoreDeps): Hono {
   const { db, clock, config } = deps;
   const app = new Hono();
 
-  app.post("/", async (c) => {
-    const body = await parseBody(c, llmJobCreate);
+  defineRoute(app, {
+    method: "POST",
+    path: "/",
+    tag: "llm_jobs",
+    summary: "Create an LLM job (committed, then published to its stream)",
+    description: "The payload is checked per job type: image_tag {memory_id, image_path}, " +
+      "intent_classify {message (or query), memory_id?, original_timestamp?, " +
+      "followup_context?}, followup {message, context?}, task_match {memory_id, " +
+      "memory_content}, email_extract {subject, body}.",
+    body: llmJobCreate,
+    headers: [IDEMPOTENCY_KEY, ACTOR_HEADER],
+    responses: { 201: ok("Job", "created"), 422: invalid },
+  }, async (c, input) => {
+    const body = await input.body();
     const payload = await validatePayload(body.job_type, body.payload, config.IMAGE_STORAGE_PATH);
     const key = await idempotencyKey(c);
     const now = nowIso(clock);
@@ -85,21 +99,47 @@ export function llmJobsRouter(deps: CoreDeps): Hono {
     return c.json(jobJson(row), 201);
   });
 
-  app.get("/", (c) => {
-    const q = parseQuery(c, llmJobListQuery);
+  defineRoute(app, {
+    method: "GET",
+    path: "/",
+    tag: "llm_jobs",
+    summary: "List LLM jobs",
+    query: llmJobListQuery,
+    responses: { 200: list("Job"), 422: invalid },
+  }, (c, input) => {
+    const q = input.query();
     return c.json(listJobs(db, q).map(jobJson));
   });
 
-  app.get("/:id", (c) => {
+  defineRoute(app, {
+    method: "GET",
+    path: "/:id",
+    tag: "llm_jobs",
+    summary: "An LLM job",
+    responses: { 200: ok("Job"), 404: fail("LLM job not found") },
+  }, (c) => {
     const id = pathId(c, "id", WHAT);
     const row = getJob(db, id);
     if (!row) throw notFound(WHAT);
     return c.json(jobJson(row));
   });
 
-  app.patch("/:id", async (c) => {
+  defineRoute(app, {
+    method: "PATCH",
+    path: "/:id",
+    tag: "llm_jobs",
+    summary: "Update a job's status, result or error (the worker does this)",
+    body: llmJobUpdate,
+    headers: [ACTOR_HEADER],
+    responses: {
+      200: ok("Job"),
+      404: fail("LLM job not found"),
+      409: fail("the job is already completed or failed"),
+      422: invalid,
+    },
+  }, async (c, input) => {
     const id = pathId(c, "id", WHAT);
-    const body = await parseBody(c, llmJobUpdate);
+    const body = await input.body();
     const now = nowIso(clock);
     const row = transaction(db, () => {
       const before = getJob(db, id);
@@ -144,13 +184,33 @@ export function llmJobsRouter(deps: CoreDeps): Hono {
   });
 
   // Operator retries (see job_requeue.ts): the one way out of `failed`.
-  app.post("/retry-failed", async (c) => {
-    const body = await parseOptionalBody(c, llmJobRetryFailed);
+  defineRoute(app, {
+    method: "POST",
+    path: "/retry-failed",
+    tag: "llm_jobs",
+    summary: "Retry every failed job (optionally of one type), oldest first",
+    body: llmJobRetryFailed,
+    bodyOptional: true,
+    headers: [ACTOR_HEADER],
+    responses: { 200: ok("RetryFailed"), 422: invalid },
+  }, async (c, input) => {
+    const body = await input.body();
     const rows = await retryFailedJobs(deps, actorOf(c), body);
     return c.json({ requeued: rows.map((r) => r.id), count: rows.length });
   });
 
-  app.post("/:id/retry", async (c) => {
+  defineRoute(app, {
+    method: "POST",
+    path: "/:id/retry",
+    tag: "llm_jobs",
+    summary: "Retry a failed job: back to queued and onto its stream",
+    headers: [ACTOR_HEADER],
+    responses: {
+      200: ok("Job", "the job, queued again"),
+      404: fail("LLM job not found"),
+      409: fail("the job is not failed"),
+    },
+  }, async (c) => {
     const id = pathId(c, "id", WHAT);
     return c.json(jobJson(await retryJob(deps, id, actorOf(c))));
   });

@@ -5,6 +5,8 @@
  * tags are indexed whenever they change.
  */
 import { Hono } from "hono";
+import { defineRoute } from "../http/route.ts";
+import { ACTOR_HEADER, deleted, fail, IDEMPOTENCY_KEY, invalid, ok } from "../openapi.ts";
 import type { Context } from "hono";
 import type { z } from "zod";
 import type { CoreDeps } from "../deps.ts";
@@ -13,7 +15,7 @@ import { writeAudit } from "../store/audit.ts";
 import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
 import { ApiError, notFound } from "../http/errors.ts";
-import { parseBody, pathId } from "../http/validate.ts";
+import { pathId } from "../http/validate.ts";
 import {
   findIdempotent,
   forgetIdempotent,
@@ -41,8 +43,16 @@ export function memoriesRouter(deps: CoreDeps): Hono {
   const { db, clock, config } = deps;
   const app = new Hono();
 
-  app.post("/", async (c) => {
-    const body = await parseBody(c, memoryCreate);
+  defineRoute(app, {
+    method: "POST",
+    path: "/",
+    tag: "memories",
+    summary: "Create a memory (an image memory starts pending for 7 days)",
+    body: memoryCreate,
+    headers: [IDEMPOTENCY_KEY, ACTOR_HEADER],
+    responses: { 201: ok("Memory", "created"), 404: fail("unknown owner"), 422: invalid },
+  }, async (c, input) => {
+    const body = await input.body();
     const key = await idempotencyKey(c);
     const isImage = body.media_type === "image";
     if (!isImage && isBlank(body.content)) {
@@ -94,23 +104,53 @@ export function memoriesRouter(deps: CoreDeps): Hono {
     return c.json(mustLoad(deps, id), 201);
   });
 
-  app.get("/:id", (c) => {
+  defineRoute(app, {
+    method: "GET",
+    path: "/:id",
+    tag: "memories",
+    summary: "A memory with its tags",
+    responses: { 200: ok("Memory"), 404: fail("no such memory") },
+  }, (c) => {
     const id = pathId(c, "id", "Memory");
     const memory = loadMemoryWithTags(db, id);
     if (memory === null) throw notFound("Memory");
     return c.json(memory, 200);
   });
 
-  app.patch("/:id", async (c) => {
+  defineRoute(app, {
+    method: "PATCH",
+    path: "/:id",
+    tag: "memories",
+    summary: "Change a memory (confirming indexes it for search)",
+    body: memoryUpdate,
+    headers: [ACTOR_HEADER],
+    responses: {
+      200: ok("Memory"),
+      404: fail("no such memory"),
+      409: fail("a confirmed memory cannot go back to pending"),
+      422: invalid,
+    },
+  }, async (c, input) => {
     const id = pathId(c, "id", "Memory");
     requireMemory(db, id);
-    const body = await parseBody(c, memoryUpdate);
+    const body = await input.body();
     const localPath = await checkedLocalPath(body.media_local_path, config.IMAGE_STORAGE_PATH);
     updateMemory(deps, c, { id, body, localPath });
     return c.json(mustLoad(deps, id), 200);
   });
 
-  app.delete("/:id", async (c) => {
+  defineRoute(app, {
+    method: "DELETE",
+    path: "/:id",
+    tag: "memories",
+    summary: "Delete a memory, its tags, index entry and image file",
+    headers: [ACTOR_HEADER],
+    responses: {
+      204: deleted,
+      404: fail("no such memory"),
+      409: fail("tasks, reminders or events point to it (nothing changed)"),
+    },
+  }, async (c) => {
     const id = pathId(c, "id", "Memory");
     const at = nowIso(clock);
     const removedPath = transaction(db, () => {

@@ -3,6 +3,8 @@
  * delete.
  */
 import { Hono } from "hono";
+import { defineRoute } from "../http/route.ts";
+import { ACTOR_HEADER, deleted, fail, invalid, list, ok } from "../openapi.ts";
 import type { SQLInputValue } from "node:sqlite";
 import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
@@ -10,7 +12,7 @@ import { writeAudit } from "../store/audit.ts";
 import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
 import { notFound } from "../http/errors.ts";
-import { parseBody, parseQuery, pathId } from "../http/validate.ts";
+import { pathId } from "../http/validate.ts";
 import { requireOwnedMemory } from "../store/lookups.ts";
 import {
   getTask,
@@ -29,8 +31,16 @@ export function tasksRouter(deps: CoreDeps): Hono {
   const { db, clock } = deps;
   const app = new Hono();
 
-  app.post("/", async (c) => {
-    const body = await parseBody(c, taskCreate);
+  defineRoute(app, {
+    method: "POST",
+    path: "/",
+    tag: "tasks",
+    summary: "Create a task",
+    body: taskCreate,
+    headers: [ACTOR_HEADER],
+    responses: { 201: ok("Task", "created"), 404: fail("unknown owner or memory"), 422: invalid },
+  }, async (c, input) => {
+    const body = await input.body();
     const now = nowIso(clock);
     const row = transaction(db, () => {
       requireOwnedMemory(db, body);
@@ -56,21 +66,42 @@ export function tasksRouter(deps: CoreDeps): Hono {
     return c.json(taskJson(row), 201);
   });
 
-  app.get("/", (c) => {
-    const q = parseQuery(c, taskListQuery);
+  defineRoute(app, {
+    method: "GET",
+    path: "/",
+    tag: "tasks",
+    summary: "List tasks",
+    query: taskListQuery,
+    responses: { 200: list("Task"), 422: invalid },
+  }, (c, input) => {
+    const q = input.query();
     return c.json(listTasks(db, q).map(taskJson));
   });
 
-  app.get("/:id", (c) => {
+  defineRoute(app, {
+    method: "GET",
+    path: "/:id",
+    tag: "tasks",
+    summary: "A task",
+    responses: { 200: ok("Task"), 404: fail("no such task") },
+  }, (c) => {
     const id = pathId(c, "id", WHAT);
     const row = getTask(db, id);
     if (!row) throw notFound(WHAT);
     return c.json(taskJson(row));
   });
 
-  app.patch("/:id", async (c) => {
+  defineRoute(app, {
+    method: "PATCH",
+    path: "/:id",
+    tag: "tasks",
+    summary: "Change a task; DONE on a recurring task creates the next one",
+    body: taskUpdate,
+    headers: [ACTOR_HEADER],
+    responses: { 200: ok("TaskUpdate"), 404: fail("no such task"), 422: invalid },
+  }, async (c, input) => {
     const id = pathId(c, "id", WHAT);
-    const body = await parseBody(c, taskUpdate);
+    const body = await input.body();
     const now = nowIso(clock);
     const out = transaction(db, () => {
       const before = getTask(db, id);
@@ -146,7 +177,14 @@ export function tasksRouter(deps: CoreDeps): Hono {
     return c.json({ task: taskJson(out.task), recurring_task_id: out.next });
   });
 
-  app.delete("/:id", (c) => {
+  defineRoute(app, {
+    method: "DELETE",
+    path: "/:id",
+    tag: "tasks",
+    summary: "Delete a task",
+    headers: [ACTOR_HEADER],
+    responses: { 204: deleted, 404: fail("no such task") },
+  }, (c) => {
     const id = pathId(c, "id", WHAT);
     const now = nowIso(clock);
     transaction(db, () => {
