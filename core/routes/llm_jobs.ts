@@ -4,6 +4,8 @@
  * applied once.
  */
 import { Hono } from "hono";
+import type { Context } from "hono";
+import type { z } from "zod";
 import { defineRoute } from "../http/route.ts";
 import { ACTOR_HEADER, fail, IDEMPOTENCY_KEY, invalid, list, ok } from "../openapi.ts";
 import type { CoreDeps } from "../deps.ts";
@@ -14,7 +16,14 @@ import { transaction } from "../db/open.ts";
 import { ApiError, notFound, validationError, type ValidationIssue } from "../http/errors.ts";
 import { pathId } from "../http/validate.ts";
 import { findIdempotent, idempotencyKey, rememberIdempotent } from "../store/idempotency.ts";
-import { getJob, insertJob, jobJson, listJobs, TERMINAL_STATUSES } from "../store/job_repo.ts";
+import {
+  getJob,
+  insertJob,
+  jobJson,
+  type JobRow,
+  listJobs,
+  TERMINAL_STATUSES,
+} from "../store/job_repo.ts";
 import { publishJob } from "../jobs/job_publisher.ts";
 import { retryFailedJobs, retryJob } from "../jobs/job_requeue.ts";
 import type { JobType } from "../../shared/enums.ts";
@@ -141,45 +150,7 @@ export function llmJobsRouter(deps: CoreDeps): Hono {
     const id = pathId(c, "id", WHAT);
     const body = await input.body();
     const now = nowIso(clock);
-    const row = transaction(db, () => {
-      const before = getJob(db, id);
-      if (!before) throw notFound(WHAT);
-      if (TERMINAL_STATUSES.includes(before.status)) {
-        throw new ApiError(409, `${WHAT} is already ${before.status}`);
-      }
-      const sets: string[] = [];
-      const args: (string | null)[] = [];
-      if (body.status !== undefined) {
-        sets.push("status = ?");
-        args.push(body.status);
-      }
-      if (body.result !== undefined) {
-        sets.push("result = ?");
-        args.push(body.result === null ? null : JSON.stringify(body.result));
-      }
-      if (body.error_message !== undefined) {
-        sets.push("error_message = ?");
-        args.push(body.error_message);
-      }
-      if (sets.length === 0) return before;
-      db.prepare(`UPDATE llm_jobs SET ${sets.join(", ")}, updated_at = ? WHERE id = ?`)
-        .run(...args, now, id);
-      const detail: Record<string, unknown> = {
-        from: before.status,
-        to: body.status ?? before.status,
-      };
-      if (body.error_message) detail.error_message = body.error_message;
-      writeAudit(db, {
-        entity_type: "llm_job",
-        entity_id: id,
-        action: "updated",
-        // The worker is the one client that reports job progress (first-version contract).
-        actor: claimedActor(c) ?? WORKER_ACTOR,
-        detail,
-        at: now,
-      });
-      return getJob(db, id)!;
-    });
+    const row = updateJob(deps, c, { id, body, now });
     return c.json(jobJson(row));
   });
 
@@ -216,4 +187,53 @@ export function llmJobsRouter(deps: CoreDeps): Hono {
   });
 
   return app;
+}
+
+/** Apply a worker's update in one transaction with its audit entry (terminal jobs are 409). */
+function updateJob(
+  deps: CoreDeps,
+  c: Context,
+  change: { id: string; body: z.output<typeof llmJobUpdate>; now: string },
+): JobRow {
+  const { db } = deps;
+  const { id, body, now } = change;
+  return transaction(db, () => {
+    const before = getJob(db, id);
+    if (!before) throw notFound(WHAT);
+    if (TERMINAL_STATUSES.includes(before.status)) {
+      throw new ApiError(409, `${WHAT} is already ${before.status}`);
+    }
+    const sets: string[] = [];
+    const args: (string | null)[] = [];
+    if (body.status !== undefined) {
+      sets.push("status = ?");
+      args.push(body.status);
+    }
+    if (body.result !== undefined) {
+      sets.push("result = ?");
+      args.push(body.result === null ? null : JSON.stringify(body.result));
+    }
+    if (body.error_message !== undefined) {
+      sets.push("error_message = ?");
+      args.push(body.error_message);
+    }
+    if (sets.length === 0) return before;
+    db.prepare(`UPDATE llm_jobs SET ${sets.join(", ")}, updated_at = ? WHERE id = ?`)
+      .run(...args, now, id);
+    const detail: Record<string, unknown> = {
+      from: before.status,
+      to: body.status ?? before.status,
+    };
+    if (body.error_message) detail.error_message = body.error_message;
+    writeAudit(db, {
+      entity_type: "llm_job",
+      entity_id: id,
+      action: "updated",
+      // The worker is the one client that reports job progress (first-version contract).
+      actor: claimedActor(c) ?? WORKER_ACTOR,
+      detail,
+      at: now,
+    });
+    return getJob(db, id)!;
+  });
 }

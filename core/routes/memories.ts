@@ -19,6 +19,7 @@ import { pathId } from "../http/validate.ts";
 import {
   findIdempotent,
   forgetIdempotent,
+  type IdempotencyKey,
   idempotencyKey,
   rememberIdempotent,
 } from "../store/idempotency.ts";
@@ -59,48 +60,7 @@ export function memoriesRouter(deps: CoreDeps): Hono {
       throw bodyIssue("content", "a text memory needs non-empty content");
     }
     requireUser(db, body.owner_user_id);
-    const now = clock();
-    const at = now.toISOString();
-    const id = transaction(db, () => {
-      const prior = findIdempotent(db, key, "memory");
-      if (prior !== null) {
-        if (getMemoryRow(db, prior) !== null) return prior;
-        // The memory this key made has been deleted since; the key is free again rather
-        // than a dead end (its row would otherwise block the insert below).
-        forgetIdempotent(db, key!);
-      }
-      const newId = crypto.randomUUID();
-      const status = isImage ? "pending" : "confirmed";
-      const expires = isImage ? new Date(now.getTime() + PENDING_TTL_MS).toISOString() : null;
-      db.prepare(
-        `INSERT INTO memories (id, owner_user_id, source_chat_id, source_message_id, content,
-           media_type, media_file_id, media_local_path, status, pending_expires_at, is_pinned,
-           created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, 0, ?, ?)`,
-      ).run(
-        newId,
-        body.owner_user_id,
-        body.source_chat_id ?? null,
-        body.source_message_id ?? null,
-        body.content ?? null,
-        body.media_type ?? null,
-        body.media_file_id ?? null,
-        status,
-        expires,
-        at,
-        at,
-      );
-      rememberIdempotent(db, key, { type: "memory", id: newId, at });
-      writeAudit(db, {
-        entity_type: "memory",
-        entity_id: newId,
-        action: "created",
-        actor: actorOf(c, body.owner_user_id),
-        detail: { status, media_type: body.media_type ?? null },
-        at,
-      });
-      return newId;
-    });
+    const id = createMemory(deps, c, { body, key, now: clock() });
     return c.json(mustLoad(deps, id), 201);
   });
 
@@ -271,5 +231,60 @@ function updateMemory(
       detail: { fields, ...detail },
       at,
     });
+  });
+}
+
+/**
+ * Insert the memory in one transaction with its audit entry, or, for a repeated
+ * `Idempotency-Key`, find the one it made; the memory's id either way.
+ */
+function createMemory(
+  deps: CoreDeps,
+  c: Context,
+  request: { body: z.output<typeof memoryCreate>; key: IdempotencyKey | null; now: Date },
+): string {
+  const { db } = deps;
+  const { body, key, now } = request;
+  const isImage = body.media_type === "image";
+  const at = now.toISOString();
+  return transaction(db, () => {
+    const prior = findIdempotent(db, key, "memory");
+    if (prior !== null) {
+      if (getMemoryRow(db, prior) !== null) return prior;
+      // The memory this key made has been deleted since; the key is free again rather
+      // than a dead end (its row would otherwise block the insert below).
+      forgetIdempotent(db, key!);
+    }
+    const newId = crypto.randomUUID();
+    const status = isImage ? "pending" : "confirmed";
+    const expires = isImage ? new Date(now.getTime() + PENDING_TTL_MS).toISOString() : null;
+    db.prepare(
+      `INSERT INTO memories (id, owner_user_id, source_chat_id, source_message_id, content,
+         media_type, media_file_id, media_local_path, status, pending_expires_at, is_pinned,
+         created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, 0, ?, ?)`,
+    ).run(
+      newId,
+      body.owner_user_id,
+      body.source_chat_id ?? null,
+      body.source_message_id ?? null,
+      body.content ?? null,
+      body.media_type ?? null,
+      body.media_file_id ?? null,
+      status,
+      expires,
+      at,
+      at,
+    );
+    rememberIdempotent(db, key, { type: "memory", id: newId, at });
+    writeAudit(db, {
+      entity_type: "memory",
+      entity_id: newId,
+      action: "created",
+      actor: actorOf(c, body.owner_user_id),
+      detail: { status, media_type: body.media_type ?? null },
+      at,
+    });
+    return newId;
   });
 }

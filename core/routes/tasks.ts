@@ -3,6 +3,8 @@
  * delete.
  */
 import { Hono } from "hono";
+import type { Context } from "hono";
+import type { z } from "zod";
 import { defineRoute } from "../http/route.ts";
 import { ACTOR_HEADER, deleted, fail, invalid, list, ok } from "../openapi.ts";
 import type { SQLInputValue } from "node:sqlite";
@@ -103,77 +105,7 @@ export function tasksRouter(deps: CoreDeps): Hono {
     const id = pathId(c, "id", WHAT);
     const body = await input.body();
     const now = nowIso(clock);
-    const out = transaction(db, () => {
-      const before = getTask(db, id);
-      if (!before) throw notFound(WHAT);
-      const actor = actorOf(c, before.owner_user_id);
-      const after: TaskRow = { ...before };
-      if (body.description !== undefined) after.description = body.description;
-      if (body.due_at !== undefined) after.due_at = body.due_at;
-      if (body.recurrence_minutes !== undefined) after.recurrence_minutes = body.recurrence_minutes;
-      if (body.state !== undefined) after.state = body.state;
-      const becameDone = before.state !== "DONE" && after.state === "DONE";
-      // completed_at is set once, when the task becomes DONE; a repeated DONE keeps it.
-      if (becameDone) after.completed_at = now;
-      if (after.state === "NOT_DONE") after.completed_at = null;
-
-      const diff: Record<string, { from: unknown; to: unknown }> = {};
-      const sets: string[] = [];
-      const args: SQLInputValue[] = [];
-      for (
-        const col of [
-          "description",
-          "state",
-          "due_at",
-          "recurrence_minutes",
-          "completed_at",
-        ] as const
-      ) {
-        if (before[col] === after[col]) continue;
-        sets.push(`${col} = ?`);
-        args.push(after[col]);
-        diff[col] = { from: before[col], to: after[col] };
-      }
-      if (sets.length === 0) return { task: before, next: null };
-      db.prepare(`UPDATE tasks SET ${sets.join(", ")}, updated_at = ? WHERE id = ?`)
-        .run(...args, now, id);
-      writeAudit(db, {
-        entity_type: "task",
-        entity_id: id,
-        action: "updated",
-        actor,
-        detail: { changes: diff },
-        at: now,
-      });
-      let next: string | null = null;
-      // Only the transition creates the next task, so DONE sent twice makes one successor.
-      if (becameDone && after.recurrence_minutes) {
-        const successor = insertTask(db, {
-          id: crypto.randomUUID(),
-          memory_id: after.memory_id,
-          owner_user_id: after.owner_user_id,
-          description: after.description,
-          due_at: nextDueAt(after.due_at, { minutes: after.recurrence_minutes, now }),
-          recurrence_minutes: after.recurrence_minutes,
-          at: now,
-        });
-        writeAudit(db, {
-          entity_type: "task",
-          entity_id: successor.id,
-          action: "created",
-          actor,
-          detail: {
-            recurring_from: id,
-            memory_id: successor.memory_id,
-            description: successor.description,
-            due_at: successor.due_at,
-          },
-          at: now,
-        });
-        next = successor.id;
-      }
-      return { task: getTask(db, id)!, next };
-    });
+    const out = updateTask(deps, c, { id, body, now });
     return c.json({ task: taskJson(out.task), recurring_task_id: out.next });
   });
 
@@ -204,4 +136,88 @@ export function tasksRouter(deps: CoreDeps): Hono {
   });
 
   return app;
+}
+
+/**
+ * Apply a PATCH in one transaction with its audit entries; DONE on a recurring task creates the
+ * next one (whose id is returned as `next`).
+ */
+function updateTask(
+  deps: CoreDeps,
+  c: Context,
+  change: { id: string; body: z.output<typeof taskUpdate>; now: string },
+): { task: TaskRow; next: string | null } {
+  const { db } = deps;
+  const { id, body, now } = change;
+  return transaction(db, () => {
+    const before = getTask(db, id);
+    if (!before) throw notFound(WHAT);
+    const actor = actorOf(c, before.owner_user_id);
+    const after: TaskRow = { ...before };
+    if (body.description !== undefined) after.description = body.description;
+    if (body.due_at !== undefined) after.due_at = body.due_at;
+    if (body.recurrence_minutes !== undefined) after.recurrence_minutes = body.recurrence_minutes;
+    if (body.state !== undefined) after.state = body.state;
+    const becameDone = before.state !== "DONE" && after.state === "DONE";
+    // completed_at is set once, when the task becomes DONE; a repeated DONE keeps it.
+    if (becameDone) after.completed_at = now;
+    if (after.state === "NOT_DONE") after.completed_at = null;
+
+    const diff: Record<string, { from: unknown; to: unknown }> = {};
+    const sets: string[] = [];
+    const args: SQLInputValue[] = [];
+    for (
+      const col of [
+        "description",
+        "state",
+        "due_at",
+        "recurrence_minutes",
+        "completed_at",
+      ] as const
+    ) {
+      if (before[col] === after[col]) continue;
+      sets.push(`${col} = ?`);
+      args.push(after[col]);
+      diff[col] = { from: before[col], to: after[col] };
+    }
+    if (sets.length === 0) return { task: before, next: null };
+    db.prepare(`UPDATE tasks SET ${sets.join(", ")}, updated_at = ? WHERE id = ?`)
+      .run(...args, now, id);
+    writeAudit(db, {
+      entity_type: "task",
+      entity_id: id,
+      action: "updated",
+      actor,
+      detail: { changes: diff },
+      at: now,
+    });
+    let next: string | null = null;
+    // Only the transition creates the next task, so DONE sent twice makes one successor.
+    if (becameDone && after.recurrence_minutes) {
+      const successor = insertTask(db, {
+        id: crypto.randomUUID(),
+        memory_id: after.memory_id,
+        owner_user_id: after.owner_user_id,
+        description: after.description,
+        due_at: nextDueAt(after.due_at, { minutes: after.recurrence_minutes, now }),
+        recurrence_minutes: after.recurrence_minutes,
+        at: now,
+      });
+      writeAudit(db, {
+        entity_type: "task",
+        entity_id: successor.id,
+        action: "created",
+        actor,
+        detail: {
+          recurring_from: id,
+          memory_id: successor.memory_id,
+          description: successor.description,
+          due_at: successor.due_at,
+        },
+        at: now,
+      });
+      next = successor.id;
+    }
+    return { task: getTask(db, id)!, next };
+  });
 }
