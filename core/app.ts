@@ -24,6 +24,8 @@ import { isAdminWebPath } from "./admin_web/access.ts";
 import { metricsRouter } from "./routes/metrics.ts";
 import { docsRouter } from "./routes/docs.ts";
 import { requireToken } from "./http/auth.ts";
+import { documentedRoutes } from "./http/route.ts";
+import { openApiDocument } from "./openapi.ts";
 import { checkActor } from "./http/actor.ts";
 import { observeRequests } from "./http/observe.ts";
 import { createCoreMetrics } from "./metrics.ts";
@@ -72,7 +74,10 @@ export function createApp(deps: CoreDeps): Hono {
   // Before any route: a forged X-Actor (e.g. the scheduler's name) must change nothing.
   app.use("*", checkActor());
 
+  // The operations' routes first: the document lists the routes in the order they are mounted.
   app.route("/health", healthRouter());
+  app.route("/metrics", metricsRouter(metrics));
+  app.route("/", docsRouter(() => openApiDocument(documentedRoutes(app).routes)));
   app.route("/users", usersRouter(deps));
   app.route("/memories", memoriesRouter(deps));
   app.route("/tasks", tasksRouter(deps));
@@ -85,8 +90,6 @@ export function createApp(deps: CoreDeps): Hono {
   app.route("/llm_jobs", llmJobsRouter(deps));
   app.route("/admin", adminWebRouter(deps));
   app.route("/admin", adminRouter(deps));
-  app.route("/metrics", metricsRouter(metrics));
-  app.route("/", docsRouter());
 
   app.notFound((c) => c.json({ detail: "Not Found" }, 404));
   app.onError((err, c) => {

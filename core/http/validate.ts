@@ -30,8 +30,6 @@ async function parseJsonBody<S extends z.ZodType>(
   schema: S,
   options: { optional: boolean },
 ): Promise<z.output<S>> {
-  // Recorded so the OpenAPI tests can check the document names the schema really used.
-  c.set("bodySchema", schema);
   let raw: unknown;
   try {
     // Fatal: invalid UTF-8 would otherwise become U+FFFD and be stored as if the client sent it.
@@ -65,7 +63,6 @@ async function parseJsonBody<S extends z.ZodType>(
  * proxies and frameworks, so a filter could check one value and the query use another.
  */
 export function parseQuery<S extends z.ZodType>(c: Context, schema: S): z.output<S> {
-  c.set("querySchema", schema);
   const repeated = Object.entries(c.req.queries()).filter(([, values]) => values.length > 1);
   if (repeated.length > 0) {
     throw new ApiError(

@@ -1,7 +1,8 @@
 /** GET /audit: the audit trail, filtered, newest first. */
 import { Hono } from "hono";
+import { defineRoute } from "../http/route.ts";
+import { invalid, list } from "../openapi.ts";
 import type { CoreDeps } from "../deps.ts";
-import { parseQuery } from "../http/validate.ts";
 import { listAudit } from "../store/audit.ts";
 import { auditQuery } from "../../shared/schemas.ts";
 
@@ -10,8 +11,15 @@ export function auditRouter(deps: CoreDeps): Hono {
   const { db } = deps;
   const app = new Hono();
 
-  app.get("/", (c) => {
-    const q = parseQuery(c, auditQuery);
+  defineRoute(app, {
+    method: "GET",
+    path: "/",
+    tag: "audit",
+    summary: "The audit trail, filtered",
+    query: auditQuery,
+    responses: { 200: list("AuditEntry"), 422: invalid },
+  }, (c, input) => {
+    const q = input.query();
     return c.json(listAudit(db, q));
   });
 

@@ -1,5 +1,7 @@
 /** GET /backup/status/{user_id}: the user's latest backup job. */
 import { Hono } from "hono";
+import { defineRoute } from "../http/route.ts";
+import { fail, invalid, ok } from "../openapi.ts";
 import type { CoreDeps } from "../deps.ts";
 import { ApiError } from "../http/errors.ts";
 import { pathUserId } from "../http/validate.ts";
@@ -23,7 +25,13 @@ export function backupRouter(deps: CoreDeps): Hono {
   const { db } = deps;
   const app = new Hono();
 
-  app.get("/status/:user_id", (c) => {
+  defineRoute(app, {
+    method: "GET",
+    path: "/status/:user_id",
+    tag: "backup",
+    summary: "The user's latest backup job",
+    responses: { 200: ok("BackupStatus"), 404: fail("no backup found"), 422: invalid },
+  }, (c) => {
     const userId = pathUserId(c, "user_id");
     // Ordered by normalized time: rows written with offsets must not sort as plain strings.
     const row = queryOne<BackupRow>(

@@ -3,13 +3,15 @@
  * extracted event), list, read, review (confirm makes a reminder, reject drops it) and delete.
  */
 import { Hono } from "hono";
+import { defineRoute } from "../http/route.ts";
+import { ACTOR_HEADER, deleted, fail, IDEMPOTENCY_KEY, invalid, list, ok } from "../openapi.ts";
 import type { DatabaseSync } from "node:sqlite";
 import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
 import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
 import { ApiError, notFound } from "../http/errors.ts";
-import { parseBody, parseQuery, pathId } from "../http/validate.ts";
+import { pathId } from "../http/validate.ts";
 import {
   findIdempotent,
   type IdempotencyKey,
@@ -53,8 +55,21 @@ export function eventsRouter(deps: CoreDeps): Hono {
   const { db, clock } = deps;
   const app = new Hono();
 
-  app.post("/", async (c) => {
-    const body = await parseBody(c, eventCreate);
+  defineRoute(app, {
+    method: "POST",
+    path: "/",
+    tag: "events",
+    summary: "Create an event (pending until reviewed)",
+    body: eventCreate,
+    headers: [IDEMPOTENCY_KEY, ACTOR_HEADER],
+    responses: {
+      201: ok("Event", "created"),
+      404: fail("unknown owner or memory"),
+      409: fail("the event this Idempotency-Key created has been deleted"),
+      422: invalid,
+    },
+  }, async (c, input) => {
+    const body = await input.body();
     const key = await idempotencyKey(c);
     const now = nowIso(clock);
     const row = transaction(db, () => {
@@ -81,21 +96,42 @@ export function eventsRouter(deps: CoreDeps): Hono {
     return c.json(eventJson(row), 201);
   });
 
-  app.get("/", (c) => {
-    const q = parseQuery(c, eventListQuery);
+  defineRoute(app, {
+    method: "GET",
+    path: "/",
+    tag: "events",
+    summary: "List events",
+    query: eventListQuery,
+    responses: { 200: list("Event", "OK, latest event_time first"), 422: invalid },
+  }, (c, input) => {
+    const q = input.query();
     return c.json(listEvents(db, q).map(eventJson));
   });
 
-  app.get("/:id", (c) => {
+  defineRoute(app, {
+    method: "GET",
+    path: "/:id",
+    tag: "events",
+    summary: "An event",
+    responses: { 200: ok("Event"), 404: fail("no such event") },
+  }, (c) => {
     const id = pathId(c, "id", WHAT);
     const row = getEvent(db, id);
     if (!row) throw notFound(WHAT);
     return c.json(eventJson(row));
   });
 
-  app.patch("/:id", async (c) => {
+  defineRoute(app, {
+    method: "PATCH",
+    path: "/:id",
+    tag: "events",
+    summary: "Review or change an event (confirming creates a reminder at event_time)",
+    body: eventUpdate,
+    headers: [ACTOR_HEADER],
+    responses: { 200: ok("Event"), 404: fail("no such event"), 422: invalid },
+  }, async (c, input) => {
     const id = pathId(c, "id", WHAT);
-    const body = await parseBody(c, eventUpdate);
+    const body = await input.body();
     const now = nowIso(clock);
     const row = transaction(db, () => {
       const before = getEvent(db, id);
@@ -109,7 +145,14 @@ export function eventsRouter(deps: CoreDeps): Hono {
     return c.json(eventJson(row));
   });
 
-  app.delete("/:id", (c) => {
+  defineRoute(app, {
+    method: "DELETE",
+    path: "/:id",
+    tag: "events",
+    summary: "Delete an event",
+    headers: [ACTOR_HEADER],
+    responses: { 204: deleted, 404: fail("no such event") },
+  }, (c) => {
     const id = pathId(c, "id", WHAT);
     const now = nowIso(clock);
     transaction(db, () => {

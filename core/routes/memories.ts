@@ -5,6 +5,8 @@
  * tags are indexed whenever they change.
  */
 import { Hono } from "hono";
+import { defineRoute } from "../http/route.ts";
+import { ACTOR_HEADER, deleted, fail, IDEMPOTENCY_KEY, invalid, ok } from "../openapi.ts";
 import type { Context } from "hono";
 import type { z } from "zod";
 import type { CoreDeps } from "../deps.ts";
@@ -14,10 +16,11 @@ import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
 import { groupCommit } from "../db/group_commit.ts";
 import { ApiError, notFound } from "../http/errors.ts";
-import { parseBody, pathId } from "../http/validate.ts";
+import { pathId } from "../http/validate.ts";
 import {
   findIdempotent,
   forgetIdempotent,
+  type IdempotencyKey,
   idempotencyKey,
   rememberIdempotent,
 } from "../store/idempotency.ts";
@@ -42,77 +45,74 @@ export function memoriesRouter(deps: CoreDeps): Hono {
   const { db, clock, config } = deps;
   const app = new Hono();
 
-  app.post("/", async (c) => {
-    const body = await parseBody(c, memoryCreate);
+  defineRoute(app, {
+    method: "POST",
+    path: "/",
+    tag: "memories",
+    summary: "Create a memory (an image memory starts pending for 7 days)",
+    body: memoryCreate,
+    headers: [IDEMPOTENCY_KEY, ACTOR_HEADER],
+    responses: { 201: ok("Memory", "created"), 404: fail("unknown owner"), 422: invalid },
+  }, async (c, input) => {
+    const body = await input.body();
     const key = await idempotencyKey(c);
     const isImage = body.media_type === "image";
     if (!isImage && isBlank(body.content)) {
       throw bodyIssue("content", "a text memory needs non-empty content");
     }
     requireUser(db, body.owner_user_id);
-    const now = clock();
-    const at = now.toISOString();
     // One commit for the memories of a turn (core/db/group_commit.ts).
-    const id = await groupCommit(db, () => {
-      const prior = findIdempotent(db, key, "memory");
-      if (prior !== null) {
-        if (getMemoryRow(db, prior) !== null) return prior;
-        // The memory this key made has been deleted since; the key is free again rather
-        // than a dead end (its row would otherwise block the insert below).
-        forgetIdempotent(db, key!);
-      }
-      const newId = crypto.randomUUID();
-      const status = isImage ? "pending" : "confirmed";
-      const expires = isImage ? new Date(now.getTime() + PENDING_TTL_MS).toISOString() : null;
-      db.prepare(
-        `INSERT INTO memories (id, owner_user_id, source_chat_id, source_message_id, content,
-           media_type, media_file_id, media_local_path, status, pending_expires_at, is_pinned,
-           created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, 0, ?, ?)`,
-      ).run(
-        newId,
-        body.owner_user_id,
-        body.source_chat_id ?? null,
-        body.source_message_id ?? null,
-        body.content ?? null,
-        body.media_type ?? null,
-        body.media_file_id ?? null,
-        status,
-        expires,
-        at,
-        at,
-      );
-      rememberIdempotent(db, key, { type: "memory", id: newId, at });
-      writeAudit(db, {
-        entity_type: "memory",
-        entity_id: newId,
-        action: "created",
-        actor: actorOf(c, body.owner_user_id),
-        detail: { status, media_type: body.media_type ?? null },
-        at,
-      });
-      return newId;
-    });
+    const id = await groupCommit(db, () => createMemory(deps, c, { body, key, now: clock() }));
     return c.json(mustLoad(deps, id), 201);
   });
 
-  app.get("/:id", (c) => {
+  defineRoute(app, {
+    method: "GET",
+    path: "/:id",
+    tag: "memories",
+    summary: "A memory with its tags",
+    responses: { 200: ok("Memory"), 404: fail("no such memory") },
+  }, (c) => {
     const id = pathId(c, "id", "Memory");
     const memory = loadMemoryWithTags(db, id);
     if (memory === null) throw notFound("Memory");
     return c.json(memory, 200);
   });
 
-  app.patch("/:id", async (c) => {
+  defineRoute(app, {
+    method: "PATCH",
+    path: "/:id",
+    tag: "memories",
+    summary: "Change a memory (confirming indexes it for search)",
+    body: memoryUpdate,
+    headers: [ACTOR_HEADER],
+    responses: {
+      200: ok("Memory"),
+      404: fail("no such memory"),
+      409: fail("a confirmed memory cannot go back to pending"),
+      422: invalid,
+    },
+  }, async (c, input) => {
     const id = pathId(c, "id", "Memory");
     requireMemory(db, id);
-    const body = await parseBody(c, memoryUpdate);
+    const body = await input.body();
     const localPath = await checkedLocalPath(body.media_local_path, config.IMAGE_STORAGE_PATH);
     updateMemory(deps, c, { id, body, localPath });
     return c.json(mustLoad(deps, id), 200);
   });
 
-  app.delete("/:id", async (c) => {
+  defineRoute(app, {
+    method: "DELETE",
+    path: "/:id",
+    tag: "memories",
+    summary: "Delete a memory, its tags, index entry and image file",
+    headers: [ACTOR_HEADER],
+    responses: {
+      204: deleted,
+      404: fail("no such memory"),
+      409: fail("tasks, reminders or events point to it (nothing changed)"),
+    },
+  }, async (c) => {
     const id = pathId(c, "id", "Memory");
     const at = nowIso(clock);
     const removedPath = transaction(db, () => {
@@ -233,5 +233,60 @@ function updateMemory(
       detail: { fields, ...detail },
       at,
     });
+  });
+}
+
+/**
+ * Insert the memory in one transaction with its audit entry, or, for a repeated
+ * `Idempotency-Key`, find the one it made; the memory's id either way.
+ */
+function createMemory(
+  deps: CoreDeps,
+  c: Context,
+  request: { body: z.output<typeof memoryCreate>; key: IdempotencyKey | null; now: Date },
+): string {
+  const { db } = deps;
+  const { body, key, now } = request;
+  const isImage = body.media_type === "image";
+  const at = now.toISOString();
+  return transaction(db, () => {
+    const prior = findIdempotent(db, key, "memory");
+    if (prior !== null) {
+      if (getMemoryRow(db, prior) !== null) return prior;
+      // The memory this key made has been deleted since; the key is free again rather
+      // than a dead end (its row would otherwise block the insert below).
+      forgetIdempotent(db, key!);
+    }
+    const newId = crypto.randomUUID();
+    const status = isImage ? "pending" : "confirmed";
+    const expires = isImage ? new Date(now.getTime() + PENDING_TTL_MS).toISOString() : null;
+    db.prepare(
+      `INSERT INTO memories (id, owner_user_id, source_chat_id, source_message_id, content,
+         media_type, media_file_id, media_local_path, status, pending_expires_at, is_pinned,
+         created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, 0, ?, ?)`,
+    ).run(
+      newId,
+      body.owner_user_id,
+      body.source_chat_id ?? null,
+      body.source_message_id ?? null,
+      body.content ?? null,
+      body.media_type ?? null,
+      body.media_file_id ?? null,
+      status,
+      expires,
+      at,
+      at,
+    );
+    rememberIdempotent(db, key, { type: "memory", id: newId, at });
+    writeAudit(db, {
+      entity_type: "memory",
+      entity_id: newId,
+      action: "created",
+      actor: actorOf(c, body.owner_user_id),
+      detail: { status, media_type: body.media_type ?? null },
+      at,
+    });
+    return newId;
   });
 }

@@ -1,5 +1,7 @@
 /** POST /memories/{id}/image: an upload streamed into the image directory (image_upload.ts). */
 import { Hono } from "hono";
+import { defineRoute } from "../http/route.ts";
+import { ACTOR_HEADER, fail, invalid, ok } from "../openapi.ts";
 import type { Context } from "hono";
 import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
@@ -23,7 +25,21 @@ export function memoryImageRouter(deps: CoreDeps): Hono {
   const app = new Hono();
 
   const uploadSlots = concurrencyLimit(config.MAX_CONCURRENT_UPLOADS, { what: "uploads" });
-  app.post("/:id/image", uploadSlots, async (c) => {
+  defineRoute(app, {
+    method: "POST",
+    path: "/:id/image",
+    middleware: [uploadSlots],
+    tag: "memories",
+    summary: "Upload the memory's image (multipart `file`; stored as <uuid><ext>)",
+    multipart: imageUpload,
+    headers: [ACTOR_HEADER],
+    responses: {
+      200: ok("ImageUpload"),
+      404: fail("no such memory"),
+      415: fail("not a supported image type"),
+      422: invalid,
+    },
+  }, async (c) => {
     const id = pathId(c, "id", "Memory");
     requireMemory(db, id);
     const { path, type, size } = await uploadedImage(c, config);
@@ -68,8 +84,6 @@ export function memoryImageRouter(deps: CoreDeps): Hono {
  * that says it is far over the limit is refused before any of it is read.
  */
 async function uploadedImage(c: Context, config: CoreConfig): Promise<ReceivedImage> {
-  // The same schema the OpenAPI document gives for this body.
-  c.set("bodySchema", imageUpload);
   const declared = Number(c.req.header("content-length") ?? NaN);
   if (declared > config.MAX_UPLOAD_BYTES + MULTIPART_SLACK_BYTES) {
     throw new ApiError(413, `request body is larger than ${config.MAX_UPLOAD_BYTES} bytes`);

@@ -3,13 +3,15 @@
  * a re-run tagging job changes nothing) and remove one.
  */
 import { Hono } from "hono";
+import { defineRoute } from "../http/route.ts";
+import { ACTOR_HEADER, deleted, fail, invalid, ok } from "../openapi.ts";
 import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
 import { writeAudit } from "../store/audit.ts";
 import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
 import { notFound } from "../http/errors.ts";
-import { parseBody, pathId } from "../http/validate.ts";
+import { pathId } from "../http/validate.ts";
 import { requireMemory } from "../store/lookups.ts";
 import { getMemoryRow, normalizeTag } from "../store/memory_repo.ts";
 import { mustLoad } from "./memory_common.ts";
@@ -21,10 +23,18 @@ export function memoryTagsRouter(deps: CoreDeps): Hono {
   const { db, clock } = deps;
   const app = new Hono();
 
-  app.post("/:id/tags", async (c) => {
+  defineRoute(app, {
+    method: "POST",
+    path: "/:id/tags",
+    tag: "memories",
+    summary: "Add tags (an upsert: confirmed upgrades a suggestion, nothing downgrades)",
+    body: tagsAdd,
+    headers: [ACTOR_HEADER],
+    responses: { 200: ok("Memory"), 404: fail("no such memory"), 422: invalid },
+  }, async (c, input) => {
     const id = pathId(c, "id", "Memory");
     requireMemory(db, id);
-    const body = await parseBody(c, tagsAdd);
+    const body = await input.body();
     const tags = [...new Set(body.tags.map(normalizeTag))];
     const status: TagStatus = body.status;
     const at = nowIso(clock);
@@ -74,7 +84,14 @@ export function memoryTagsRouter(deps: CoreDeps): Hono {
     return c.json(mustLoad(deps, id), 200);
   });
 
-  app.delete("/:id/tags/:tag", (c) => {
+  defineRoute(app, {
+    method: "DELETE",
+    path: "/:id/tags/:tag",
+    tag: "memories",
+    summary: "Remove a tag",
+    headers: [ACTOR_HEADER],
+    responses: { 204: deleted, 404: fail("no such memory or tag") },
+  }, (c) => {
     const id = pathId(c, "id", "Memory");
     const tag = normalizeTag(c.req.param("tag") ?? "");
     const at = nowIso(clock);

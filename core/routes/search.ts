@@ -1,8 +1,9 @@
 /** GET /search: full-text search over an owner's confirmed memories (see search_query.ts). */
 import { Hono } from "hono";
+import { defineRoute } from "../http/route.ts";
+import { fail, invalid, list } from "../openapi.ts";
 import type { CoreDeps } from "../deps.ts";
 import { ApiError } from "../http/errors.ts";
-import { parseQuery } from "../http/validate.ts";
 import { requireUser } from "../store/lookups.ts";
 import { searchMemories } from "../store/search_query.ts";
 import { searchQuery } from "../../shared/schemas.ts";
@@ -12,8 +13,20 @@ export function searchRouter(deps: CoreDeps): Hono {
   const { db } = deps;
   const app = new Hono();
 
-  app.get("/", (c) => {
-    const query = parseQuery(c, searchQuery);
+  defineRoute(app, {
+    method: "GET",
+    path: "/",
+    tag: "search",
+    summary: "Full-text search over an owner's confirmed memories, pinned first (at most 20)",
+    query: searchQuery,
+    responses: {
+      200: list("SearchHit", "hits, pinned first, then by relevance"),
+      400: fail("empty q without pinned=true"),
+      404: fail("unknown owner"),
+      422: invalid,
+    },
+  }, (c, input) => {
+    const query = input.query();
     const q = (query.q ?? "").trim();
     const pinnedOnly = query.pinned === true;
     if (q === "" && !pinnedOnly) {

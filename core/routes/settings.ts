@@ -4,6 +4,8 @@
  * unknown user is a 404, not the first version's 500.
  */
 import { Hono } from "hono";
+import { defineRoute } from "../http/route.ts";
+import { ACTOR_HEADER, fail, invalid, ok } from "../openapi.ts";
 import type { Context } from "hono";
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type { CoreDeps } from "../deps.ts";
@@ -11,7 +13,7 @@ import { nowIso } from "../deps.ts";
 import { writeAudit } from "../store/audit.ts";
 import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
-import { parseBody, pathUserId } from "../http/validate.ts";
+import { pathUserId } from "../http/validate.ts";
 import { requireUser } from "../store/lookups.ts";
 import {
   defaultSettings,
@@ -60,16 +62,30 @@ export function settingsRouter(deps: CoreDeps): Hono {
   const { db, clock } = deps;
   const app = new Hono();
 
-  app.get("/:user_id", (c) => {
+  defineRoute(app, {
+    method: "GET",
+    path: "/:user_id",
+    tag: "settings",
+    summary: "A user's settings (the defaults, not stored, for a user without any)",
+    responses: { 200: ok("Settings"), 404: fail("unknown user"), 422: invalid },
+  }, (c) => {
     const userId = pathUserId(c, "user_id");
     requireUser(db, userId);
     const row = getSettings(db, userId) ?? defaultSettings(userId, nowIso(clock));
     return c.json(settingsJson(row));
   });
 
-  app.put("/:user_id", async (c) => {
+  defineRoute(app, {
+    method: "PUT",
+    path: "/:user_id",
+    tag: "settings",
+    summary: "Change a user's settings",
+    body: settingsUpdate,
+    headers: [ACTOR_HEADER],
+    responses: { 200: ok("Settings"), 404: fail("unknown user"), 422: invalid },
+  }, async (c, input) => {
     const userId = pathUserId(c, "user_id");
-    const body = await parseBody(c, settingsUpdate);
+    const body = await input.body();
     const now = nowIso(clock);
     const row = transaction(db, () => {
       requireUser(db, userId);

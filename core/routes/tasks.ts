@@ -3,6 +3,10 @@
  * delete.
  */
 import { Hono } from "hono";
+import type { Context } from "hono";
+import type { z } from "zod";
+import { defineRoute } from "../http/route.ts";
+import { ACTOR_HEADER, deleted, fail, invalid, list, ok } from "../openapi.ts";
 import type { SQLInputValue } from "node:sqlite";
 import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
@@ -10,7 +14,7 @@ import { writeAudit } from "../store/audit.ts";
 import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
 import { notFound } from "../http/errors.ts";
-import { parseBody, parseQuery, pathId } from "../http/validate.ts";
+import { pathId } from "../http/validate.ts";
 import { requireOwnedMemory } from "../store/lookups.ts";
 import {
   getTask,
@@ -29,8 +33,16 @@ export function tasksRouter(deps: CoreDeps): Hono {
   const { db, clock } = deps;
   const app = new Hono();
 
-  app.post("/", async (c) => {
-    const body = await parseBody(c, taskCreate);
+  defineRoute(app, {
+    method: "POST",
+    path: "/",
+    tag: "tasks",
+    summary: "Create a task",
+    body: taskCreate,
+    headers: [ACTOR_HEADER],
+    responses: { 201: ok("Task", "created"), 404: fail("unknown owner or memory"), 422: invalid },
+  }, async (c, input) => {
+    const body = await input.body();
     const now = nowIso(clock);
     const row = transaction(db, () => {
       requireOwnedMemory(db, body);
@@ -56,97 +68,55 @@ export function tasksRouter(deps: CoreDeps): Hono {
     return c.json(taskJson(row), 201);
   });
 
-  app.get("/", (c) => {
-    const q = parseQuery(c, taskListQuery);
+  defineRoute(app, {
+    method: "GET",
+    path: "/",
+    tag: "tasks",
+    summary: "List tasks",
+    query: taskListQuery,
+    responses: { 200: list("Task"), 422: invalid },
+  }, (c, input) => {
+    const q = input.query();
     return c.json(listTasks(db, q).map(taskJson));
   });
 
-  app.get("/:id", (c) => {
+  defineRoute(app, {
+    method: "GET",
+    path: "/:id",
+    tag: "tasks",
+    summary: "A task",
+    responses: { 200: ok("Task"), 404: fail("no such task") },
+  }, (c) => {
     const id = pathId(c, "id", WHAT);
     const row = getTask(db, id);
     if (!row) throw notFound(WHAT);
     return c.json(taskJson(row));
   });
 
-  app.patch("/:id", async (c) => {
+  defineRoute(app, {
+    method: "PATCH",
+    path: "/:id",
+    tag: "tasks",
+    summary: "Change a task; DONE on a recurring task creates the next one",
+    body: taskUpdate,
+    headers: [ACTOR_HEADER],
+    responses: { 200: ok("TaskUpdate"), 404: fail("no such task"), 422: invalid },
+  }, async (c, input) => {
     const id = pathId(c, "id", WHAT);
-    const body = await parseBody(c, taskUpdate);
+    const body = await input.body();
     const now = nowIso(clock);
-    const out = transaction(db, () => {
-      const before = getTask(db, id);
-      if (!before) throw notFound(WHAT);
-      const actor = actorOf(c, before.owner_user_id);
-      const after: TaskRow = { ...before };
-      if (body.description !== undefined) after.description = body.description;
-      if (body.due_at !== undefined) after.due_at = body.due_at;
-      if (body.recurrence_minutes !== undefined) after.recurrence_minutes = body.recurrence_minutes;
-      if (body.state !== undefined) after.state = body.state;
-      const becameDone = before.state !== "DONE" && after.state === "DONE";
-      // completed_at is set once, when the task becomes DONE; a repeated DONE keeps it.
-      if (becameDone) after.completed_at = now;
-      if (after.state === "NOT_DONE") after.completed_at = null;
-
-      const diff: Record<string, { from: unknown; to: unknown }> = {};
-      const sets: string[] = [];
-      const args: SQLInputValue[] = [];
-      for (
-        const col of [
-          "description",
-          "state",
-          "due_at",
-          "recurrence_minutes",
-          "completed_at",
-        ] as const
-      ) {
-        if (before[col] === after[col]) continue;
-        sets.push(`${col} = ?`);
-        args.push(after[col]);
-        diff[col] = { from: before[col], to: after[col] };
-      }
-      if (sets.length === 0) return { task: before, next: null };
-      db.prepare(`UPDATE tasks SET ${sets.join(", ")}, updated_at = ? WHERE id = ?`)
-        .run(...args, now, id);
-      writeAudit(db, {
-        entity_type: "task",
-        entity_id: id,
-        action: "updated",
-        actor,
-        detail: { changes: diff },
-        at: now,
-      });
-      let next: string | null = null;
-      // Only the transition creates the next task, so DONE sent twice makes one successor.
-      if (becameDone && after.recurrence_minutes) {
-        const successor = insertTask(db, {
-          id: crypto.randomUUID(),
-          memory_id: after.memory_id,
-          owner_user_id: after.owner_user_id,
-          description: after.description,
-          due_at: nextDueAt(after.due_at, { minutes: after.recurrence_minutes, now }),
-          recurrence_minutes: after.recurrence_minutes,
-          at: now,
-        });
-        writeAudit(db, {
-          entity_type: "task",
-          entity_id: successor.id,
-          action: "created",
-          actor,
-          detail: {
-            recurring_from: id,
-            memory_id: successor.memory_id,
-            description: successor.description,
-            due_at: successor.due_at,
-          },
-          at: now,
-        });
-        next = successor.id;
-      }
-      return { task: getTask(db, id)!, next };
-    });
+    const out = updateTask(deps, c, { id, body, now });
     return c.json({ task: taskJson(out.task), recurring_task_id: out.next });
   });
 
-  app.delete("/:id", (c) => {
+  defineRoute(app, {
+    method: "DELETE",
+    path: "/:id",
+    tag: "tasks",
+    summary: "Delete a task",
+    headers: [ACTOR_HEADER],
+    responses: { 204: deleted, 404: fail("no such task") },
+  }, (c) => {
     const id = pathId(c, "id", WHAT);
     const now = nowIso(clock);
     transaction(db, () => {
@@ -166,4 +136,88 @@ export function tasksRouter(deps: CoreDeps): Hono {
   });
 
   return app;
+}
+
+/**
+ * Apply a PATCH in one transaction with its audit entries; DONE on a recurring task creates the
+ * next one (whose id is returned as `next`).
+ */
+function updateTask(
+  deps: CoreDeps,
+  c: Context,
+  change: { id: string; body: z.output<typeof taskUpdate>; now: string },
+): { task: TaskRow; next: string | null } {
+  const { db } = deps;
+  const { id, body, now } = change;
+  return transaction(db, () => {
+    const before = getTask(db, id);
+    if (!before) throw notFound(WHAT);
+    const actor = actorOf(c, before.owner_user_id);
+    const after: TaskRow = { ...before };
+    if (body.description !== undefined) after.description = body.description;
+    if (body.due_at !== undefined) after.due_at = body.due_at;
+    if (body.recurrence_minutes !== undefined) after.recurrence_minutes = body.recurrence_minutes;
+    if (body.state !== undefined) after.state = body.state;
+    const becameDone = before.state !== "DONE" && after.state === "DONE";
+    // completed_at is set once, when the task becomes DONE; a repeated DONE keeps it.
+    if (becameDone) after.completed_at = now;
+    if (after.state === "NOT_DONE") after.completed_at = null;
+
+    const diff: Record<string, { from: unknown; to: unknown }> = {};
+    const sets: string[] = [];
+    const args: SQLInputValue[] = [];
+    for (
+      const col of [
+        "description",
+        "state",
+        "due_at",
+        "recurrence_minutes",
+        "completed_at",
+      ] as const
+    ) {
+      if (before[col] === after[col]) continue;
+      sets.push(`${col} = ?`);
+      args.push(after[col]);
+      diff[col] = { from: before[col], to: after[col] };
+    }
+    if (sets.length === 0) return { task: before, next: null };
+    db.prepare(`UPDATE tasks SET ${sets.join(", ")}, updated_at = ? WHERE id = ?`)
+      .run(...args, now, id);
+    writeAudit(db, {
+      entity_type: "task",
+      entity_id: id,
+      action: "updated",
+      actor,
+      detail: { changes: diff },
+      at: now,
+    });
+    let next: string | null = null;
+    // Only the transition creates the next task, so DONE sent twice makes one successor.
+    if (becameDone && after.recurrence_minutes) {
+      const successor = insertTask(db, {
+        id: crypto.randomUUID(),
+        memory_id: after.memory_id,
+        owner_user_id: after.owner_user_id,
+        description: after.description,
+        due_at: nextDueAt(after.due_at, { minutes: after.recurrence_minutes, now }),
+        recurrence_minutes: after.recurrence_minutes,
+        at: now,
+      });
+      writeAudit(db, {
+        entity_type: "task",
+        entity_id: successor.id,
+        action: "created",
+        actor,
+        detail: {
+          recurring_from: id,
+          memory_id: successor.memory_id,
+          description: successor.description,
+          due_at: successor.due_at,
+        },
+        at: now,
+      });
+      next = successor.id;
+    }
+    return { task: getTask(db, id)!, next };
+  });
 }

@@ -1,12 +1,13 @@
 /** POST /users: upsert a user and make sure default settings exist. */
 import { Hono } from "hono";
+import { defineRoute } from "../http/route.ts";
+import { ACTOR_HEADER, invalid, ok } from "../openapi.ts";
 import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
 import { writeAudit } from "../store/audit.ts";
 import { actorOf } from "../http/actor.ts";
 import { transaction } from "../db/open.ts";
 import { queryOne } from "../db/query.ts";
-import { parseBody } from "../http/validate.ts";
 import { insertDefaultSettings } from "../store/settings_repo.ts";
 import { userCreate } from "../../shared/schemas.ts";
 import type { userResponse } from "../../shared/response_schemas.ts";
@@ -36,8 +37,16 @@ export function usersRouter(deps: CoreDeps): Hono {
   const { db, clock } = deps;
   const app = new Hono();
 
-  app.post("/", async (c) => {
-    const body = await parseBody(c, userCreate);
+  defineRoute(app, {
+    method: "POST",
+    path: "/",
+    tag: "users",
+    summary: "Create or update a user (and its default settings)",
+    body: userCreate,
+    headers: [ACTOR_HEADER],
+    responses: { 200: ok("User"), 422: invalid },
+  }, async (c, input) => {
+    const body = await input.body();
     const now = nowIso(clock);
     const row = transaction(db, () => {
       const before = queryOne<UserRow>(db, USER_SQL, body.telegram_user_id);
