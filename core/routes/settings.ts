@@ -3,11 +3,12 @@
  * (data of the first version) reads as the defaults, and nothing is stored until a change; an
  * unknown user is a 404, not the first version's 500.
  */
+import { columnChanges } from "../db/changes.ts";
 import { Hono } from "hono";
 import { defineRoute } from "../http/route.ts";
 import { ACTOR_HEADER, fail, invalid, ok } from "../openapi.ts";
 import type { Context } from "hono";
-import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
 import { writeAudit } from "../store/audit.ts";
@@ -90,18 +91,14 @@ export function settingsRouter(deps: CoreDeps): Hono {
     const row = transaction(db, () => {
       requireUser(db, userId);
       const before = ensureSettings(db, userId, { c, at: now });
-      const sets: string[] = [];
-      const args: SQLInputValue[] = [];
-      const diff: Record<string, { from: unknown; to: unknown }> = {};
-      for (const col of ["timezone", "language"] as const) {
-        const value = body[col];
-        if (value === undefined || value === before[col]) continue;
-        sets.push(`${col} = ?`);
-        args.push(value);
-        diff[col] = { from: before[col], to: value };
-      }
-      if (sets.length === 0) return before;
-      db.prepare(`UPDATE user_settings SET ${sets.join(", ")}, updated_at = ? WHERE user_id = ?`)
+      const after = {
+        ...before,
+        timezone: body.timezone ?? before.timezone,
+        language: body.language ?? before.language,
+      };
+      const { set, args, diff } = columnChanges(before, after, ["timezone", "language"]);
+      if (set === "") return before;
+      db.prepare(`UPDATE user_settings SET ${set}, updated_at = ? WHERE user_id = ?`)
         .run(...args, now, userId);
       writeAudit(db, {
         entity_type: "user_settings",

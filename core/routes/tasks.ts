@@ -2,12 +2,12 @@
  * /tasks: create, list, read, update (marking a recurring task DONE creates the next one) and
  * delete.
  */
+import { columnChanges } from "../db/changes.ts";
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { z } from "zod";
 import { defineRoute } from "../http/route.ts";
 import { ACTOR_HEADER, deleted, fail, invalid, list, ok } from "../openapi.ts";
-import type { SQLInputValue } from "node:sqlite";
 import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
 import { writeAudit } from "../store/audit.ts";
@@ -163,26 +163,15 @@ function updateTask(
     if (becameDone) after.completed_at = now;
     if (after.state === "NOT_DONE") after.completed_at = null;
 
-    const diff: Record<string, { from: unknown; to: unknown }> = {};
-    const sets: string[] = [];
-    const args: SQLInputValue[] = [];
-    for (
-      const col of [
-        "description",
-        "state",
-        "due_at",
-        "recurrence_minutes",
-        "completed_at",
-      ] as const
-    ) {
-      if (before[col] === after[col]) continue;
-      sets.push(`${col} = ?`);
-      args.push(after[col]);
-      diff[col] = { from: before[col], to: after[col] };
-    }
-    if (sets.length === 0) return { task: before, next: null };
-    db.prepare(`UPDATE tasks SET ${sets.join(", ")}, updated_at = ? WHERE id = ?`)
-      .run(...args, now, id);
+    const { set, args, diff } = columnChanges(before, after, [
+      "description",
+      "state",
+      "due_at",
+      "recurrence_minutes",
+      "completed_at",
+    ]);
+    if (set === "") return { task: before, next: null };
+    db.prepare(`UPDATE tasks SET ${set}, updated_at = ? WHERE id = ?`).run(...args, now, id);
     writeAudit(db, {
       entity_type: "task",
       entity_id: id,

@@ -2,6 +2,7 @@
  * Event rows: the contract's JSON, insert, list, the review state machine (confirming makes a
  * reminder at the event time, rejecting drops it) and delete, each with its audit entries.
  */
+import { columnChanges } from "../db/changes.ts";
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type { z } from "zod";
 import type { EventSourceType, EventStatus } from "../../shared/enums.ts";
@@ -237,26 +238,16 @@ export function updateEvent(
     }
   }
 
-  const diff: Record<string, { from: unknown; to: unknown }> = {};
-  const sets: string[] = [];
-  const args: SQLInputValue[] = [];
-  for (
-    const col of [
-      "event_time",
-      "description",
-      "status",
-      "confirmed_at",
-      "memory_id",
-      "reminder_id",
-    ] as const
-  ) {
-    if (before[col] === after[col]) continue;
-    sets.push(`${col} = ?`);
-    args.push(after[col]);
-    diff[col] = { from: before[col], to: after[col] };
-  }
-  db.prepare(`UPDATE events SET ${sets.join(", ")}, updated_at = ? WHERE id = ?`)
-    .run(...args, at, id);
+  const { set, args, diff } = columnChanges(before, after, [
+    "event_time",
+    "description",
+    "status",
+    "confirmed_at",
+    "memory_id",
+    "reminder_id",
+  ]);
+  // Something changed: an unchanged event returned above.
+  db.prepare(`UPDATE events SET ${set}, updated_at = ? WHERE id = ?`).run(...args, at, id);
   writeAudit(db, {
     entity_type: "event",
     entity_id: id,
