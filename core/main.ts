@@ -8,6 +8,7 @@ import type { CoreDeps } from "./deps.ts";
 import { openDatabase } from "./db/open.ts";
 import { startScheduler } from "./background/scheduler.ts";
 import { startRepublisher } from "./background/republisher.ts";
+import { startCheckpointer } from "./background/checkpointer.ts";
 import { CORE_ENV_VARS, loadCoreConfig, readEnv } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
 import { createRedis } from "../shared/redis.ts";
@@ -49,6 +50,8 @@ async function main(): Promise<void> {
   const republisher = startRepublisher(deps, {
     intervalMs: config.REPUBLISH_INTERVAL_SECONDS * 1000,
   });
+  // A file database only: :memory: has no WAL.
+  const checkpointer = config.DATABASE_PATH === ":memory:" ? null : startCheckpointer(deps);
   let server;
   try {
     server = await serveFetch(app.fetch, {
@@ -74,7 +77,12 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info("core shutting down");
-    await Promise.allSettled([scheduler.stop(), republisher.stop(), server.shutdown()]);
+    await Promise.allSettled([
+      scheduler.stop(),
+      republisher.stop(),
+      checkpointer?.stop(),
+      server.shutdown(),
+    ]);
     redis.disconnect();
     db.close();
     Deno.exit(0);

@@ -3,6 +3,9 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { migrate, type MigrateOptions } from "./migrate.ts";
 import { rollbackIfActive } from "./sqlite_errors.ts";
 
+/** What an emptied WAL file is truncated to (see core/background/checkpointer.ts). */
+const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
+
 /** Options for {@linkcode openDatabase}. */
 export interface OpenOptions extends MigrateOptions {
   /** Skip migrations (tests that build old files). */
@@ -20,6 +23,8 @@ export function openDatabase(path: string, options: OpenOptions = {}): DatabaseS
     db.exec("PRAGMA busy_timeout = 5000");
     if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = NORMAL");
+    // After a checkpoint, a WAL grown large under load is cut back to this size on disk.
+    db.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
     db.exec("PRAGMA foreign_keys = ON");
     if (options.migrate !== false) migrate(db, options);
   } catch (err) {
