@@ -6,6 +6,7 @@ import { dirname } from "node:path";
 import { createApp } from "./app.ts";
 import type { CoreDeps } from "./deps.ts";
 import { openDatabase } from "./db/open.ts";
+import { openSearch } from "./store/search_pool.ts";
 import { startScheduler } from "./background/scheduler.ts";
 import { startRepublisher } from "./background/republisher.ts";
 import { CORE_ENV_VARS, loadCoreConfig, readEnv } from "../shared/config.ts";
@@ -38,7 +39,15 @@ async function main(): Promise<void> {
     Deno.exit(1);
   }
   const redis = createRedis(config.REDIS_URL, { log, name: "memori-core" });
-  const deps: CoreDeps = { db, redis, config, clock: () => new Date(), log };
+  const searching = openSearch(db, config, log);
+  const deps: CoreDeps = {
+    db,
+    redis,
+    config,
+    clock: () => new Date(),
+    log,
+    search: searching.search,
+  };
   const app = createApp(deps);
 
   const scheduler = startScheduler(deps, { intervalMs: config.SCHEDULER_INTERVAL_SECONDS * 1000 });
@@ -62,6 +71,7 @@ async function main(): Promise<void> {
     port: server.port,
     // Whether the API is open is worth seeing at start; the token itself never is.
     core_api_token: config.CORE_API_TOKEN === undefined ? "unset" : "set",
+    search: searching.mode === "pool" ? `${config.SEARCH_WORKERS} workers` : "inline",
   });
 
   let stopping = false;
@@ -71,6 +81,8 @@ async function main(): Promise<void> {
     stopping = true;
     log.info("core shutting down");
     await Promise.allSettled([scheduler.stop(), republisher.stop(), server.shutdown()]);
+    // After the server: a search still being answered is let finish first.
+    await searching.close();
     redis.disconnect();
     db.close();
     Deno.exit(0);

@@ -4,7 +4,6 @@ import type { CoreDeps } from "../deps.ts";
 import { ApiError } from "../http/errors.ts";
 import { parseQuery } from "../http/validate.ts";
 import { requireUser } from "../store/lookups.ts";
-import { searchMemories } from "../store/search_query.ts";
 import { searchQuery } from "../../shared/schemas.ts";
 
 /** Router for /search. */
@@ -12,7 +11,7 @@ export function searchRouter(deps: CoreDeps): Hono {
   const { db } = deps;
   const app = new Hono();
 
-  app.get("/", (c) => {
+  app.get("/", async (c) => {
     const query = parseQuery(c, searchQuery);
     const q = (query.q ?? "").trim();
     const pinnedOnly = query.pinned === true;
@@ -20,7 +19,7 @@ export function searchRouter(deps: CoreDeps): Hono {
       throw new ApiError(400, "Query parameter q must not be empty (unless pinned=true)");
     }
     requireUser(db, query.owner);
-    return c.json(searchMemories(db, { owner: query.owner, q, pinnedOnly }), 200);
+    return c.json(await deps.search({ owner: query.owner, q, pinnedOnly }), 200);
   });
 
   return app;
