@@ -16,6 +16,8 @@ import { silentLogger } from "../../shared/log.ts";
 
 await sanitizeTests();
 
+// Deno prints a worker's uncaught error to stderr even when the pool handles it: the
+// "simulated search worker crash" lines in the output are expected.
 const FAULTY_WORKER = new URL("../helpers/faulty_search_worker.ts", import.meta.url);
 
 /** A file database with the schema (and `seed` memories when asked). */

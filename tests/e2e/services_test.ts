@@ -292,7 +292,7 @@ Deno.test("deno task core serves /health and publishes the smoke test job to llm
   });
 });
 
-Deno.test("deno task core may read and write only its database and image directories", async () => {
+Deno.test("deno task core writes only its data directories and reads only them and its search modules", async () => {
   await withStack(async (stack) => {
     const args = await stack.core.denoRunArgs();
     const dbDir = join(stack.tmp, "db");
