@@ -3,6 +3,7 @@ import type { DatabaseSync } from "node:sqlite";
 import type { Redis } from "ioredis";
 import type { CoreConfig } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
+import type { SearchFn } from "./store/search_pool.ts";
 
 /** Current time; tests pass a fixed or stepping clock. */
 export type Clock = () => Date;
@@ -22,6 +23,11 @@ export interface CoreDeps {
   clock: Clock;
   /** Structured logger. */
   log: Logger;
+  /**
+   * GET /search's query: on the pool of search workers, or inline on `db`
+   * (core/store/search_pool.ts; tests pass either).
+   */
+  search: SearchFn;
 }
 
 /** Now as the contract's ISO 8601 UTC string. */

@@ -6,6 +6,7 @@ import { dirname } from "node:path";
 import { createApp } from "./app.ts";
 import type { CoreDeps } from "./deps.ts";
 import { openDatabase } from "./db/open.ts";
+import { openSearch } from "./store/search_pool.ts";
 import { startScheduler } from "./background/scheduler.ts";
 import { startRepublisher } from "./background/republisher.ts";
 import { startCheckpointer } from "./background/checkpointer.ts";
@@ -43,7 +44,15 @@ async function main(): Promise<void> {
     name: "memori-core",
     autoPipelining: true,
   });
-  const deps: CoreDeps = { db, redis, config, clock: () => new Date(), log };
+  const searching = openSearch(db, config, log);
+  const deps: CoreDeps = {
+    db,
+    redis,
+    config,
+    clock: () => new Date(),
+    log,
+    search: searching.search,
+  };
   const app = createApp(deps);
 
   const scheduler = startScheduler(deps, { intervalMs: config.SCHEDULER_INTERVAL_SECONDS * 1000 });
@@ -69,6 +78,7 @@ async function main(): Promise<void> {
     port: server.port,
     // Whether the API is open is worth seeing at start; the token itself never is.
     core_api_token: config.CORE_API_TOKEN === undefined ? "unset" : "set",
+    search: searching.mode === "pool" ? `${config.SEARCH_WORKERS} workers` : "inline",
   });
 
   let stopping = false;
@@ -83,6 +93,8 @@ async function main(): Promise<void> {
       checkpointer?.stop(),
       server.shutdown(),
     ]);
+    // After the server: a search still being answered is let finish first.
+    await searching.close();
     redis.disconnect();
     db.close();
     Deno.exit(0);

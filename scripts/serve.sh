@@ -74,7 +74,8 @@ both_vars=$both_vars,HTTP_HEADERS_TIMEOUT_SECONDS,HTTP_REQUEST_TIMEOUT_SECONDS
 both_vars=$both_vars,HTTP_IDLE_TIMEOUT_SECONDS
 core_vars=CORE_HOST,CORE_PORT,DATABASE_PATH,MAX_UPLOAD_BYTES,MAX_CONCURRENT_UPLOADS
 core_vars=$core_vars,MAX_BODY_BYTES,MAX_JSON_DEPTH,SCHEDULER_INTERVAL_SECONDS
-core_vars=$core_vars,REPUBLISH_INTERVAL_SECONDS
+core_vars=$core_vars,REPUBLISH_INTERVAL_SECONDS,SEARCH_WORKERS,SEARCH_MAX_QUEUE
+core_vars=$core_vars,SEARCH_TIMEOUT_SECONDS
 worker_vars=LLM_BASE_URL,LLM_VISION_MODEL,LLM_TEXT_MODEL,LLM_API_KEY,LLM_MAX_RETRIES
 worker_vars=$worker_vars,LLM_TIMEOUT_SECONDS,LLM_RETRY_BASE_MS,LLM_RETRY_MAX_MS,CORE_API_URL
 worker_vars=$worker_vars,WORKER_CONCURRENCY,WORKER_CLAIM_IDLE_SECONDS,WORKER_METRICS_PORT
@@ -97,11 +98,18 @@ case "$service" in
     db_dir=$(dirname "$db_path")
     listen="$core_host:$core_port"
     net=$(net_list "$listen" "$redis")
+    # The search workers (core/store/search_pool.ts) are loaded like a dynamic import, which
+    # Deno lets a thread do only with read access to each module it loads: the two directories
+    # of their modules (source code, no data). Without workers the core reads none of its code.
+    case "${SEARCH_WORKERS:-2}" in
+      0) code_dirs= ;;
+      *) code_dirs=",$here/core/store,$here/core/db" ;;
+    esac
     # A small young generation, as for the worker: with V8's default the core's RSS grew from
     # ~90 MB idle to ~155 MB after 15 s of load; with 2 MB, ~78 -> ~99 MB (bench/RESULTS.md).
     launch deno run --no-prompt \
       --v8-flags=--max-semi-space-size=2 \
-      --allow-read="$db_dir,$image_dir" \
+      --allow-read="$db_dir,$image_dir$code_dirs" \
       --allow-write="$db_dir,$image_dir" \
       ${net:+"--allow-net=$net"} \
       --allow-env="$core_vars,$both_vars" --ignore-env \

@@ -45,6 +45,11 @@ const coreShape = {
   MAX_CONCURRENT_UPLOADS: positiveInt.default(8),
   MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
   MAX_JSON_DEPTH: positiveInt.default(DEFAULT_MAX_JSON_DEPTH),
+  // Searches run on this many threads with their own read-only connections (core/store/
+  // search_pool.ts); 0 runs them on the main thread. 2 suits the 2-CPU machine it was measured on.
+  SEARCH_WORKERS: nonNegativeInt.default(2),
+  SEARCH_MAX_QUEUE: nonNegativeInt.default(64),
+  SEARCH_TIMEOUT_SECONDS: positiveInt.default(10),
   SCHEDULER_INTERVAL_SECONDS: positiveInt.default(30),
   REPUBLISH_INTERVAL_SECONDS: positiveInt.default(5),
   LOG_LEVEL: logLevel.default("info"),

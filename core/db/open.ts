@@ -1,7 +1,8 @@
 /** Opens the SQLite store with the settings the core relies on. */
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { DatabaseSync } from "node:sqlite";
 import { migrate, type MigrateOptions } from "./migrate.ts";
 import { rollbackIfActive } from "./sqlite_errors.ts";
+import { cacheStatements } from "./statement_cache.ts";
 
 /** What an emptied WAL file is truncated to (see core/background/checkpointer.ts). */
 const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
@@ -32,31 +33,6 @@ export function openDatabase(path: string, options: OpenOptions = {}): DatabaseS
     throw err;
   }
   return db;
-}
-
-/** Most prepared statements kept per connection. */
-const STATEMENT_CACHE_SIZE = 500;
-
-/**
- * Make `db.prepare` reuse statements by SQL text (LRU). Each fresh statement holds native memory
- * that V8 rarely collects: without reuse the core grew to ~960 MB under load, with it ~160 MB
- * (bench/RESULTS.md). Safe because no caller keeps a statement mid-iteration (`iterate()`) or
- * sets per-statement options.
- */
-function cacheStatements(db: DatabaseSync): void {
-  const prepare = db.prepare.bind(db);
-  const cache = new Map<string, StatementSync>();
-  db.prepare = (sql: string): StatementSync => {
-    let stmt = cache.get(sql);
-    if (stmt !== undefined) {
-      cache.delete(sql);
-    } else {
-      stmt = prepare(sql);
-      if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
-    }
-    cache.set(sql, stmt);
-    return stmt;
-  };
 }
 
 /**

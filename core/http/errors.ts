@@ -19,12 +19,19 @@ export class ApiError extends Error {
   readonly status: ContentfulStatusCode;
   /** The `detail` value of the body. */
   readonly detail: string | ValidationIssue[];
-  /** Build from a status and detail. */
-  constructor(status: ContentfulStatusCode, detail: string | ValidationIssue[]) {
+  /** Headers the answer carries too (e.g. Retry-After on a 503). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Build from a status and detail (and headers to send with them). */
+  constructor(
+    status: ContentfulStatusCode,
+    detail: string | ValidationIssue[],
+    headers: Record<string, string> = {},
+  ) {
     super(typeof detail === "string" ? detail : "validation error");
     this.name = "ApiError";
     this.status = status;
     this.detail = detail;
+    this.headers = headers;
   }
 }
 
@@ -50,5 +57,5 @@ export function validationError(where: string, error: z.ZodError): ApiError {
 
 /** Answer `err` as JSON. */
 export function errorResponse(c: Context, err: ApiError): Response {
-  return c.json({ detail: err.detail }, err.status);
+  return c.json({ detail: err.detail }, err.status, { ...err.headers });
 }

@@ -5,7 +5,6 @@ import { fail, invalid, list } from "../openapi.ts";
 import type { CoreDeps } from "../deps.ts";
 import { ApiError } from "../http/errors.ts";
 import { requireUser } from "../store/lookups.ts";
-import { searchMemories } from "../store/search_query.ts";
 import { searchQuery } from "../../shared/schemas.ts";
 
 /** Router for /search. */
@@ -25,7 +24,7 @@ export function searchRouter(deps: CoreDeps): Hono {
       404: fail("unknown owner"),
       422: invalid,
     },
-  }, (c, input) => {
+  }, async (c, input) => {
     const query = input.query();
     const q = (query.q ?? "").trim();
     const pinnedOnly = query.pinned === true;
@@ -33,7 +32,7 @@ export function searchRouter(deps: CoreDeps): Hono {
       throw new ApiError(400, "Query parameter q must not be empty (unless pinned=true)");
     }
     requireUser(db, query.owner);
-    return c.json(searchMemories(db, { owner: query.owner, q, pinnedOnly }), 200);
+    return c.json(await deps.search({ owner: query.owner, q, pinnedOnly }), 200);
   });
 
   return app;

@@ -9,7 +9,13 @@ import { Redis } from "ioredis";
 import { CORE_ENV_VARS, WORKER_ENV_VARS } from "../../shared/config.ts";
 import { ALL_JOB_STREAMS, NOTIFY_STREAM, WORKER_GROUP } from "../../shared/streams.ts";
 import { type FakeLlm, imageUrls, jsonReply, startFakeLlm } from "../helpers/fake_llm.ts";
-import { flagValue, httpOk, type ServiceProcess, startService } from "../helpers/processes.ts";
+import {
+  flagValue,
+  httpOk,
+  REPO_ROOT,
+  type ServiceProcess,
+  startService,
+} from "../helpers/processes.ts";
 import { freePort, type RedisServer, startRedisServer } from "../helpers/redis_server.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 
@@ -286,11 +292,14 @@ Deno.test("deno task core serves /health and publishes the smoke test job to llm
   });
 });
 
-Deno.test("deno task core may read and write only its database and image directories", async () => {
+Deno.test("deno task core writes only its data directories and reads only them and its search modules", async () => {
   await withStack(async (stack) => {
     const args = await stack.core.denoRunArgs();
     const dbDir = join(stack.tmp, "db");
-    assert.equal(flagValue(args, "--allow-read"), `${dbDir},${stack.imageDir}`);
+    // And, for its search worker threads (SEARCH_WORKERS defaults to 2), the source directories
+    // of their modules: Deno checks read access to each module a worker loads.
+    const code = `${REPO_ROOT}/core/store,${REPO_ROOT}/core/db`;
+    assert.equal(flagValue(args, "--allow-read"), `${dbDir},${stack.imageDir},${code}`);
     assert.equal(flagValue(args, "--allow-write"), `${dbDir},${stack.imageDir}`);
     const port = new URL(stack.coreUrl).port;
     assert.equal(
@@ -321,6 +330,8 @@ Deno.test("deno task core may read and write only its database and image directo
       ["write elsewhere", "write", join(stack.tmp, "probe.txt")],
       ["read elsewhere", "read", outside],
       ["read /etc/passwd", "read", "/etc/passwd"],
+      ["read the search modules", "read", join(REPO_ROOT, "core/store/search_query.ts")],
+      ["read other source", "read", join(REPO_ROOT, "core/main.ts")],
       ["see HOME", "env", "HOME"],
       ["run a program", "run", "sh"],
       ["reach redis", "connect", String(stack.redisServer.port)],
@@ -332,6 +343,8 @@ Deno.test("deno task core may read and write only its database and image directo
       "write elsewhere": "NotCapable",
       "read elsewhere": "NotCapable",
       "read /etc/passwd": "NotCapable",
+      "read the search modules": "ok",
+      "read other source": "NotCapable",
       "see HOME": "hidden",
       "run a program": "NotCapable",
       "reach redis": "ok",

@@ -5,6 +5,7 @@ import type { Redis } from "ioredis";
 import { createApp } from "../../core/app.ts";
 import type { Clock, CoreDeps } from "../../core/deps.ts";
 import { openDatabase } from "../../core/db/open.ts";
+import { openSearch } from "../../core/store/search_pool.ts";
 import { loadCoreConfig } from "../../shared/config.ts";
 import { type Logger, silentLogger } from "../../shared/log.ts";
 import { closeRedis, createRedis } from "../../shared/redis.ts";
@@ -36,10 +37,15 @@ export interface MakeCoreOptions {
   clock?: Clock;
   /** Database path; `:memory:` by default. */
   databasePath?: string;
-  /** Extra config variables. */
+  /**
+   * Extra config variables. SEARCH_WORKERS is 0 unless given here: a pool only serves a file
+   * database, and most tests need no threads of their own.
+   */
   env?: Record<string, string>;
   /** The app's logger (silent by default). */
   log?: Logger;
+  /** The search workers' module (a faulty one, to test the pool); the core's by default. */
+  searchWorkerUrl?: URL;
 }
 
 /** Build a core app on real parts. */
@@ -50,18 +56,23 @@ export async function makeCore(options: MakeCoreOptions = {}): Promise<TestCore>
     DATABASE_PATH: options.databasePath ?? ":memory:",
     IMAGE_STORAGE_PATH: imageDir,
     REDIS_URL: options.redisUrl ?? r.url,
+    SEARCH_WORKERS: "0",
     ...options.env,
   });
   const db = openDatabase(config.DATABASE_PATH);
   const publisher = createRedis(config.REDIS_URL);
+  const log = options.log ?? silentLogger;
+  const searching = openSearch(db, config, log, { workerUrl: options.searchWorkerUrl });
   const deps: CoreDeps = {
     db,
     redis: publisher,
     config,
     clock: options.clock ?? (() => new Date()),
-    log: options.log ?? silentLogger,
+    log,
+    search: searching.search,
   };
   const close = async () => {
+    await searching.close();
     await closeRedis(publisher);
     await r.close();
     db.close();

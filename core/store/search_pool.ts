@@ -1,0 +1,271 @@
+/**
+ * GET /search off the main thread: a few Deno Workers (search_worker.ts), each with its own
+ * read-only connection to the database file, run searches in parallel, so concurrent searches
+ * use every CPU instead of waiting in turn on the thread that serves HTTP and writes. They run
+ * the same {@linkcode searchMemories} as an inline search (search_thread.ts).
+ *
+ * Reads see every committed write: the database is in WAL mode and the core commits a write
+ * before it answers, so a search sent after a POST /memories has answered finds that memory.
+ */
+import type { DatabaseSync } from "node:sqlite";
+import type { CoreConfig } from "../../shared/config.ts";
+import type { Logger } from "../../shared/log.ts";
+import { ApiError } from "../http/errors.ts";
+import { type SearchHit, searchMemories, type SearchParams } from "./search_query.ts";
+import type { SearchCommand, SearchReply } from "./search_thread.ts";
+
+/** Runs one search; what routes/search.ts is given (CoreDeps.search). */
+export type SearchFn = (params: SearchParams) => Promise<SearchHit[]>;
+
+/** How searches run: on the main thread or on a pool, and how to stop it. */
+export interface SearchBackend {
+  /** Run one search. */
+  search: SearchFn;
+  /** `pool` or `inline`, for the start-up log. */
+  mode: "pool" | "inline";
+  /** Stop the pool's workers (nothing to do inline). */
+  close(): Promise<void>;
+}
+
+/** Options of {@linkcode createSearchPool}. */
+export interface SearchPoolOptions {
+  /** The database file (not `:memory:`: each thread would open its own, empty, database). */
+  databasePath: string;
+  /** Worker threads. */
+  size: number;
+  /** Searches that may wait for a busy worker; the next ones answer 503 at once. */
+  maxQueue: number;
+  /** A search running longer than this is stopped (its worker replaced) and answers 503. */
+  timeoutMs: number;
+  /** Where crashes and timeouts are logged. */
+  log: Logger;
+  /** The worker's module; tests pass one that can crash or hang. search_worker.ts by default. */
+  workerUrl?: URL;
+}
+
+/** What a pool is doing, for tests and logs. */
+export interface SearchPoolStats {
+  /** Worker threads running (a replaced one is started again by the next search). */
+  workers: number;
+  /** Searches running. */
+  running: number;
+  /** Searches waiting for a worker. */
+  queued: number;
+  /** Workers stopped because they crashed or ran past the timeout. */
+  replaced: number;
+}
+
+/** A pool of search workers; `await using` closes it. */
+export interface SearchPool extends AsyncDisposable {
+  /** Run one search on an idle worker, or wait for one (bounded); see {@linkcode SearchPoolOptions}. */
+  search: SearchFn;
+  /** Current counts. */
+  stats(): SearchPoolStats;
+  /** Answer waiting searches 503, let each worker close its connection, then end the threads. */
+  close(): Promise<void>;
+}
+
+interface Job {
+  params: SearchParams;
+  resolve(hits: SearchHit[]): void;
+  reject(err: Error): void;
+}
+
+interface Slot {
+  worker?: Worker;
+  job?: Job;
+  /** Id of the search the worker runs; a late reply from an earlier one is ignored. */
+  id: number;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+/** How long a closing worker gets to close its connection before it is terminated anyway. */
+const CLOSE_GRACE_MS = 1000;
+
+const RETRY_AFTER = { "Retry-After": "1" };
+
+/** Start a pool of `size` search workers on `databasePath`. */
+export function createSearchPool(options: SearchPoolOptions): SearchPool {
+  const { databasePath, maxQueue, timeoutMs, log } = options;
+  const workerUrl = options.workerUrl ?? new URL("./search_worker.ts", import.meta.url);
+  const slots: Slot[] = Array.from({ length: options.size }, () => ({ id: 0 }));
+  const queue: Job[] = [];
+  let seq = 0;
+  let replaced = 0;
+  let closed = false;
+
+  const spawn = (slot: Slot, index: number): Worker => {
+    const worker = new Worker(workerUrl, { type: "module", name: `search-${index}` });
+    worker.onmessage = (event: MessageEvent<SearchReply>) => onReply(slot, worker, event.data);
+    const crashed = (event: Event, error: string) => {
+      // Handled here: unhandled, a worker's error would end the whole core.
+      event.preventDefault();
+      if (slot.worker !== worker) return;
+      log.error("search worker crashed; replacing it", { worker: index, error });
+      replace(slot, new ApiError(500, "the search failed: its worker stopped; try again"));
+    };
+    worker.onerror = (event) => crashed(event, event.message);
+    worker.onmessageerror = (event) => crashed(event, "a reply could not be read");
+    worker.postMessage({ kind: "open", path: databasePath } satisfies SearchCommand);
+    slot.worker = worker;
+    return worker;
+  };
+
+  const dispatch = (slot: Slot, job: Job) => {
+    const worker = slot.worker ?? spawn(slot, slots.indexOf(slot));
+    slot.job = job;
+    slot.id = ++seq;
+    worker.postMessage({ kind: "search", id: slot.id, params: job.params } satisfies SearchCommand);
+    slot.timer = setTimeout(() => {
+      log.warn("search ran past SEARCH_TIMEOUT_SECONDS; replacing its worker", {
+        worker: slots.indexOf(slot),
+        timeout_ms: timeoutMs,
+      });
+      // A synchronous SQLite call cannot be interrupted; ending the thread is the only way.
+      replace(
+        slot,
+        new ApiError(503, `the search took longer than ${timeoutMs} ms; retry shortly`, {
+          ...RETRY_AFTER,
+        }),
+      );
+    }, timeoutMs);
+  };
+
+  const finish = (slot: Slot): Job | undefined => {
+    clearTimeout(slot.timer);
+    slot.timer = undefined;
+    const job = slot.job;
+    slot.job = undefined;
+    return job;
+  };
+
+  const next = (slot: Slot) => {
+    const job = queue.shift();
+    if (job !== undefined) dispatch(slot, job);
+  };
+
+  const onReply = (slot: Slot, worker: Worker, reply: SearchReply) => {
+    if (slot.worker !== worker || reply.kind === "closed" || reply.id !== slot.id) return;
+    const job = finish(slot);
+    if (reply.kind === "hits") job?.resolve(reply.hits);
+    // A search that failed (not a crash): the app answers 500 and logs the message.
+    else job?.reject(new Error(`search failed: ${reply.error}`));
+    next(slot);
+  };
+
+  // The slot's next search starts a new worker; until then it has none. Starting it lazily
+  // rather than at once keeps a worker that cannot even load (a missing permission) from
+  // being restarted in a loop: each search then fails alone, and says why in the log.
+  const replace = (slot: Slot, err: Error) => {
+    const job = finish(slot);
+    slot.worker?.terminate();
+    slot.worker = undefined;
+    replaced++;
+    job?.reject(err);
+    if (!closed) next(slot);
+  };
+
+  const idleSlot = (): Slot | undefined =>
+    slots.find((s) => s.job === undefined && s.worker !== undefined) ??
+      slots.find((s) => s.job === undefined);
+
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    for (const job of queue.splice(0)) job.reject(shuttingDown());
+    await Promise.all(slots.map((slot) => stopWorker(slot, finish(slot))));
+  };
+
+  slots.forEach(spawn);
+
+  return {
+    search(params) {
+      if (closed) return Promise.reject(shuttingDown());
+      return new Promise<SearchHit[]>((resolve, reject) => {
+        const job = { params, resolve, reject };
+        const slot = idleSlot();
+        if (slot !== undefined) dispatch(slot, job);
+        else if (queue.length < maxQueue) queue.push(job);
+        else {
+          reject(
+            new ApiError(
+              503,
+              `too many searches at once (${slots.length} running, ${maxQueue} waiting); ` +
+                "retry shortly",
+              { ...RETRY_AFTER },
+            ),
+          );
+        }
+      });
+    },
+    stats: () => ({
+      workers: slots.filter((s) => s.worker !== undefined).length,
+      running: slots.filter((s) => s.job !== undefined).length,
+      queued: queue.length,
+      replaced,
+    }),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+function shuttingDown(): ApiError {
+  return new ApiError(503, "the core is shutting down; retry shortly", { ...RETRY_AFTER });
+}
+
+/** Let the slot's worker close its connection (briefly), then end it; its search answers 503. */
+async function stopWorker(slot: Slot, job: Job | undefined): Promise<void> {
+  job?.reject(shuttingDown());
+  const worker = slot.worker;
+  slot.worker = undefined;
+  if (worker === undefined) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, CLOSE_GRACE_MS);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    worker.onmessage = (event: MessageEvent<SearchReply>) => {
+      if (event.data.kind === "closed") done();
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      done();
+    };
+    worker.postMessage({ kind: "close" } satisfies SearchCommand);
+  });
+  worker.terminate();
+}
+
+/** Search on the main thread with the core's own connection. */
+export function inlineSearch(db: DatabaseSync): SearchFn {
+  return (params) => Promise.resolve().then(() => searchMemories(db, params));
+}
+
+/**
+ * How the core searches, from its settings: a pool of SEARCH_WORKERS workers, or inline with
+ * SEARCH_WORKERS=0. An in-memory database (DATABASE_PATH=:memory:, as the tests use) exists only
+ * in its own connection, so a worker could not see it: it is always searched inline.
+ */
+export function openSearch(
+  db: DatabaseSync,
+  config: Pick<
+    CoreConfig,
+    "DATABASE_PATH" | "SEARCH_WORKERS" | "SEARCH_MAX_QUEUE" | "SEARCH_TIMEOUT_SECONDS"
+  >,
+  log: Logger,
+  options: { workerUrl?: URL } = {},
+): SearchBackend {
+  if (config.SEARCH_WORKERS === 0 || config.DATABASE_PATH === ":memory:") {
+    return { search: inlineSearch(db), mode: "inline", close: () => Promise.resolve() };
+  }
+  const pool = createSearchPool({
+    databasePath: config.DATABASE_PATH,
+    size: config.SEARCH_WORKERS,
+    maxQueue: config.SEARCH_MAX_QUEUE,
+    timeoutMs: config.SEARCH_TIMEOUT_SECONDS * 1000,
+    log,
+    workerUrl: options.workerUrl,
+  });
+  return { search: pool.search, mode: "pool", close: pool.close };
+}

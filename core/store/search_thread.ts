@@ -1,0 +1,76 @@
+/**
+ * What a search worker does (core/store/search_worker.ts is its entry point, search_pool.ts the
+ * main thread's side): hold a read-only connection to the database file and answer searches with
+ * the same {@linkcode searchMemories} as an inline search, so the two cannot drift apart.
+ *
+ * Only what searching needs is imported here: under `deno task core` a worker may read just the
+ * modules it loads (scripts/serve.sh), and the migrations are not among them.
+ */
+import { DatabaseSync } from "node:sqlite";
+import { cacheStatements } from "../db/statement_cache.ts";
+import { type SearchHit, searchMemories, type SearchParams } from "./search_query.ts";
+
+/** A message from the pool to a worker. */
+export type SearchCommand =
+  | { kind: "open"; path: string }
+  | { kind: "search"; id: number; params: SearchParams }
+  | { kind: "close" };
+
+/** A message from a worker to the pool. */
+export type SearchReply =
+  | { kind: "hits"; id: number; hits: SearchHit[] }
+  | { kind: "failed"; id: number; error: string }
+  | { kind: "closed" };
+
+/** How long a read waits on a lock before failing, as the writer's connection does. */
+const BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * Open `path` read-only. The writer (core/db/open.ts) put the file in WAL mode, so this
+ * connection reads the last committed state without blocking the writer or being blocked by it.
+ */
+export function openReadOnly(path: string): DatabaseSync {
+  const db = new DatabaseSync(path, { readOnly: true, timeout: BUSY_TIMEOUT_MS });
+  cacheStatements(db);
+  return db;
+}
+
+/**
+ * The worker's message handler: `open` the database, answer each `search` with hits or the
+ * error's message (a failed search is an answer, not a crash), `close` it. Replies go through
+ * `post`.
+ */
+export function searchMessageHandler(
+  post: (reply: SearchReply) => void,
+): (event: MessageEvent<SearchCommand>) => void {
+  let db: DatabaseSync | undefined;
+  // Kept so every search says why there is no connection, rather than a bare "not open".
+  let openError = "the search worker has no database open";
+  return ({ data }) => {
+    switch (data.kind) {
+      case "open":
+        try {
+          db = openReadOnly(data.path);
+        } catch (err) {
+          openError = `cannot open the database read-only: ${(err as Error).message}`;
+        }
+        return;
+      case "search":
+        if (db === undefined) {
+          post({ kind: "failed", id: data.id, error: openError });
+          return;
+        }
+        try {
+          post({ kind: "hits", id: data.id, hits: searchMemories(db, data.params) });
+        } catch (err) {
+          post({ kind: "failed", id: data.id, error: (err as Error).message });
+        }
+        return;
+      case "close":
+        db?.close();
+        db = undefined;
+        post({ kind: "closed" });
+        return;
+    }
+  };
+}
