@@ -131,8 +131,6 @@ export interface SeedResult {
   sampleIds: string[];
   /** The vocabulary, most frequent first. */
   words: string[];
-  /** How many memories hold each of the 5 most frequent words (share of all memories). */
-  headShares: { word: string; share: number }[];
   /** Rare words: the {@linkcode RARE_WORDS} words held by closest to 10 memories. */
   rare: WordCount[];
   /** Common words: the {@linkcode COMMON_WORDS} words held by closest to 2.5% of memories. */
@@ -169,7 +167,6 @@ export function seedMemories(databasePath: string, options: SeedOptions): SeedRe
     "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%memories_fts%'",
   ).all() as { name: string; sql: string }[];
   const sampleIds: string[] = [];
-  const headCounts = new Map<string, number>(words.slice(0, 5).map((w) => [w, 0]));
   const base = Date.parse("2025-01-01T00:00:00.000Z");
   try {
     transaction(db, () => {
@@ -203,9 +200,6 @@ export function seedMemories(databasePath: string, options: SeedOptions): SeedRe
         for (let t = 0; t < length; t++) {
           tokens.push(rnd() < 0.3 ? STOP[Math.floor(rnd() * STOP.length)] : words[word()]);
         }
-        for (const w of new Set(tokens)) {
-          if (headCounts.has(w)) headCounts.set(w, headCounts.get(w)! + 1);
-        }
         const at = new Date(base + i * 5 * 60_000).toISOString();
         insert.run(id, owner, tokens.join(" "), rnd() < 0.01 ? 1 : 0, at, at);
         if (rnd() < 0.1) {
@@ -233,7 +227,6 @@ export function seedMemories(databasePath: string, options: SeedOptions): SeedRe
     return {
       sampleIds,
       words,
-      headShares: [...headCounts].map(([w, n]) => ({ word: w, share: n / options.count })),
       rare: closest(counts, RARE_MEMORIES, RARE_WORDS),
       common: closest(counts, Math.round(COMMON_SHARE * options.count), COMMON_WORDS),
       vocabularySize,
@@ -269,23 +262,6 @@ function closest(counts: WordCount[], target: number, take: number): WordCount[]
       (a.word < b.word ? -1 : a.word > b.word ? 1 : 0)
     )
     .slice(0, take);
-}
-
-/** A fixed list of search queries: 1 to 3 words drawn with the corpus' own frequencies. */
-export function searchQueries(
-  words: string[],
-  options: { count: number; seed?: number; exponent?: number },
-): { q: string; owner: number }[] {
-  const rnd = prng(options.seed ?? 99);
-  const word = zipf(words.length, options.exponent ?? 1.0, rnd);
-  const out: { q: string; owner: number }[] = [];
-  for (let i = 0; i < options.count; i++) {
-    const n = 1 + Math.floor(rnd() * 3);
-    const q = Array.from({ length: n }, () => words[word()]).join(" ");
-    const owner = SEED_OWNERS[Math.floor(rnd() * SEED_OWNERS.length)].id;
-    out.push({ q, owner });
-  }
-  return out;
 }
 
 /** A note-like sentence for POST /memories. */
