@@ -10,7 +10,8 @@
  * saturation run (1000), `--soak=N` soak seconds (60 in the full run; given alone, only the soak
  * runs: `deno task bench --soak=600`), `--soak-rate=N` its requests/s (1000), `--only=` a
  * comma-separated list of http, scaling, pipeline, soak, memory; `--no-write` (print only).
- * Only a full run writes RESULTS.md and the README.
+ * Only a full run writes RESULTS.md and the README. `--from=FILE` measures nothing: it checks and
+ * writes the report of a saved run (bench/results/latest.json), e.g. after a change of report.ts.
  */
 import { join } from "node:path";
 import {
@@ -115,8 +116,30 @@ async function write(results: BenchResults, full: boolean): Promise<void> {
   log("wrote bench/results/latest.json, bench/RESULTS.md and README.md's Performance section");
 }
 
+/** Check, print and (unless `--no-write`) write `results`; the exit code. */
+async function finish(
+  partial: Omit<BenchResults, "targets">,
+  args: Record<string, string | undefined>,
+  full: boolean,
+): Promise<number> {
+  const results: BenchResults = { ...partial, targets: checkTargets(partial) };
+  console.log(markdownTables(results));
+  if (!args["no-write"]) await write(results, full);
+  const missed = results.targets.filter((t) => !t.met);
+  log(
+    `${results.targets.length - missed.length} of ${results.targets.length} targets met` +
+      ` in ${Math.round(results.seconds)} s`,
+  );
+  return missed.length === 0 ? 0 : 1;
+}
+
 async function main(): Promise<number> {
   const args = flags(Deno.args);
+  if (args.from !== undefined) {
+    const saved = JSON.parse(await Deno.readTextFile(args.from)) as BenchResults;
+    const full = saved.http.length > 0 && saved.scaling.length > 0 && saved.pipeline.length > 0;
+    return await finish(saved, args, full);
+  }
   const phases = phasesOf(args);
   const full = phases.size === PHASES.length;
   const runs = Number(args.runs ?? 3);
@@ -208,15 +231,7 @@ async function main(): Promise<number> {
     soak,
     seconds: (performance.now() - started) / 1000,
   };
-  const results: BenchResults = { ...partial, targets: checkTargets(partial) };
-  console.log(markdownTables(results));
-  if (!args["no-write"]) await write(results, full);
-  const missed = results.targets.filter((t) => !t.met);
-  log(
-    `${results.targets.length - missed.length} of ${results.targets.length} targets met` +
-      ` in ${Math.round(results.seconds)} s`,
-  );
-  return missed.length === 0 ? 0 : 1;
+  return await finish(partial, args, full);
 }
 
 if (import.meta.main) Deno.exit(await main());
