@@ -522,5 +522,5 @@ export function replaceSection(readme: string, section: string): string {
   if (start < 0) throw new Error('README.md has no "## Performance" section');
   const next = readme.indexOf("\n## ", start + 1);
   const end = next < 0 ? readme.length : next;
-  return `${readme.slice(0, start + 1)}${section}\n${readme.slice(end)}`;
+  return `${readme.slice(0, start + 1)}${section.replace(/\n+$/, "")}\n${readme.slice(end)}`;
 }
