@@ -8,6 +8,7 @@ import type { WordCount } from "./seed.ts";
 import type { MemoryBreakdown, RssFigure } from "./memory.ts";
 import { SOAK_GROWTH_MB, SOAK_SLOPE_MB_PER_MIN, type SoakResult } from "./soak.ts";
 import type { Spread } from "./stats.ts";
+import type { CpuShare, MachineInfo } from "./machine.ts";
 
 /** One pipeline configuration: its runs and their medians. */
 export interface PipelineCase {
@@ -76,14 +77,9 @@ export interface BenchResults {
   /** ISO time of the run. */
   generatedAt: string;
   /** Machine and versions. */
-  machine: {
-    cpus: number;
-    deno: string;
-    redis: string;
-    wrk: string;
-    os: string;
-    loadAverage: string;
-  };
+  machine: MachineInfo;
+  /** CPU time over the run: the bench's (with everything it started) and other work's. */
+  cpu?: CpuShare;
   /** How it was measured. */
   settings: {
     runs: number;
@@ -318,23 +314,24 @@ function memoryTables(r: BenchResults): string[] {
   row("core", "after the HTTP bench", m.coreAfter);
   row("worker", `idle, ${r.settings.settleSeconds} s after start`, m.workerIdle);
   row("worker", "after the pipeline bench (larger of the two)", m.workerAfter);
-  if (m.breakdown && m.coreIdle) {
+  if (m.breakdown) {
     const b = m.breakdown;
+    const idle = m.coreIdle?.rss ?? NaN;
     lines.push("", "Breakdown of the idle core:", "");
     lines.push("| layer | RSS MB | share of the idle core |", "|---|---:|---:|");
-    const pct = (x: number) => `${f0(100 * x / m.coreIdle!.rss)}%`;
+    const pct = (x: number) => Number.isFinite(idle) ? `${f0(100 * x / idle)}%` : "-";
     lines.push(`| bare \`deno run\` (prints, waits) | ${f1(b.bareDeno)} | ${pct(b.bareDeno)} |`);
     const graph = b.coreModuleGraph - b.bareDeno;
     lines.push(
       `| + the core's module graph (import core/main.ts, not started) | ` +
         `${f1(graph)} | ${pct(graph)} |`,
     );
-    const serving = m.coreIdle.rss - b.coreModuleGraph;
+    const serving = idle - b.coreModuleGraph;
     lines.push(
       `| + started: database open, Redis client, listener, timers | ` +
         `${f1(serving)} | ${pct(serving)} |`,
     );
-    lines.push(`| = the core idle | ${f1(m.coreIdle.rss)} | 100% |`);
+    lines.push(`| = the core idle | ${f1(idle)} | 100% |`);
   }
   if (r.soak) {
     const s = r.soak;
@@ -359,16 +356,34 @@ function memoryTables(r: BenchResults): string[] {
   return lines;
 }
 
+/** Share of the machine's CPU time other work took during the run (0..1; NaN if unknown). */
+export function othersShare(r: BenchResults): number {
+  return r.cpu ? r.cpu.others / r.cpu.available : NaN;
+}
+
+/** Other work's CPU time over the run, as text. */
+export function othersText(r: BenchResults): string {
+  const c = r.cpu;
+  return c
+    ? `other processes used ${f0(c.others)} of the ${f0(c.available)} CPU-seconds the machine ` +
+      `had during the run (${f0(100 * othersShare(r))}%; the bench and what it started: ` +
+      `${f0(c.ours)})`
+    : `load average ${r.machine.loadAverage.split(" ")[0]} before the run`;
+}
+
 /**
- * A warning when the machine was not idle: a load average (1 minute) before the run of half its
- * CPUs or more means something else was running and the figures are low.
+ * A warning when the machine was not idle: other processes took a tenth of its CPU time or more
+ * during the run (or, without that figure, the load average before it was half the CPUs or
+ * more), so the figures are low.
  */
 export function busyNote(r: BenchResults): string {
-  const load = Number(r.machine.loadAverage.split(" ")[0]);
-  return load >= r.machine.cpus / 2
-    ? `**The machine was busy during this run** (load average ${load} before it, on ` +
-      `${r.machine.cpus} CPUs): other work took CPU from the services and from wrk, so the ` +
-      "figures are lower, and spread wider, than on an idle machine."
+  const busy = r.cpu
+    ? othersShare(r) >= 0.1
+    : Number(r.machine.loadAverage.split(" ")[0]) >= r.machine.cpus / 2;
+  return busy
+    ? `**The machine was busy during this run** (${othersText(r)}): other work took CPU from ` +
+      "the services and from wrk, so the figures are lower, and spread wider, than on an idle " +
+      "machine."
     : "";
 }
 
@@ -385,7 +400,9 @@ export function resultsMarkdown(r: BenchResults): string {
     "",
     `Latest \`deno task bench\` run: ${r.generatedAt}, ${r.machine.cpus} CPUs, ` +
     `${r.machine.os}, deno ${r.machine.deno}, redis ${r.machine.redis}, wrk ${r.machine.wrk}; ` +
-    `load average before the run ${r.machine.loadAverage}; the whole bench took ` +
+    `load average before the run ${r.machine.loadAverage}; ${
+      othersText(r)
+    }; the whole bench took ` +
     `${f0(r.seconds)} s. Raw figures: \`bench/results/latest.json\` (not committed).`,
     "",
     "The figures need an otherwise idle machine: wrk, the services and Redis share its CPUs, " +

@@ -27,6 +27,7 @@ import {
   checkTargets,
   markdownTables,
   type MemoryFigures,
+  othersText,
   performanceSection,
   type PipelineCase,
   replaceSection,
@@ -37,6 +38,7 @@ import { CONNECTIONS, SEARCH_OWNER } from "./http.ts";
 import { measureBreakdown } from "./memory.ts";
 import type { SoakResult } from "./soak.ts";
 import type { WrkCase } from "./wrk.ts";
+import { cpuMark, cpuShare, machineInfo } from "./machine.ts";
 
 const HERE = decodeURIComponent(new URL(".", import.meta.url).pathname);
 const ROOT = join(HERE, "..");
@@ -45,29 +47,6 @@ type Phase = typeof PHASES[number];
 
 function log(message: string): void {
   console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`);
-}
-
-async function commandOutput(cmd: string, args: string[]): Promise<string> {
-  try {
-    const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-    const d = new TextDecoder();
-    return d.decode(out.stdout) + d.decode(out.stderr);
-  } catch {
-    return "";
-  }
-}
-
-async function machine(): Promise<BenchResults["machine"]> {
-  return {
-    cpus: navigator.hardwareConcurrency,
-    deno: Deno.version.deno,
-    redis: (await commandOutput("redis-server", ["--version"])).match(/v=(\S+)/)?.[1] ?? "?",
-    wrk: (await commandOutput("wrk", ["--version"])).match(/wrk (\S+)/)?.[1] ?? "?",
-    os: `${Deno.build.os} ${Deno.build.arch}`,
-    // Deno reads /proc only under --allow-all; the shell reads it (as stack.ts does).
-    loadAverage: (await commandOutput("sh", ["-c", "cat /proc/loadavg"]))
-      .split(" ").slice(0, 3).join(" "),
-  };
 }
 
 /** `--name=value` and `--flag` arguments. */
@@ -128,7 +107,7 @@ async function finish(
   const missed = results.targets.filter((t) => !t.met);
   log(
     `${results.targets.length - missed.length} of ${results.targets.length} targets met` +
-      ` in ${Math.round(results.seconds)} s`,
+      ` in ${Math.round(results.seconds)} s; ${othersText(results)}`,
   );
   return missed.length === 0 ? 0 : 1;
 }
@@ -166,7 +145,8 @@ async function main(): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
-  const host = await machine();
+  const host = await machineInfo();
+  const cpuStart = await cpuMark();
 
   let http: WrkCase[] = [];
   const scaling: ScalingRow[] = [];
@@ -206,6 +186,8 @@ async function main(): Promise<number> {
   } finally {
     await ctx.cleanups.run();
   }
+  // After the cleanups: every process the bench started has exited and been waited for.
+  const cpu = cpuShare(cpuStart, await cpuMark(), host.cpus);
 
   const partial: Omit<BenchResults, "targets"> = {
     generatedAt: new Date().toISOString(),
@@ -229,6 +211,7 @@ async function main(): Promise<number> {
     pipeline,
     memory,
     soak,
+    cpu,
     seconds: (performance.now() - started) / 1000,
   };
   return await finish(partial, args, full);
