@@ -366,7 +366,7 @@ export function othersText(r: BenchResults): string {
   const c = r.cpu;
   return c
     ? `other processes used ${f0(c.others)} of the ${f0(c.available)} CPU-seconds the machine ` +
-      `had during the run (${f0(100 * othersShare(r))}%; the bench and what it started: ` +
+      `had during the run, ${f0(100 * othersShare(r))}% (the bench and what it started: ` +
       `${f0(c.ours)})`
     : `load average ${r.machine.loadAverage.split(" ")[0]} before the run`;
 }
@@ -381,7 +381,7 @@ export function busyNote(r: BenchResults): string {
     ? othersShare(r) >= 0.1
     : Number(r.machine.loadAverage.split(" ")[0]) >= r.machine.cpus / 2;
   return busy
-    ? `**The machine was busy during this run** (${othersText(r)}): other work took CPU from ` +
+    ? `**The machine was busy during this run**: ${othersText(r)}. That work took CPU from ` +
       "the services and from wrk, so the figures are lower, and spread wider, than on an idle " +
       "machine."
     : "";
@@ -446,8 +446,9 @@ export function resultsMarkdown(r: BenchResults): string {
     "/memories, 5% POST /llm_jobs processed by one worker) held at a fixed rate by wrk's " +
     "`delay()`, RSS sampled every few seconds; it fails on steady growth: a least-squares " +
     `slope over the second half above ${SOAK_SLOPE_MB_PER_MIN} MB/min with more than ` +
-    `${SOAK_GROWTH_MB} MB of growth along it. \`deno task bench --soak=600\` soaks longer; ` +
-    "`--only=soak` runs it alone.",
+    `${SOAK_GROWTH_MB} MB of growth along it. The full run's 60 s soak is short: on a busy ` +
+    "machine the services may still be warming up in its second half. `deno task bench " +
+    "--soak=600` runs a 10-minute soak alone.",
     r.scaling.length > 0
       ? "- Seeding (direct SQL, before the core starts) took " +
         r.scaling.map((x) => `${f1(x.seedSeconds)} s for ${f0(x.memories)} memories`).join(", ") +
