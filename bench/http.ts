@@ -1,132 +1,156 @@
 /**
- * Core HTTP benchmark: POST /llm_jobs, POST /memories, GET /memories/{id} and GET /search at 1
- * and 16 connections against `deno task core` on a database seeded with 100,000 memories.
- * No worker runs, so the jobs posted here only go to their stream.
+ * The core's HTTP figures through wrk (bench/wrk.ts): the Lua request functions for each
+ * endpoint over a seeded corpus, and the cases the bench measures. Every case runs at 16
+ * connections on loopback with wrk's 2 threads, the issue's setting.
  */
-import { type LoadRequest, type LoadResult, median, runLoad } from "./load.ts";
-import { prng, searchQueries, SEED_OWNERS, type SeedResult, sentence, zipf } from "./seed.ts";
+import { luaList, luaString, runWrkCase, type WrkCase, type WrkResult } from "./wrk.ts";
+import { prng, SEED_OWNERS, type SeedResult, sentence, zipf } from "./seed.ts";
 
-/** One endpoint at one concurrency: every run, and the medians. */
-export interface HttpCase {
-  /** e.g. `POST /llm_jobs`. */
-  name: string;
-  /** Concurrent connections. */
-  connections: number;
-  /** Each run's figures. */
-  runs: LoadResult[];
-  /** Median requests/s. */
-  rps: number;
-  /** Median of the runs' p50 (ms). */
-  p50: number;
-  /** Median of the runs' p99 (ms). */
-  p99: number;
-  /** Errors over all runs. */
-  errors: number;
-  /** First error seen, if any. */
-  firstError?: string;
-}
+/** The owner every search is made for: the heaviest (40% of the memories). */
+export const SEARCH_OWNER = SEED_OWNERS[0].id;
 
-/** Options for {@linkcode runHttpBench}. */
-export interface HttpBenchOptions {
-  /** The seeded corpus (ids, vocabulary). */
-  seed: SeedResult;
-  /** Measured seconds per run. */
-  seconds: number;
-  /** Runs per case (the figure is the median). */
-  runs: number;
-  /** Connection counts. */
-  connections: number[];
-  /** Called after each run (progress). */
-  onRun?: (name: string, connections: number, result: LoadResult) => void;
-}
+/** Connections of every HTTP figure. */
+export const CONNECTIONS = 16;
 
-interface Endpoint {
-  name: string;
-  expect: number;
-  request: (n: number) => LoadRequest;
-}
-
-function endpoints(seed: SeedResult): Endpoint[] {
+/**
+ * Lua for a corpus: the data lists and one function per endpoint (`req_llm_job`,
+ * `req_post_memory`, `req_get_memory`, `req_search_rare`, `req_search_common`), each returning
+ * the next request. Bodies and paths vary per request; `n` (a per-thread counter) and `tid`
+ * (the thread) cycle through the lists, `next_n()` keeps job messages unique.
+ */
+export function corpusLua(seed: SeedResult): string {
   const rnd = prng(5);
   const draw = zipf(seed.words.length, 1.0, rnd);
-  const queries = searchQueries(seed.words, { count: 5000 });
-  const owner = (n: number) => SEED_OWNERS[n % SEED_OWNERS.length].id;
+  // Bodies as ready JSON string literals: Lua only pastes them in.
+  const sentences = Array.from(
+    { length: 1000 },
+    () => JSON.stringify(sentence(seed.words, rnd, draw)),
+  );
+  const step = Math.max(1, Math.floor(seed.sampleIds.length / 2000));
+  const ids = seed.sampleIds.filter((_, i) => i % step === 0).slice(0, 2000);
   const tag = crypto.randomUUID().slice(0, 8);
-  // Reads first, so the search runs over exactly the seeded corpus; then the writes.
   return [
-    {
-      name: "GET /search",
-      expect: 200,
-      request: (n) => {
-        const { q, owner } = queries[n % queries.length];
-        return { path: `/search?${new URLSearchParams({ q, owner: String(owner) })}` };
-      },
-    },
-    {
-      name: "GET /memories/{id}",
-      expect: 200,
-      request: (n) => ({
-        path: `/memories/${seed.sampleIds[(n * 7919) % seed.sampleIds.length]}`,
-      }),
-    },
-    {
-      name: "POST /llm_jobs",
-      expect: 201,
-      request: (n) => ({
-        path: "/llm_jobs",
-        method: "POST",
-        body: JSON.stringify({
-          job_type: "followup",
-          payload: { message: `what did I plan for ${tag}-${n}?`, context: "bench" },
-          user_id: owner(n),
-        }),
-      }),
-    },
-    {
-      name: "POST /memories",
-      expect: 201,
-      request: (n) => ({
-        path: "/memories",
-        method: "POST",
-        body: JSON.stringify({
-          owner_user_id: owner(n),
-          content: sentence(seed.words, rnd, draw),
-        }),
-      }),
-    },
-  ];
+    `local owners = { ${SEED_OWNERS.map((o) => o.id).join(", ")} }`,
+    luaList("ids", ids),
+    luaList("sentences", sentences),
+    luaList("rare", seed.rare.map((w) => w.word)),
+    luaList("common", seed.common.map((w) => w.word)),
+    `local tag = ${luaString(tag)}`,
+    `local json = { ["Content-Type"] = "application/json" }`,
+    `local function pick(list, k) return list[(k + (tid or 0) * 7) % #list + 1] end`,
+    `function req_llm_job()
+  local k = next_n()
+  return wrk.format("POST", "/llm_jobs", json, string.format(
+    '{"job_type":"followup","payload":{"message":"what did I plan for %s-%d?",' ..
+    '"context":"bench"},"user_id":%d}', tag, k, pick(owners, k)))
+end`,
+    `function req_post_memory()
+  local k = next_n()
+  return wrk.format("POST", "/memories", json, string.format(
+    '{"owner_user_id":%d,"content":%s}', pick(owners, k), pick(sentences, k)))
+end`,
+    `function req_get_memory()
+  local k = next_n()
+  return wrk.format("GET", "/memories/" .. pick(ids, k * 7919))
+end`,
+    `function req_search_rare()
+  local k = next_n()
+  return wrk.format("GET", "/search?owner=${SEARCH_OWNER}&q=" .. pick(rare, k))
+end`,
+    `function req_search_common()
+  local k = next_n()
+  return wrk.format("GET", "/search?owner=${SEARCH_OWNER}&q=" .. pick(common, k))
+end`,
+  ].join("\n");
 }
 
-/** Run every endpoint at every connection count, `runs` times each. */
-export async function runHttpBench(
+/** One HTTP figure's endpoint. */
+export interface Endpoint {
+  /** As reported, e.g. `GET /search (rare word)`. */
+  name: string;
+  /** The Lua function of {@linkcode corpusLua} making its requests. */
+  fn: string;
+}
+
+/**
+ * The endpoints, reads first: the searches and reads run over exactly the seeded corpus, then
+ * the writes add to it.
+ */
+export const ENDPOINTS: readonly Endpoint[] = [
+  { name: "GET /memories/{id}", fn: "req_get_memory" },
+  { name: "GET /search (rare word)", fn: "req_search_rare" },
+  { name: "GET /search (common word)", fn: "req_search_common" },
+  { name: "POST /memories", fn: "req_post_memory" },
+  { name: "POST /llm_jobs", fn: "req_llm_job" },
+];
+
+/** Options for {@linkcode runHttpCases}. */
+export interface HttpCasesOptions {
+  /** The seeded corpus (ids, words). */
+  seed: SeedResult;
+  /** The endpoints to measure (all by default). */
+  endpoints?: readonly Endpoint[];
+  /** Measured seconds per run. */
+  seconds: number;
+  /** Runs per figure (the figure is their median). */
+  runs: number;
+  /** Called after each measured run (progress). */
+  onRun?: (name: string, result: WrkResult) => void;
+}
+
+/** Measure each endpoint: a warm-up run, then `runs` runs at 16 connections. */
+export async function runHttpCases(
   baseUrl: string,
-  options: HttpBenchOptions,
-): Promise<HttpCase[]> {
-  const out: HttpCase[] = [];
-  for (const ep of endpoints(options.seed)) {
-    for (const connections of options.connections) {
-      const runs: LoadResult[] = [];
-      for (let r = 0; r < options.runs; r++) {
-        const result = await runLoad(baseUrl, (_loop, n) => ep.request(n), {
-          connections,
-          durationMs: options.seconds * 1000,
-          warmupMs: 1000,
-          expectStatus: ep.expect,
-        });
-        runs.push(result);
-        options.onRun?.(ep.name, connections, result);
-      }
-      out.push({
-        name: ep.name,
-        connections,
-        runs,
-        rps: median(runs.map((r) => r.rps)),
-        p50: median(runs.map((r) => r.p50)),
-        p99: median(runs.map((r) => r.p99)),
-        errors: runs.reduce((n, r) => n + r.errors, 0),
-        firstError: runs.find((r) => r.firstError)?.firstError,
-      });
-    }
+  options: HttpCasesOptions,
+): Promise<WrkCase[]> {
+  const lua = corpusLua(options.seed);
+  const out: WrkCase[] = [];
+  for (const ep of options.endpoints ?? ENDPOINTS) {
+    out.push(
+      await runWrkCase(ep.name, baseUrl, `${lua}\nrequest = ${ep.fn}\n`, {
+        connections: CONNECTIONS,
+        runs: options.runs,
+        seconds: options.seconds,
+        onRun: (r) => options.onRun?.(ep.name, r),
+      }),
+    );
   }
   return out;
+}
+
+/**
+ * The soak's mixed load, held at about `rate` requests/s whatever the server could take: half
+ * reads by id, a quarter searches, a fifth new memories and 5% jobs, so the worker gets a steady
+ * stream it can keep up with. Each wrk thread schedules its share of the rate on the monotonic
+ * clock (LuaJIT's ffi: wrk's Lua has no finer clock than seconds) and `delay()` waits for the
+ * next slot; a server too slow for the rate gets no delay (closed loop).
+ */
+export function mixedLua(seed: SeedResult, rate: number, threads = 2): string {
+  const intervalMs = (threads / rate) * 1000;
+  return `${corpusLua(seed)}
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clock, bench_timespec *ts);
+]]
+local ts = ffi.new("bench_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+local due = nil
+function delay()
+  local t = now_ms()
+  due = math.max((due or t) + ${intervalMs}, t)
+  return math.floor(due - t)
+end
+function request()
+  local r = math.random(100)
+  if r <= 50 then return req_get_memory()
+  elseif r <= 70 then return req_search_rare()
+  elseif r <= 75 then return req_search_common()
+  elseif r <= 95 then return req_post_memory()
+  else return req_llm_job() end
+end
+`;
 }

@@ -15,7 +15,7 @@
  * overstates the pipeline's time.
  */
 import { Redis } from "ioredis";
-import { median, quantile } from "./load.ts";
+import { median, quantile } from "./stats.ts";
 import { type FakeLlm, promptText } from "../tests/helpers/fake_llm.ts";
 import { NOTIFY_STREAM } from "../shared/streams.ts";
 

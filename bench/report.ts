@@ -1,6 +1,14 @@
-/** The benchmark results as JSON and as the markdown tables printed and kept in RESULTS.md. */
-import type { HttpCase } from "./http.ts";
+/**
+ * The benchmark's results: the targets of the issue and whether each is met, the markdown
+ * printed and kept in bench/RESULTS.md, and the README's "Performance" section.
+ */
+import type { WrkCase } from "./wrk.ts";
 import type { PipelineRun } from "./pipeline.ts";
+import type { WordCount } from "./seed.ts";
+import type { MemoryBreakdown, RssFigure } from "./memory.ts";
+import { SOAK_GROWTH_MB, SOAK_SLOPE_MB_PER_MIN, type SoakResult } from "./soak.ts";
+import type { Spread } from "./stats.ts";
+import type { CpuShare, MachineInfo } from "./machine.ts";
 
 /** One pipeline configuration: its runs and their medians. */
 export interface PipelineCase {
@@ -20,13 +28,45 @@ export interface PipelineCase {
   median: PipelineRun;
 }
 
+/** Rare- and common-word search at one corpus size. */
+export interface ScalingRow {
+  /** Memories seeded. */
+  memories: number;
+  /** Seconds the seeding took (direct SQL, one transaction). */
+  seedSeconds: number;
+  /** Vocabulary size. */
+  vocabularySize: number;
+  /** The rare words searched. */
+  rareWords: WordCount[];
+  /** The common words searched. */
+  commonWords: WordCount[];
+  /** GET /search with a rare word. */
+  rare: WrkCase;
+  /** GET /search with a common word. */
+  common: WrkCase;
+}
+
+/** Memory figures, MB. */
+export interface MemoryFigures {
+  /** The core, idle after start and settling (100,000 memories). */
+  coreIdle?: RssFigure;
+  /** The core after the HTTP bench. */
+  coreAfter?: RssFigure;
+  /** A worker, idle after start and settling. */
+  workerIdle?: RssFigure;
+  /** The workers after the pipeline bench (the larger). */
+  workerAfter?: RssFigure;
+  /** Bare runtime and module graph. */
+  breakdown?: MemoryBreakdown;
+}
+
 /** A target and whether it was met. */
 export interface TargetCheck {
   /** What is measured. */
   name: string;
   /** The target, as text. */
   target: string;
-  /** The measured figure, as text. */
+  /** The measured figure, as text (median and, for run figures, min–max of the runs). */
   value: string;
   /** Met or not. */
   met: boolean;
@@ -37,17 +77,34 @@ export interface BenchResults {
   /** ISO time of the run. */
   generatedAt: string;
   /** Machine and versions. */
-  machine: { cpus: number; deno: string; redis: string; os: string };
+  machine: MachineInfo;
+  /** CPU time over the run: the bench's (with everything it started) and other work's. */
+  cpu?: CpuShare;
   /** How it was measured. */
-  settings: Record<string, unknown>;
-  /** The search corpus. */
-  corpus: { memories: number; seedSeconds: number; headShares: { word: string; share: number }[] };
-  /** HTTP cases. */
-  http: HttpCase[];
+  settings: {
+    runs: number;
+    httpSeconds: number;
+    connections: number;
+    wrkThreads: number;
+    modelMs: number;
+    concurrency: number;
+    pipelineJobs: number;
+    latencyJobs: number;
+    outstanding: number;
+    settleSeconds: number;
+    searchOwner: number;
+    searchWorkers?: string;
+  };
+  /** The HTTP figures (100,000 memories). */
+  http: WrkCase[];
+  /** Search at several corpus sizes. */
+  scaling: ScalingRow[];
   /** Pipeline cases. */
   pipeline: PipelineCase[];
-  /** Peak RSS (VmHWM) in MB. */
-  memory: { coreMb: number; workerMb: number };
+  /** Memory. */
+  memory: MemoryFigures;
+  /** The soak, if it ran. */
+  soak?: SoakResult;
   /** Targets. */
   targets: TargetCheck[];
   /** Wall time of the whole bench, seconds. */
@@ -57,46 +114,64 @@ export interface BenchResults {
 const f1 = (x: number) => Number.isFinite(x) ? x.toFixed(1) : "-";
 const f0 = (x: number) => Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "-";
 const f2 = (x: number) => Number.isFinite(x) ? x.toFixed(2) : "-";
+/** `median (min–max)`. */
+const sp = (s: Spread, f: (x: number) => string) => `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
 
-/** Check the figures against the issue's targets. */
-export function checkTargets(r: Omit<BenchResults, "targets">): TargetCheck[] {
-  const out: TargetCheck[] = [];
-  const http = (name: string, c: number) =>
-    r.http.find((h) => h.name === name && h.connections === c);
-  const jobs16 = http("POST /llm_jobs", 16);
-  if (jobs16) {
+/** The 1M / 10k ratio of rare-word p50 most allowed: rare-word search must not grow with size. */
+export const RARE_RATIO_TARGET = 1.5;
+
+/** The issue's targets for the HTTP figures (16 connections). */
+const HTTP_TARGETS: { name: string; rps?: number; p99?: number }[] = [
+  { name: "POST /llm_jobs", rps: 15_000, p99: 5 },
+  { name: "POST /memories", rps: 10_000 },
+  { name: "GET /memories/{id}", rps: 40_000 },
+  { name: "GET /search (rare word)", rps: 10_000 },
+  { name: "GET /search (common word)", p99: 20 },
+];
+
+function httpTargets(r: Omit<BenchResults, "targets">, out: TargetCheck[]): void {
+  for (const t of HTTP_TARGETS) {
+    const c = r.http.find((h) => h.name === t.name);
+    if (!c) continue;
+    if (t.rps !== undefined) {
+      out.push({
+        name: `${t.name}: requests/s`,
+        target: `≥ ${f0(t.rps)}`,
+        value: sp(c.rps, f0),
+        met: c.rps.median >= t.rps && c.errors === 0,
+      });
+    }
+    if (t.p99 !== undefined) {
+      out.push({
+        name: `${t.name}: p99`,
+        target: `≤ ${t.p99} ms`,
+        value: `${sp(c.p99, f2)} ms`,
+        met: c.p99.median <= t.p99 && c.errors === 0,
+      });
+    }
+  }
+  const small = r.scaling.find((s) => s.memories === 10_000);
+  const big = r.scaling.find((s) => s.memories === 1_000_000);
+  if (small && big) {
+    const ratio = big.rare.p50.median / small.rare.p50.median;
     out.push({
-      name: "POST /llm_jobs, 16 connections: requests/s",
-      target: "≥ 5,000",
-      value: f0(jobs16.rps),
-      met: jobs16.rps >= 5000,
-    });
-    out.push({
-      name: "POST /llm_jobs, 16 connections: p99",
-      target: "< 10 ms",
-      value: `${f2(jobs16.p99)} ms`,
-      met: jobs16.p99 < 10,
+      name: "rare-word search p50, 1,000,000 / 10,000 memories",
+      target: `≤ ${RARE_RATIO_TARGET}×`,
+      value: `${f2(ratio)}× (${f2(big.rare.p50.median)} / ${f2(small.rare.p50.median)} ms)`,
+      met: ratio <= RARE_RATIO_TARGET,
     });
   }
-  for (const c of [1, 16]) {
-    const s = http("GET /search", c);
-    if (!s) continue;
-    out.push({
-      name: `GET /search, 100,000 memories, ${c} connection${c > 1 ? "s" : ""}: p99`,
-      target: "< 20 ms",
-      value: `${f2(s.p99)} ms`,
-      met: s.p99 < 20,
-    });
-  }
+}
+
+function pipelineTargets(r: Omit<BenchResults, "targets">, out: TargetCheck[]): void {
   const one = r.pipeline.find((p) => p.workers === 1);
   const two = r.pipeline.find((p) => p.workers === 2);
   for (const p of [one, two]) {
     if (!p) continue;
     const ideal = (p.workers * p.concurrency) / (p.modelMs / 1000);
     out.push({
-      name: `pipeline, ${p.workers} worker${
-        p.workers > 1 ? "s" : ""
-      } × ${p.concurrency}: throughput`,
+      name: `pipeline, ${p.workers} worker${p.workers > 1 ? "s" : ""} × ${p.concurrency}: ` +
+        "throughput",
       target: `≥ 90% of ${f0(ideal)} jobs/s`,
       value: `${f1(p.median.throughput)} jobs/s (${f1(100 * p.median.throughput / ideal)}%)`,
       met: p.median.throughput >= 0.9 * ideal,
@@ -125,132 +200,308 @@ export function checkTargets(r: Omit<BenchResults, "targets">): TargetCheck[] {
       met: speedup >= 1.8,
     });
   }
-  out.push({
-    name: "core peak RSS (VmHWM)",
-    target: "< 150 MB",
-    value: `${f1(r.memory.coreMb)} MB`,
-    met: r.memory.coreMb < 150,
-  });
-  out.push({
-    name: "worker peak RSS (VmHWM)",
-    target: "< 100 MB",
-    value: `${f1(r.memory.workerMb)} MB`,
-    met: r.memory.workerMb < 100,
-  });
+}
+
+function memoryTargets(r: Omit<BenchResults, "targets">, out: TargetCheck[]): void {
+  const m = r.memory;
+  const rows: [string, RssFigure | undefined, number][] = [
+    ["core RSS, idle", m.coreIdle, 70],
+    ["core RSS, after the HTTP bench", m.coreAfter, 110],
+    ["worker RSS, idle", m.workerIdle, 70],
+    ["worker RSS, after the pipeline bench", m.workerAfter, 100],
+  ];
+  for (const [name, fig, limit] of rows) {
+    if (!fig) continue;
+    out.push({
+      name,
+      target: `≤ ${limit} MB`,
+      value: `${f1(fig.rss)} MB (peak ${f1(fig.peak)})`,
+      met: fig.rss <= limit,
+    });
+  }
+  for (const s of r.soak?.series ?? []) {
+    out.push({
+      name: `soak ${f0(r.soak!.seconds)} s: ${s.name} RSS growth (second half)`,
+      target: `not > ${SOAK_SLOPE_MB_PER_MIN} MB/min and > ${SOAK_GROWTH_MB} MB`,
+      value: `${f2(s.slopeMbPerMin)} MB/min, ${f1(s.growthMb)} MB`,
+      met: s.met,
+    });
+  }
+}
+
+/** Check the figures against the issue's targets. */
+export function checkTargets(r: Omit<BenchResults, "targets">): TargetCheck[] {
+  const out: TargetCheck[] = [];
+  httpTargets(r, out);
+  pipelineTargets(r, out);
+  memoryTargets(r, out);
   return out;
 }
+
+const wordList = (ws: WordCount[], max = ws.length) =>
+  ws.slice(0, max).map((w) => `"${w.word}" ${f0(w.memories)}`).join(", ");
+
+const range = (ws: WordCount[]) => {
+  const n = ws.map((w) => w.memories);
+  return `${Math.min(...n)}–${Math.max(...n)}`;
+};
 
 /** The results as markdown tables. */
 export function markdownTables(r: BenchResults): string {
   const lines: string[] = [];
-  lines.push("| target | goal | measured | met |", "|---|---|---|---|");
+  lines.push("| target | goal | measured: median (min–max of runs) | met |", "|---|---|---|---|");
   for (const t of r.targets) {
     lines.push(`| ${t.name} | ${t.target} | ${t.value} | ${t.met ? "yes" : "**no**"} |`);
   }
-  lines.push("");
-  lines.push(
-    "| endpoint | connections | requests/s | p50 ms | p99 ms | errors |",
-    "|---|---:|---:|---:|---:|---:|",
-  );
-  for (const h of r.http) {
+  if (r.http.length > 0) {
+    lines.push("", "### HTTP (100,000 memories, 16 connections)", "");
     lines.push(
-      `| ${h.name} | ${h.connections} | ${f0(h.rps)} | ${f2(h.p50)} | ${f2(h.p99)} | ${h.errors} |`,
+      "| endpoint | requests/s | p50 ms | p99 ms | errors |",
+      "|---|---:|---:|---:|---:|",
     );
+    for (const h of r.http) {
+      lines.push(
+        `| ${h.name} | ${sp(h.rps, f0)} | ${sp(h.p50, f2)} | ${sp(h.p99, f2)} | ${h.errors} |`,
+      );
+    }
   }
-  lines.push("");
-  lines.push(
-    "| workers × concurrency | model ms | throughput jobs/s | % of ideal | POST→first LLM call p50 / p99 ms | overhead p50 / p99 ms |",
-    "|---|---:|---:|---:|---:|---:|",
-  );
-  for (const p of r.pipeline) {
-    const ideal = (p.workers * p.concurrency) / (p.modelMs / 1000);
-    const m = p.median;
+  if (r.scaling.length > 0) {
+    lines.push("", "### Search scaling (16 connections)", "");
     lines.push(
-      `| ${p.workers} × ${p.concurrency} | ${p.modelMs} | ${f1(m.throughput)} | ` +
-        `${f1(100 * m.throughput / ideal)}% | ${f2(m.firstCallP50)} / ${f2(m.firstCallP99)} | ` +
-        `${f2(m.overheadP50)} / ${f2(m.overheadP99)} |`,
+      "| memories | seeding s | rare: words' memories | rare req/s | rare p50 / p99 ms | " +
+        "common: words' memories | common req/s | common p50 / p99 ms |",
+      "|---:|---:|---|---:|---:|---|---:|---:|",
     );
+    for (const s of r.scaling) {
+      lines.push(
+        `| ${f0(s.memories)} | ${f1(s.seedSeconds)} | ${range(s.rareWords)} | ` +
+          `${sp(s.rare.rps, f0)} | ${f2(s.rare.p50.median)} / ${f2(s.rare.p99.median)} | ` +
+          `${range(s.commonWords)} | ${sp(s.common.rps, f0)} | ` +
+          `${f2(s.common.p50.median)} / ${f2(s.common.p99.median)} |`,
+      );
+    }
   }
-  lines.push("");
-  lines.push(
-    `Peak RSS (VmHWM of the \`deno\` process): core ${f1(r.memory.coreMb)} MB, ` +
-      `worker ${f1(r.memory.workerMb)} MB.`,
-  );
+  if (r.pipeline.length > 0) {
+    lines.push("", "### Pipeline", "");
+    lines.push(
+      "| workers × concurrency | model ms | throughput jobs/s | % of ideal | POST→first LLM call p50 / p99 ms | overhead p50 / p99 ms |",
+      "|---|---:|---:|---:|---:|---:|",
+    );
+    for (const p of r.pipeline) {
+      const ideal = (p.workers * p.concurrency) / (p.modelMs / 1000);
+      const m = p.median;
+      const tp = p.runs.map((x) => x.throughput);
+      lines.push(
+        `| ${p.workers} × ${p.concurrency} | ${p.modelMs} | ${f1(m.throughput)} ` +
+          `(${f1(Math.min(...tp))}–${f1(Math.max(...tp))}) | ` +
+          `${f1(100 * m.throughput / ideal)}% | ${f2(m.firstCallP50)} / ${f2(m.firstCallP99)} | ` +
+          `${f2(m.overheadP50)} / ${f2(m.overheadP99)} |`,
+      );
+    }
+  }
+  lines.push(...memoryTables(r));
   return lines.join("\n");
 }
 
-/** The committed RESULTS.md: how it was measured, the tables, and the README section. */
-export function resultsMarkdown(r: BenchResults, performanceSection: string): string {
+function memoryTables(r: BenchResults): string[] {
+  const m = r.memory;
+  const lines = ["", "### Memory (VmRSS of the service's `deno` process; VmHWM as peak)", ""];
+  lines.push("| process | when | RSS MB | peak MB |", "|---|---|---:|---:|");
+  const row = (who: string, when: string, f?: RssFigure) => {
+    if (f) lines.push(`| ${who} | ${when} | ${f1(f.rss)} | ${f1(f.peak)} |`);
+  };
+  row("core", `idle, ${r.settings.settleSeconds} s after start`, m.coreIdle);
+  row("core", "after the HTTP bench", m.coreAfter);
+  row("worker", `idle, ${r.settings.settleSeconds} s after start`, m.workerIdle);
+  row("worker", "after the pipeline bench (larger of the two)", m.workerAfter);
+  if (m.breakdown) {
+    const b = m.breakdown;
+    const idle = m.coreIdle?.rss ?? NaN;
+    lines.push("", "Breakdown of the idle core:", "");
+    lines.push("| layer | RSS MB | share of the idle core |", "|---|---:|---:|");
+    const pct = (x: number) => Number.isFinite(idle) ? `${f0(100 * x / idle)}%` : "-";
+    lines.push(`| bare \`deno run\` (prints, waits) | ${f1(b.bareDeno)} | ${pct(b.bareDeno)} |`);
+    const graph = b.coreModuleGraph - b.bareDeno;
+    lines.push(
+      `| + the core's module graph (import core/main.ts, not started) | ` +
+        `${f1(graph)} | ${pct(graph)} |`,
+    );
+    const serving = idle - b.coreModuleGraph;
+    lines.push(
+      `| + started: database open, Redis client, listener, timers | ` +
+        `${f1(serving)} | ${pct(serving)} |`,
+    );
+    lines.push(`| = the core idle | ${f1(idle)} | 100% |`);
+  }
+  if (r.soak) {
+    const s = r.soak;
+    lines.push(
+      "",
+      `### Soak: ${f0(s.seconds)} s of mixed load at ${f0(s.load.rps)} req/s ` +
+        `(target ${f0(s.rate)}), ${s.times.length} samples every ${s.sampleSeconds} s, ` +
+        `${s.load.errors} errors`,
+      "",
+    );
+    lines.push(
+      "| process | first MB | min MB | max MB | last MB | slope, 2nd half MB/min | growth, 2nd half MB | steady |",
+      "|---|---:|---:|---:|---:|---:|---:|---|",
+    );
+    for (const x of s.series) {
+      lines.push(
+        `| ${x.name} | ${f1(x.first)} | ${f1(x.min)} | ${f1(x.max)} | ${f1(x.last)} | ` +
+          `${f2(x.slopeMbPerMin)} | ${f1(x.growthMb)} | ${x.met ? "yes" : "**no**"} |`,
+      );
+    }
+  }
+  return lines;
+}
+
+/** Share of the machine's CPU time other work took during the run (0..1; NaN if unknown). */
+export function othersShare(r: BenchResults): number {
+  return r.cpu ? r.cpu.others / r.cpu.available : NaN;
+}
+
+/** Other work's CPU time over the run, as text. */
+export function othersText(r: BenchResults): string {
+  const c = r.cpu;
+  return c
+    ? `other processes used ${f0(c.others)} of the ${f0(c.available)} CPU-seconds the machine ` +
+      `had during the run, ${f0(100 * othersShare(r))}% (the bench and what it started: ` +
+      `${f0(c.ours)})`
+    : `load average ${r.machine.loadAverage.split(" ")[0]} before the run`;
+}
+
+/**
+ * A warning when the machine was not idle: other processes took a tenth of its CPU time or more
+ * during the run (or, without that figure, the load average before it was half the CPUs or
+ * more), so the figures are low.
+ */
+export function busyNote(r: BenchResults): string {
+  const busy = r.cpu
+    ? othersShare(r) >= 0.1
+    : Number(r.machine.loadAverage.split(" ")[0]) >= r.machine.cpus / 2;
+  return busy
+    ? `**The machine was busy during this run**: ${othersText(r)}. That work took CPU from ` +
+      "the services and from wrk, so the figures are lower, and spread wider, than on an idle " +
+      "machine."
+    : "";
+}
+
+/** The committed RESULTS.md: machine, how it was measured, the tables. */
+export function resultsMarkdown(r: BenchResults): string {
   const s = r.settings;
-  const top = r.corpus.headShares.map((h) => `"${h.word}" ${f0(100 * h.share)}%`).join(", ");
+  const words = r.scaling.map((x) =>
+    `- ${f0(x.memories)} memories (vocabulary ${f0(x.vocabularySize)} words): rare ` +
+    `${wordList(x.rareWords, 5)}, … (${x.rareWords.length} words, ${range(x.rareWords)} ` +
+    `memories each); common ${wordList(x.commonWords)}.`
+  );
   return [
     "# Benchmark results",
     "",
     `Latest \`deno task bench\` run: ${r.generatedAt}, ${r.machine.cpus} CPUs, ` +
-    `${r.machine.deno}, redis ${r.machine.redis}, ${r.machine.os}; the whole bench took ` +
-    `${
-      f0(r.seconds)
-    } s. Raw figures of the last run: \`bench/results/latest.json\` (not committed).`,
+    `${r.machine.os}, deno ${r.machine.deno}, redis ${r.machine.redis}, wrk ${r.machine.wrk}; ` +
+    `load average before the run ${r.machine.loadAverage}; ${
+      othersText(r)
+    }; the whole bench took ` +
+    `${f0(r.seconds)} s. Raw figures: \`bench/results/latest.json\` (not committed).`,
+    "",
+    "The figures need an otherwise idle machine: wrk, the services and Redis share its CPUs, " +
+    "and anything else running takes from the services' share. A figure's spread (min–max " +
+    "of its runs) shows how steady the machine was.",
+    "",
+    busyNote(r),
     "",
     "How it measures (see `bench/`):",
     "",
     "- Everything on loopback: a private `redis-server`, the core and the worker started with " +
-    "`deno task core` / `deno task worker` (the real permission flags), the fake " +
+    "`deno task core` / `deno task worker` (the real permission flags, LOG_LEVEL=info, the " +
+    "default" + (s.searchWorkers ? `, SEARCH_WORKERS=${s.searchWorkers}` : "") + "), the fake " +
     "OpenAI-compatible model (`tests/helpers/fake_llm.ts`) in the bench process.",
-    `- Each figure is the median of ${s.runs} runs. HTTP: a closed-loop generator in Deno, ` +
-    `${s.httpSeconds} s per run after 1 s of warm-up, at 1 and 16 connections.`,
-    `- Search: ${f0(r.corpus.memories)} memories seeded into the database file before the core ` +
-    `starts: 4 to 25 words each from a ${f0(Number(s.vocabulary))}-word vocabulary with ` +
-    `Zipf-like frequencies (most frequent: ${top} of memories), 30% stop words, 10% with ` +
-    `confirmed tags, 1% pinned, 5 owners holding 40/25/20/10/5%. Queries: 1 to 3 words drawn ` +
-    `with the same frequencies, so common words are searched often.`,
+    `- HTTP: \`wrk\` with ${s.wrkThreads} threads and ${s.connections} connections; a Lua ` +
+    "script varies bodies, ids and words per request and prints wrk's latency percentiles. " +
+    `Each figure is the median of ${s.runs} runs of ${s.httpSeconds} s after a 1 s warm-up; ` +
+    "the min–max of the runs is given with it.",
+    `- Corpus: memories written into the database file with direct SQL (one transaction, ` +
+    "prepared statements, the search index built once at the end) before the core starts: " +
+    "4 to 25 words each from a vocabulary with Zipf-like frequencies, 30% stop words, 10% " +
+    "with confirmed tags, 1% pinned, 5 owners holding 40/25/20/10/5%. The vocabulary is " +
+    "20,000 words up to 100,000 memories and one word per 5 memories beyond, so words held " +
+    `by ~10 memories exist at every size. Searches are for owner ${s.searchOwner} (40% of ` +
+    "the memories).",
+    "- Rare word: one of the 50 words held by closest to 10 memories; common word: one of " +
+    "the 5 held by closest to 2.5% of the memories (2,500 at 100,000), counted in the search " +
+    "index after seeding (fts5vocab), each request cycling through them:",
+    ...words.map((w) => `  ${w}`),
     `- Pipeline: followup jobs, the model answering in ${s.modelMs} ms, ` +
     `WORKER_CONCURRENCY=${s.concurrency}. Throughput: ${s.pipelineJobs} jobs posted at once, ` +
     `first POST to last result notification. Latency: ${s.latencyJobs} jobs, ` +
     `${s.outstanding} in flight at a time (none waits in the stream): POST → the model's first ` +
     `request for the job, and the overhead = POST → result notification minus the model's ` +
     `${s.modelMs} ms.`,
-    "- Memory: VmHWM of each service's `deno` process (the child of `deno task`) at the end.",
+    `- Memory: VmRSS of each service's \`deno\` process (the child of \`deno task\`), idle ` +
+    `${s.settleSeconds} s after it answers, and right after its bench; VmHWM (peak) for ` +
+    "information. The breakdown runs a bare `deno run` and one that only imports " +
+    "core/main.ts, each idle as long.",
+    "- Soak: the mixed load (half GET /memories/{id}, a quarter searches, a fifth POST " +
+    "/memories, 5% POST /llm_jobs processed by one worker) held at a fixed rate by wrk's " +
+    "`delay()`, RSS sampled every few seconds; it fails on steady growth: a least-squares " +
+    `slope over the second half above ${SOAK_SLOPE_MB_PER_MIN} MB/min with more than ` +
+    `${SOAK_GROWTH_MB} MB of growth along it. The full run's 60 s soak is short: on a busy ` +
+    "machine the services may still be warming up in its second half. `deno task bench " +
+    "--soak=600` runs a 10-minute soak alone.",
+    r.scaling.length > 0
+      ? "- Seeding (direct SQL, before the core starts) took " +
+        r.scaling.map((x) => `${f1(x.seedSeconds)} s for ${f0(x.memories)} memories`).join(", ") +
+        "."
+      : "",
     "",
     markdownTables(r),
     "",
-    "## README section",
-    "",
-    'The text below is the README\'s "Performance" section.',
-    "",
-    performanceSection,
-    "",
-  ].join("\n");
+  ].filter((l, i, a) => !(l === "" && a[i - 1] === "")).join("\n");
 }
 
 /** The README "Performance" section for these results. */
 export function performanceSection(r: BenchResults): string {
-  const h = (name: string, c: number) => r.http.find((x) => x.name === name && x.connections === c);
+  const h = (name: string) => r.http.find((x) => x.name === name);
   const one = r.pipeline.find((p) => p.workers === 1);
   const two = r.pipeline.find((p) => p.workers === 2);
-  const row = (name: string) => {
-    const a = h(name, 1);
-    const b = h(name, 16);
-    return `| ${name} | ${a ? f0(a.rps) : "-"} | ${a ? f2(a.p99) : "-"} | ${
-      b ? f0(b.rps) : "-"
-    } | ` +
-      `${b ? f2(b.p99) : "-"} |`;
-  };
+  const missed = r.targets.filter((t) => !t.met);
+  const m = r.memory;
+  const rows = ["POST /llm_jobs", "POST /memories", "GET /memories/{id}"]
+    .concat(["GET /search (rare word)", "GET /search (common word)"])
+    .map((n) => {
+      const c = h(n);
+      return c
+        ? `| ${n} | ${f0(c.rps.median)} | ${f2(c.p50.median)} | ${f2(c.p99.median)} |`
+        : `| ${n} | - | - | - |`;
+    });
+  const scale = r.scaling.map((s) =>
+    `| ${f0(s.memories)} | ${f2(s.rare.p50.median)} / ${f2(s.rare.p99.median)} | ` +
+    `${f2(s.common.p50.median)} / ${f2(s.common.p99.median)} |`
+  );
   return [
     "## Performance",
     "",
     "`deno task bench` measures the real services on loopback (a private redis-server, `deno " +
-    "task core` and `deno task worker`, the fake model) and writes `bench/RESULTS.md`. On a " +
-    `${r.machine.cpus}-CPU machine (medians of ${r.settings.runs} runs):`,
+    "task core` and `deno task worker`, the fake model) with `wrk` as the load generator (2 " +
+    "threads, 16 connections), checks every figure against its target (it exits non-zero " +
+    "while one is missed) and writes `bench/RESULTS.md` and this section. The figures need an " +
+    `otherwise idle machine. Latest run: ${r.generatedAt.slice(0, 10)}, ` +
+    `${r.machine.cpus} CPUs, load average ${r.machine.loadAverage} before it; ` +
+    `medians of ${r.settings.runs} runs, 100,000 memories:`,
     "",
-    "| endpoint | req/s, 1 conn | p99 ms | req/s, 16 conns | p99 ms |",
-    "|---|---:|---:|---:|---:|",
-    row("POST /llm_jobs"),
-    row("POST /memories"),
-    row("GET /memories/{id}"),
-    row("GET /search"),
+    busyNote(r),
     "",
-    `GET /search runs over ${f0(r.corpus.memories)} memories with Zipf-distributed words. ` +
+    "| endpoint | req/s | p50 ms | p99 ms |",
+    "|---|---:|---:|---:|",
+    ...rows,
+    "",
+    "Search latency, p50 / p99 ms, by corpus size:",
+    "",
+    "| memories | rare word | common word |",
+    "|---:|---:|---:|",
+    ...scale,
+    "",
     (one
       ? `With the model answering in ${one.modelMs} ms and WORKER_CONCURRENCY=${one.concurrency}, ` +
         `one worker completes ${f0(one.median.throughput)} jobs/s` +
@@ -258,11 +509,36 @@ export function performanceSection(r: BenchResults): string {
         `; a job reaches the model ${f1(one.median.firstCallP50)} ms (p50) after its POST, and ` +
         `the pipeline adds ${f1(one.median.overheadP50)} ms (p50) to the model's time. `
       : "") +
-    `Peak memory: core ${f0(r.memory.coreMb)} MB, worker ${f0(r.memory.workerMb)} MB.`,
+    `Memory (RSS): core ${f0(m.coreIdle?.rss ?? NaN)} MB idle, ${f0(m.coreAfter?.rss ?? NaN)} ` +
+    `MB after the bench; worker ${f0(m.workerIdle?.rss ?? NaN)} MB idle, ` +
+    `${f0(m.workerAfter?.rss ?? NaN)} MB after the pipeline bench` +
+    (m.breakdown
+      ? `; a bare \`deno run\` is ${f0(m.breakdown.bareDeno)} MB and importing the core's ` +
+        `modules brings it to ${f0(m.breakdown.coreModuleGraph)} MB.`
+      : ".") +
+    (r.soak
+      ? ` A ${f0(r.soak.seconds)} s soak of mixed load ended with ` +
+        r.soak.series.map((s) => `the ${s.name} at ${f0(s.last)} MB`).join(" and ") +
+        (r.soak.series.every((s) => s.met) ? ", without steady growth." : ", growing.")
+      : ""),
+    "",
+    missed.length === 0
+      ? "Every target was met in that run."
+      : `Targets missed in that run (\`bench/RESULTS.md\` has each figure against its target): ` +
+        `${missed.map((t) => t.name).join("; ")}.`,
     "",
     "`deno task faults` runs 1,000 jobs while killing workers (SIGKILL), restarting Redis and " +
     "the core, and making the model fail 30% of calls; it checks that every job ends completed " +
     "(or failed, for the ones given unusable answers), with no duplicate memory, event, tag or " +
     "notification. A 100-job version runs in `deno task test`.",
   ].join("\n");
+}
+
+/** `readme` with its "## Performance" section (up to the next `## ` heading) replaced. */
+export function replaceSection(readme: string, section: string): string {
+  const start = readme.indexOf("\n## Performance\n");
+  if (start < 0) throw new Error('README.md has no "## Performance" section');
+  const next = readme.indexOf("\n## ", start + 1);
+  const end = next < 0 ? readme.length : next;
+  return `${readme.slice(0, start + 1)}${section.replace(/\n+$/, "")}\n${readme.slice(end)}`;
 }

@@ -95,11 +95,29 @@ export const SEED_OWNERS: readonly SeedOwner[] = [
   { id: 1005, share: 0.05 },
 ];
 
+/**
+ * The vocabulary for `count` memories: 20,000 words up to 100,000 memories, then one word per 5
+ * memories. Real vocabularies grow with the text (Heaps' law); with a fixed 20,000 words even the
+ * rarest word is in about 50 of 1,000,000 memories, and a rare-word search could not be measured
+ * there.
+ */
+export function vocabularySizeFor(count: number): number {
+  return Math.max(20_000, Math.round(count / 5));
+}
+
+/** A word of the corpus and how many memories hold it (in their text or confirmed tags). */
+export interface WordCount {
+  /** The word. */
+  word: string;
+  /** Memories holding it. */
+  memories: number;
+}
+
 /** Options for {@linkcode seedMemories}. */
 export interface SeedOptions {
   /** How many memories (100,000 for the benchmark). */
   count: number;
-  /** Vocabulary size (20,000 by default). */
+  /** Vocabulary size ({@linkcode vocabularySizeFor} by default). */
   vocabularySize?: number;
   /** Zipf exponent (1.0 by default). */
   exponent?: number;
@@ -113,26 +131,42 @@ export interface SeedResult {
   sampleIds: string[];
   /** The vocabulary, most frequent first. */
   words: string[];
-  /** How many memories hold each of the 5 most frequent words (share of all memories). */
-  headShares: { word: string; share: number }[];
-  /** Seconds it took. */
+  /** Rare words: the {@linkcode RARE_WORDS} words held by closest to 10 memories. */
+  rare: WordCount[];
+  /** Common words: the {@linkcode COMMON_WORDS} words held by closest to 2.5% of memories. */
+  common: WordCount[];
+  /** Vocabulary size used. */
+  vocabularySize: number;
+  /** Seconds it took (writing, indexing and picking the words). */
   seconds: number;
 }
+
+/** How many rare words the rare-word search cycles through. */
+export const RARE_WORDS = 50;
+/** Memories a rare word is in. */
+export const RARE_MEMORIES = 10;
+/** How many common words the common-word search cycles through. */
+export const COMMON_WORDS = 5;
+/** Share of memories a common word is in (2,500 of 100,000). */
+export const COMMON_SHARE = 0.025;
 
 /** Write users and `count` confirmed memories (indexed by the triggers) into `databasePath`. */
 export function seedMemories(databasePath: string, options: SeedOptions): SeedResult {
   const started = performance.now();
   const rnd = prng(options.seed ?? 42);
-  const words = vocabulary(options.vocabularySize ?? 20_000);
+  const vocabularySize = options.vocabularySize ?? vocabularySizeFor(options.count);
+  const words = vocabulary(vocabularySize);
   const word = zipf(words.length, options.exponent ?? 1.0, rnd);
   const db = openDatabase(databasePath);
+  // A page cache large enough for the whole transaction: with the default 2 MB, SQLite spills
+  // pages to the WAL over and over while the index is built.
+  db.exec("PRAGMA cache_size = -524288");
   // Indexing row by row through the triggers takes a while for 100,000 memories; index once at
   // the end instead (as migration 013 does), then put the same triggers back.
   const triggers = db.prepare(
     "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%memories_fts%'",
   ).all() as { name: string; sql: string }[];
   const sampleIds: string[] = [];
-  const headCounts = new Map<string, number>(words.slice(0, 5).map((w) => [w, 0]));
   const base = Date.parse("2025-01-01T00:00:00.000Z");
   try {
     transaction(db, () => {
@@ -166,9 +200,6 @@ export function seedMemories(databasePath: string, options: SeedOptions): SeedRe
         for (let t = 0; t < length; t++) {
           tokens.push(rnd() < 0.3 ? STOP[Math.floor(rnd() * STOP.length)] : words[word()]);
         }
-        for (const w of new Set(tokens)) {
-          if (headCounts.has(w)) headCounts.set(w, headCounts.get(w)! + 1);
-        }
         const at = new Date(base + i * 5 * 60_000).toISOString();
         insert.run(id, owner, tokens.join(" "), rnd() < 0.01 ? 1 : 0, at, at);
         if (rnd() < 0.1) {
@@ -192,32 +223,45 @@ export function seedMemories(databasePath: string, options: SeedOptions): SeedRe
     });
     db.exec("INSERT INTO memories_fts (memories_fts) VALUES ('optimize')");
     db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    const counts = documentCounts(db, new Set(words));
+    return {
+      sampleIds,
+      words,
+      rare: closest(counts, RARE_MEMORIES, RARE_WORDS),
+      common: closest(counts, Math.round(COMMON_SHARE * options.count), COMMON_WORDS),
+      vocabularySize,
+      seconds: (performance.now() - started) / 1000,
+    };
   } finally {
     db.close();
   }
-  return {
-    sampleIds,
-    words,
-    headShares: [...headCounts].map(([w, n]) => ({ word: w, share: n / options.count })),
-    seconds: (performance.now() - started) / 1000,
-  };
 }
 
-/** A fixed list of search queries: 1 to 3 words drawn with the corpus' own frequencies. */
-export function searchQueries(
-  words: string[],
-  options: { count: number; seed?: number; exponent?: number },
-): { q: string; owner: number }[] {
-  const rnd = prng(options.seed ?? 99);
-  const word = zipf(words.length, options.exponent ?? 1.0, rnd);
-  const out: { q: string; owner: number }[] = [];
-  for (let i = 0; i < options.count; i++) {
-    const n = 1 + Math.floor(rnd() * 3);
-    const q = Array.from({ length: n }, () => words[word()]).join(" ");
-    const owner = SEED_OWNERS[Math.floor(rnd() * SEED_OWNERS.length)].id;
-    out.push({ q, owner });
+/** How many memories hold each word of `words`, from the search index itself (fts5vocab). */
+function documentCounts(db: ReturnType<typeof openDatabase>, words: Set<string>): WordCount[] {
+  db.exec("CREATE VIRTUAL TABLE temp.bench_vocab USING fts5vocab(main, memories_fts, row)");
+  try {
+    const rows = db.prepare("SELECT term, doc FROM temp.bench_vocab").all() as {
+      term: string;
+      doc: number;
+    }[];
+    return rows.filter((r) => words.has(r.term)).map((r) => ({
+      word: r.term,
+      memories: Number(r.doc),
+    }));
+  } finally {
+    db.exec("DROP TABLE temp.bench_vocab");
   }
-  return out;
+}
+
+/** The `take` words whose count is closest to `target` (ties: alphabetical), deterministic. */
+function closest(counts: WordCount[], target: number, take: number): WordCount[] {
+  return [...counts]
+    .sort((a, b) =>
+      Math.abs(a.memories - target) - Math.abs(b.memories - target) ||
+      (a.word < b.word ? -1 : a.word > b.word ? 1 : 0)
+    )
+    .slice(0, take);
 }
 
 /** A note-like sentence for POST /memories. */

@@ -11,7 +11,7 @@ import { openDatabase } from "../../core/db/open.ts";
 import { ApiError } from "../../core/http/errors.ts";
 import { createSearchPool, type SearchPoolOptions } from "../../core/store/search_pool.ts";
 import { searchMemories, type SearchParams } from "../../core/store/search_query.ts";
-import { searchQueries, SEED_OWNERS, seedMemories } from "../../bench/seed.ts";
+import { prng, SEED_OWNERS, seedMemories, zipf } from "../../bench/seed.ts";
 import { silentLogger } from "../../shared/log.ts";
 
 await sanitizeTests();
@@ -19,6 +19,16 @@ await sanitizeTests();
 // Deno prints a worker's uncaught error to stderr even when the pool handles it: the
 // "simulated search worker crash" lines in the output are expected.
 const FAULTY_WORKER = new URL("../helpers/faulty_search_worker.ts", import.meta.url);
+
+/** `count` searches of 1 to 3 of `words`, the first words most often, for the seeded owners. */
+function searchQueries(words: string[], count: number): SearchParams[] {
+  const rnd = prng(99);
+  const word = zipf(words.length, 1.0, rnd);
+  return Array.from({ length: count }, () => ({
+    q: Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => words[word()]).join(" "),
+    owner: SEED_OWNERS[Math.floor(rnd() * SEED_OWNERS.length)].id,
+  }));
+}
 
 /** A file database with the schema (and `seed` memories when asked). */
 function databaseFile(dir: string, seed = 0): string {
@@ -59,7 +69,7 @@ Deno.test("the pool answers exactly what the inline search answers on a seeded d
     const words = db.prepare("SELECT content FROM memories LIMIT 200").all()
       .flatMap((r) => String(r.content).split(" "));
     const params: SearchParams[] = [
-      ...searchQueries([...new Set(words)], { count: 60 }),
+      ...searchQueries([...new Set(words)], 60),
       // The most common words, a word in no memory, punctuation only.
       ...SEED_OWNERS.map((o) => ({ owner: o.id, q: words.slice(0, 3).join(" ") })),
       { owner: SEED_OWNERS[0].id, q: "zzzznotaword" },

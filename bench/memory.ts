@@ -1,0 +1,96 @@
+/**
+ * Resident memory as seen from outside: VmRSS (now) and VmHWM (peak) of a process from /proc,
+ * and the idle breakdown of the core: a bare `deno run`, a process that only imports the core's
+ * module graph, and the core itself idle, so the share of each layer shows.
+ */
+import { join } from "node:path";
+import { memoryOf } from "./stack.ts";
+import { REPO_ROOT } from "../tests/helpers/processes.ts";
+
+const MB = 1024 * 1024;
+
+/** RSS now and peak RSS of one process, MB. */
+export interface RssFigure {
+  /** VmRSS, MB. */
+  rss: number;
+  /** VmHWM, MB. */
+  peak: number;
+}
+
+/** VmRSS and VmHWM of `pid` in MB (NaN once it is gone). */
+export async function rssOf(pid: number): Promise<RssFigure> {
+  const m = await memoryOf(pid);
+  return m ? { rss: m.rss / MB, peak: m.peak / MB } : { rss: NaN, peak: NaN };
+}
+
+/** Wait `ms` (services settle: the start's garbage collected, timers armed). */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The idle layers of the core's memory, MB (VmRSS). */
+export interface MemoryBreakdown {
+  /** `deno run` of a file that prints and waits. */
+  bareDeno: number;
+  /** `deno run` of a file importing core/main.ts (not started: it runs only as the main module). */
+  coreModuleGraph: number;
+}
+
+// Prints "ready" once its imports are evaluated, then waits for SIGTERM.
+const WAIT = 'console.log("ready");\nsetInterval(() => {}, 1 << 30);\n';
+
+/** Start `deno run` of `source`, wait for its "ready", let it settle, read its RSS, stop it. */
+async function idleRss(source: string, settleMs: number): Promise<number> {
+  const dir = await Deno.makeTempDir({ prefix: "memori_rss_" });
+  const file = join(dir, "idle.ts");
+  await Deno.writeTextFile(file, source);
+  // The repository's deno.json, for the import map the core's modules use; the environment as
+  // the services see it (serve.sh): a library that lists it at import sees an empty one.
+  const child = new Deno.Command("deno", {
+    args: [
+      "run",
+      "--no-prompt",
+      "--allow-env=LOG_LEVEL",
+      "--ignore-env",
+      "--config",
+      join(REPO_ROOT, "deno.json"),
+      file,
+    ],
+    cwd: REPO_ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  try {
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let seen = "";
+    while (!seen.includes("ready")) {
+      const { value, done } = await reader.read();
+      if (done) {
+        const err = await new Response(child.stderr).text();
+        throw new Error(`idle process exited before it was ready:\n${err}`);
+      }
+      seen += value;
+    }
+    reader.releaseLock();
+    await sleep(settleMs);
+    return (await rssOf(child.pid)).rss;
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await child.status;
+    await child.stdout.cancel().catch(() => {});
+    await child.stderr.cancel().catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Measure the bare runtime and the core's module graph, each idle after `settleMs`. */
+export async function measureBreakdown(settleMs: number): Promise<MemoryBreakdown> {
+  const main = new URL("../core/main.ts", import.meta.url).href;
+  return {
+    bareDeno: await idleRss(WAIT, settleMs),
+    coreModuleGraph: await idleRss(`import ${JSON.stringify(main)};\n${WAIT}`, settleMs),
+  };
+}

@@ -1,0 +1,268 @@
+/**
+ * The bench's phases, each on its own stack (a private redis-server, `deno task core`, and for
+ * the pipeline and the soak `deno task worker` and the fake model): the HTTP figures at 100,000
+ * memories, search at other corpus sizes, the worker pipeline, and the soak. Each phase stops
+ * what it started through the shared {@linkcode Cleanups}, also when it fails.
+ */
+import { CONNECTIONS, ENDPOINTS, runHttpCases } from "./http.ts";
+import { type PipelineRun, runPipeline, scriptFake, summarize } from "./pipeline.ts";
+import type { MemoryFigures, PipelineCase, ScalingRow } from "./report.ts";
+import { seedMemories, type SeedResult } from "./seed.ts";
+import { runSoak, type SoakResult } from "./soak.ts";
+import {
+  type BenchCore,
+  type BenchService,
+  coreDirs,
+  startBenchRedis,
+  startCore,
+  startWorkerProcess,
+} from "./stack.ts";
+import type { WrkCase, WrkResult } from "./wrk.ts";
+import { rssOf, sleep } from "./memory.ts";
+import { startFakeLlm } from "../tests/helpers/fake_llm.ts";
+
+/** Things to stop, newest first. */
+export class Cleanups {
+  #items: (() => Promise<unknown>)[] = [];
+  /** Register `fn` to run at the next {@linkcode run}. */
+  add(fn: () => Promise<unknown>): void {
+    this.#items.push(fn);
+  }
+  /** Run every registered cleanup, newest first; failures are logged, not thrown. */
+  async run(): Promise<void> {
+    while (this.#items.length > 0) {
+      await this.#items.pop()!().catch((err) =>
+        console.error(`cleanup: ${(err as Error).message}`)
+      );
+    }
+  }
+}
+
+/** What every phase is given. */
+export interface PhaseContext {
+  /** Stops what the phase starts. */
+  cleanups: Cleanups;
+  /** Progress lines. */
+  log: (message: string) => void;
+  /** Runs per figure. */
+  runs: number;
+  /** Seconds per HTTP run. */
+  seconds: number;
+  /** Seconds a service is left idle after it answers before its idle RSS is read. */
+  settleSeconds: number;
+  /** Extra environment for the core (SEARCH_WORKERS when set). */
+  coreEnv: Record<string, string>;
+}
+
+const fmtRun = (name: string, r: WrkResult) =>
+  `${name}: ${Math.round(r.rps)} req/s, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms` +
+  (r.errors ? `, ${r.errors} errors` : "");
+
+/** A seeded database and a core (and its Redis) serving it. */
+async function seededCore(
+  ctx: PhaseContext,
+  count: number,
+): Promise<{ seed: SeedResult; core: BenchCore; redisUrl: string; imageDir: string }> {
+  const dirs = await coreDirs(`memori_bench_${count}_`);
+  ctx.cleanups.add(() => Deno.remove(dirs.root, { recursive: true }));
+  ctx.log(`seeding ${count.toLocaleString("en-US")} memories`);
+  const seed = seedMemories(dirs.databasePath, { count });
+  ctx.log(
+    `seeded in ${seed.seconds.toFixed(1)} s; rare words held by ` +
+      `${seed.rare[0].memories}-${seed.rare.at(-1)!.memories} memories, common by ` +
+      seed.common.map((w) => `${w.word} ${w.memories}`).join(", "),
+  );
+  const redis = await startBenchRedis();
+  ctx.cleanups.add(() => redis.stop());
+  const core = await startCore({ ...dirs, redisUrl: redis.url, env: ctx.coreEnv });
+  ctx.cleanups.add(() => core.stop());
+  return { seed, core, redisUrl: redis.url, imageDir: dirs.imageDir };
+}
+
+function scalingRow(seed: SeedResult, count: number, cases: WrkCase[]): ScalingRow {
+  return {
+    memories: count,
+    seedSeconds: seed.seconds,
+    vocabularySize: seed.vocabularySize,
+    rareWords: seed.rare,
+    commonWords: seed.common,
+    rare: cases.find((c) => c.name === "GET /search (rare word)")!,
+    common: cases.find((c) => c.name === "GET /search (common word)")!,
+  };
+}
+
+/** The HTTP figures at 100,000 memories, and the core's RSS idle and after them. */
+export async function benchHttp(ctx: PhaseContext): Promise<{
+  http: WrkCase[];
+  row: ScalingRow;
+  memory: MemoryFigures;
+}> {
+  const count = 100_000;
+  const { seed, core } = await seededCore(ctx, count);
+  await sleep(ctx.settleSeconds * 1000);
+  const coreIdle = await rssOf(core.pid);
+  ctx.log(`core idle: ${coreIdle.rss.toFixed(1)} MB RSS`);
+  const http = await runHttpCases(core.url, {
+    seed,
+    seconds: ctx.seconds,
+    runs: ctx.runs,
+    onRun: (name, r) => ctx.log(fmtRun(name, r)),
+  });
+  const coreAfter = await rssOf(core.pid);
+  ctx.log(`core after: ${coreAfter.rss.toFixed(1)} MB RSS, peak ${coreAfter.peak.toFixed(1)} MB`);
+  await ctx.cleanups.run();
+  return { http, row: scalingRow(seed, count, http), memory: { coreIdle, coreAfter } };
+}
+
+/** Rare- and common-word search at `count` memories. */
+export async function benchSearchAt(ctx: PhaseContext, count: number): Promise<ScalingRow> {
+  const { seed, core } = await seededCore(ctx, count);
+  const cases = await runHttpCases(core.url, {
+    seed,
+    endpoints: ENDPOINTS.filter((e) => e.name.startsWith("GET /search")),
+    seconds: ctx.seconds,
+    runs: ctx.runs,
+    onRun: (name, r) => ctx.log(`${count.toLocaleString("en-US")}: ${fmtRun(name, r)}`),
+  });
+  await ctx.cleanups.run();
+  return scalingRow(seed, count, cases);
+}
+
+/** Pipeline settings. */
+export interface PipelineSettings {
+  /** The model's answer time, ms. */
+  modelMs: number;
+  /** WORKER_CONCURRENCY. */
+  concurrency: number;
+  /** Jobs per saturation run. */
+  jobs: number;
+  /** Jobs per latency run. */
+  latencyJobs: number;
+}
+
+/** The worker pipeline with 1 and then 2 workers, and the worker's RSS idle and after. */
+export async function benchPipeline(ctx: PhaseContext, o: PipelineSettings): Promise<{
+  cases: PipelineCase[];
+  memory: MemoryFigures;
+}> {
+  const dirs = await coreDirs("memori_bench_pipeline_");
+  ctx.cleanups.add(() => Deno.remove(dirs.root, { recursive: true }));
+  const redis = await startBenchRedis();
+  ctx.cleanups.add(() => redis.stop());
+  const core = await startCore({ ...dirs, redisUrl: redis.url, env: ctx.coreEnv });
+  ctx.cleanups.add(() => core.stop());
+  const userId = 2001;
+  const res = await fetch(`${core.url}/users`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ telegram_user_id: userId, display_name: "Bench" }),
+  });
+  await res.body?.cancel();
+  const fake = await startFakeLlm();
+  ctx.cleanups.add(() => fake.close());
+  scriptFake(fake, o.modelMs);
+  const workers: BenchService[] = [];
+  const cases: PipelineCase[] = [];
+  const memory: MemoryFigures = {};
+  for (const count of [1, 2]) {
+    while (workers.length < count) {
+      const w = await startWorkerProcess({
+        redisUrl: redis.url,
+        coreUrl: core.url,
+        llmUrl: fake.url,
+        imageDir: dirs.imageDir,
+        env: { WORKER_CONCURRENCY: String(o.concurrency) },
+      });
+      workers.push(w);
+      ctx.cleanups.add(() => w.stop());
+      if (!memory.workerIdle) {
+        await sleep(ctx.settleSeconds * 1000);
+        memory.workerIdle = await rssOf(w.pid);
+        ctx.log(`worker idle: ${memory.workerIdle.rss.toFixed(1)} MB RSS`);
+      }
+    }
+    const options = {
+      coreUrl: core.url,
+      redisUrl: redis.url,
+      fake,
+      modelMs: o.modelMs,
+      userId,
+      outstanding: o.concurrency / 2,
+      timeoutMs: 120_000,
+    };
+    // Warm-up (JIT, connections), not counted.
+    await runPipeline({ ...options, jobs: 200, latencyJobs: 40 });
+    const runs: PipelineRun[] = [];
+    for (let r = 0; r < ctx.runs; r++) {
+      const run = await runPipeline({ ...options, jobs: o.jobs, latencyJobs: o.latencyJobs });
+      runs.push(run);
+      ctx.log(
+        `${count} worker(s): ${run.throughput.toFixed(1)} jobs/s; POST->LLM p50 ` +
+          `${run.firstCallP50.toFixed(2)} ms p99 ${run.firstCallP99.toFixed(2)} ms; overhead ` +
+          `p50 ${run.overheadP50.toFixed(2)} ms p99 ${run.overheadP99.toFixed(2)} ms`,
+      );
+    }
+    cases.push({
+      workers: count,
+      concurrency: o.concurrency,
+      modelMs: o.modelMs,
+      jobs: o.jobs,
+      latencyJobs: o.latencyJobs,
+      runs,
+      median: summarize(runs),
+    });
+  }
+  for (const w of workers) {
+    const m = await rssOf(w.pid);
+    if (!memory.workerAfter || m.rss > memory.workerAfter.rss) memory.workerAfter = m;
+  }
+  ctx.log(`worker after: ${memory.workerAfter!.rss.toFixed(1)} MB RSS`);
+  await ctx.cleanups.run();
+  return { cases, memory };
+}
+
+/** Soak settings. */
+export interface SoakSettings {
+  /** Length, seconds. */
+  seconds: number;
+  /** Requests/s to hold. */
+  rate: number;
+  /** Seconds between RSS samples. */
+  sampleSeconds: number;
+  /** The model's answer time, ms. */
+  modelMs: number;
+  /** WORKER_CONCURRENCY. */
+  concurrency: number;
+}
+
+/** The soak on 100,000 memories with one worker. */
+export async function benchSoak(ctx: PhaseContext, o: SoakSettings): Promise<SoakResult> {
+  const { seed, core, redisUrl, imageDir } = await seededCore(ctx, 100_000);
+  const fake = await startFakeLlm();
+  ctx.cleanups.add(() => fake.close());
+  scriptFake(fake, o.modelMs);
+  const worker = await startWorkerProcess({
+    redisUrl,
+    coreUrl: core.url,
+    llmUrl: fake.url,
+    imageDir,
+    env: { WORKER_CONCURRENCY: String(o.concurrency) },
+  });
+  ctx.cleanups.add(() => worker.stop());
+  await sleep(ctx.settleSeconds * 1000);
+  ctx.log(`soak: ${o.seconds} s at ${o.rate} req/s over ${CONNECTIONS} connections`);
+  const result = await runSoak({
+    coreUrl: core.url,
+    processes: [{ name: "core", pid: core.pid }, { name: "worker", pid: worker.pid }],
+    seed,
+    seconds: o.seconds,
+    rate: o.rate,
+    sampleSeconds: o.sampleSeconds,
+    onSample: (t, rss) =>
+      ctx.log(
+        `soak ${t.toFixed(0)} s: core ${rss[0].toFixed(1)} MB, worker ${rss[1].toFixed(1)} MB`,
+      ),
+  });
+  await ctx.cleanups.run();
+  return result;
+}

@@ -1,0 +1,71 @@
+/**
+ * The bench's pure parts: the statistics, the soak's growth verdict, the corpus' rare and common
+ * words, the Lua literals handed to wrk, and the README section replacement. The load itself
+ * (wrk, the services) runs only in `deno task bench`.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { linearFit, median, spread } from "../../bench/stats.ts";
+import { summarizeSeries } from "../../bench/soak.ts";
+import { luaList, luaString } from "../../bench/wrk.ts";
+import { replaceSection } from "../../bench/report.ts";
+import { seedMemories, vocabularySizeFor } from "../../bench/seed.ts";
+import { corpusLua } from "../../bench/http.ts";
+
+Deno.test("median, spread and the least-squares slope", () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 2, 3]), 2.5);
+  assert.deepEqual(spread([5, 1, 3]), { median: 3, min: 1, max: 5 });
+  const fit = linearFit([0, 1, 2, 3].map((x) => ({ x, y: 2 * x + 1 })));
+  assert.ok(Math.abs(fit.slope - 2) < 1e-9 && Math.abs(fit.intercept - 1) < 1e-9);
+});
+
+Deno.test("soak: steady growth over the second half fails, a sawtooth or warm-up does not", () => {
+  const times = Array.from({ length: 13 }, (_, i) => i * 5);
+  // Warm-up then flat with GC sawtooth.
+  const flat = times.map((t) => (t < 30 ? 80 + t * 3 : 170 + (t % 10 === 0 ? 5 : -5)));
+  assert.equal(summarizeSeries("core", times, flat).met, true);
+  // 12 MB/min all along: 6 MB over the 30 s second half.
+  const leak = times.map((t) => 80 + (t / 60) * 12);
+  const s = summarizeSeries("core", times, leak);
+  assert.ok(Math.abs(s.slopeMbPerMin - 12) < 1e-9);
+  assert.equal(s.met, false);
+  // The same slope in a 10 s soak grows under 5 MB: not judged a leak.
+  assert.equal(summarizeSeries("core", [0, 5, 10], [80, 81, 82]).met, true);
+});
+
+Deno.test("Lua literals: ASCII strings escaped, anything else refused", () => {
+  assert.equal(luaString('say "hi"\\'), '"say \\"hi\\"\\\\"');
+  assert.equal(luaList("xs", ["a", "b"]), 'local xs = {\n"a",\n"b"\n}\n');
+  assert.throws(() => luaString("café"));
+});
+
+Deno.test("README: only the Performance section is replaced", () => {
+  const readme = "# X\n\n## A\n\na\n\n## Performance\n\nold\n\n## B\n\nb\n";
+  assert.equal(
+    replaceSection(readme, "## Performance\n\nnew\n"),
+    "# X\n\n## A\n\na\n\n## Performance\n\nnew\n\n## B\n\nb\n",
+  );
+  assert.throws(() => replaceSection("# X\n", "## Performance\n"));
+});
+
+Deno.test("seeding: rare and common words counted from the index, requests for them", async () => {
+  assert.equal(vocabularySizeFor(100_000), 20_000);
+  assert.equal(vocabularySizeFor(1_000_000), 200_000);
+  const dir = await Deno.makeTempDir({ prefix: "memori_seed_test_" });
+  try {
+    const seed = seedMemories(join(dir, "memori.db"), { count: 5000 });
+    assert.equal(seed.rare.length, 50);
+    assert.ok(seed.rare.every((w) => Math.abs(w.memories - 10) <= 2), JSON.stringify(seed.rare));
+    assert.equal(seed.common.length, 5);
+    // 2.5% of 5,000.
+    assert.ok(seed.common.every((w) => Math.abs(w.memories - 125) <= 25));
+    const lua = corpusLua(seed);
+    for (const fn of ["req_get_memory", "req_search_rare", "req_post_memory", "req_llm_job"]) {
+      assert.ok(lua.includes(`function ${fn}()`), fn);
+    }
+    assert.ok(lua.includes(JSON.stringify(seed.rare[0].word)));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
