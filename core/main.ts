@@ -60,7 +60,9 @@ async function main(): Promise<void> {
     intervalMs: config.REPUBLISH_INTERVAL_SECONDS * 1000,
   });
   // A file database only: :memory: has no WAL.
-  const checkpointer = config.DATABASE_PATH === ":memory:" ? null : startCheckpointer(deps);
+  const checkpointer = config.DATABASE_PATH === ":memory:"
+    ? null
+    : startCheckpointer({ db, log, databasePath: config.DATABASE_PATH });
   let server;
   try {
     server = await serveFetch(app.fetch, {

@@ -98,11 +98,12 @@ case "$service" in
     db_dir=$(dirname "$db_path")
     listen="$core_host:$core_port"
     net=$(net_list "$listen" "$redis")
-    # The search workers (core/store/search_pool.ts) are loaded like a dynamic import, which
-    # Deno lets a thread do only with read access to each module it loads: the two directories
-    # of their modules (source code, no data). Without workers the core reads none of its code.
+    # The core's threads (the WAL checkpoint thread, core/db/checkpoint_worker.ts, and the search
+    # workers, core/store/search_pool.ts) are loaded like a dynamic import, which Deno lets a
+    # thread do only with read access to each module it loads: the directories of their modules
+    # (source code, no data). The core reads none of its other code.
     case "${SEARCH_WORKERS:-2}" in
-      0) code_dirs= ;;
+      0) code_dirs=",$here/core/db" ;;
       *) code_dirs=",$here/core/store,$here/core/db" ;;
     esac
     # A small young generation, as for the worker: with V8's default the core's RSS grew from

@@ -292,12 +292,13 @@ Deno.test("deno task core serves /health and publishes the smoke test job to llm
   });
 });
 
-Deno.test("deno task core writes only its data directories and reads only them and its search modules", async () => {
+Deno.test("deno task core writes only its data directories and reads only them and its threads' modules", async () => {
   await withStack(async (stack) => {
     const args = await stack.core.denoRunArgs();
     const dbDir = join(stack.tmp, "db");
-    // And, for its search worker threads (SEARCH_WORKERS defaults to 2), the source directories
-    // of their modules: Deno checks read access to each module a worker loads.
+    // And, for its threads (the WAL checkpoint thread; the search workers, SEARCH_WORKERS
+    // defaults to 2), the source directories of their modules: Deno checks read access to each
+    // module a worker loads.
     const code = `${REPO_ROOT}/core/store,${REPO_ROOT}/core/db`;
     assert.equal(flagValue(args, "--allow-read"), `${dbDir},${stack.imageDir},${code}`);
     assert.equal(flagValue(args, "--allow-write"), `${dbDir},${stack.imageDir}`);
