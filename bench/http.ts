@@ -3,7 +3,7 @@
  * endpoint over a seeded corpus, and the cases the bench measures. Every case runs at 16
  * connections on loopback with wrk's 2 threads, the issue's setting.
  */
-import { luaList, luaString, runWrkCase, type WrkCase, type WrkResult } from "./wrk.ts";
+import { luaList, luaString, runWrk, runWrkCase, type WrkCase, type WrkResult } from "./wrk.ts";
 import { prng, SEED_OWNERS, type SeedResult, sentence, zipf } from "./seed.ts";
 
 /** The owner every search is made for: the heaviest (40% of the memories). */
@@ -116,6 +116,53 @@ export async function runHttpCases(
     );
   }
   return out;
+}
+
+/** The figure of {@linkcode runReadsUnderSearch}. */
+export const READS_UNDER_SEARCH = "GET /memories/{id}, 8 conns, common-word searches on 8 more";
+
+/**
+ * Reads by id on 8 connections while 8 other connections search for common words: what a slow
+ * search costs every other request. With searches on the thread that serves HTTP
+ * (SEARCH_WORKERS=0) each read waits behind them; with the search workers it does not.
+ */
+export async function runReadsUnderSearch(
+  baseUrl: string,
+  options: HttpCasesOptions,
+): Promise<WrkCase> {
+  const lua = corpusLua(options.seed);
+  const half = CONNECTIONS / 2;
+  // Long enough to cover the reads' warm-up and runs, with a second of slack for each start.
+  const searchSeconds = 1 + options.runs * (options.seconds + 1) + 2;
+  const searches = runWrk(
+    baseUrl,
+    `${lua}
+request = req_search_common
+`,
+    {
+      connections: half,
+      threads: 1,
+      seconds: searchSeconds,
+    },
+  );
+  await new Promise((r) => setTimeout(r, 500));
+  try {
+    return await runWrkCase(
+      READS_UNDER_SEARCH,
+      baseUrl,
+      `${lua}
+request = req_get_memory
+`,
+      {
+        connections: half,
+        runs: options.runs,
+        seconds: options.seconds,
+        onRun: (r) => options.onRun?.(READS_UNDER_SEARCH, r),
+      },
+    );
+  } finally {
+    await searches;
+  }
 }
 
 /**

@@ -4,7 +4,7 @@
  * memories, search at other corpus sizes, the worker pipeline, and the soak. Each phase stops
  * what it started through the shared {@linkcode Cleanups}, also when it fails.
  */
-import { CONNECTIONS, ENDPOINTS, runHttpCases } from "./http.ts";
+import { CONNECTIONS, ENDPOINTS, runHttpCases, runReadsUnderSearch } from "./http.ts";
 import { type PipelineRun, runPipeline, scriptFake, summarize } from "./pipeline.ts";
 import type { MemoryFigures, PipelineCase, ScalingRow } from "./report.ts";
 import { seedMemories, type SeedResult } from "./seed.ts";
@@ -102,12 +102,14 @@ export async function benchHttp(ctx: PhaseContext): Promise<{
   await sleep(ctx.settleSeconds * 1000);
   const coreIdle = await rssOf(core.pid);
   ctx.log(`core idle: ${coreIdle.rss.toFixed(1)} MB RSS`);
-  const http = await runHttpCases(core.url, {
+  const options = {
     seed,
     seconds: ctx.seconds,
     runs: ctx.runs,
-    onRun: (name, r) => ctx.log(fmtRun(name, r)),
-  });
+    onRun: (name: string, r: WrkResult) => ctx.log(fmtRun(name, r)),
+  };
+  const http = await runHttpCases(core.url, options);
+  http.push(await runReadsUnderSearch(core.url, options));
   const coreAfter = await rssOf(core.pid);
   ctx.log(`core after: ${coreAfter.rss.toFixed(1)} MB RSS, peak ${coreAfter.peak.toFixed(1)} MB`);
   await ctx.cleanups.run();

@@ -420,7 +420,9 @@ export function resultsMarkdown(r: BenchResults): string {
     `- HTTP: \`wrk\` with ${s.wrkThreads} threads and ${s.connections} connections; a Lua ` +
     "script varies bodies, ids and words per request and prints wrk's latency percentiles. " +
     `Each figure is the median of ${s.runs} runs of ${s.httpSeconds} s after a 1 s warm-up; ` +
-    "the min–max of the runs is given with it.",
+    "the min–max of the runs is given with it. One more figure splits the connections: reads " +
+    "by id on half of them while the other half search for common words (one wrk thread each), " +
+    "to show what a slow search costs every other request.",
     `- Corpus: memories written into the database file with direct SQL (one transaction, ` +
     "prepared statements, the search index built once at the end) before the core starts: " +
     "4 to 25 words each from a vocabulary with Zipf-like frequencies, 30% stop words, 10% " +
