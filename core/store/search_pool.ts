@@ -41,6 +41,8 @@ export interface SearchPoolOptions {
   log: Logger;
   /** The worker's module; tests pass one that can crash or hang. search_worker.ts by default. */
   workerUrl?: URL;
+  /** How long an idle worker is kept ({@linkcode IDLE_WORKER_MS} by default). */
+  idleWorkerMs?: number;
 }
 
 /** What a pool is doing, for tests and logs. */
@@ -77,16 +79,26 @@ interface Slot {
   /** Id of the search the worker runs; a late reply from an earlier one is ignored. */
   id: number;
   timer?: ReturnType<typeof setTimeout>;
+  /** Ends the worker once it has been idle for {@linkcode IDLE_WORKER_MS}. */
+  idleTimer?: ReturnType<typeof setTimeout>;
 }
+
+/**
+ * A worker idle this long is ended. Each is a V8 isolate of ~8 MB; on a small box searches come
+ * now and then, so the pool holds memory only while they do. Workers start on demand (tens of
+ * ms), and a search goes to a running idle worker before a new one is started.
+ */
+export const IDLE_WORKER_MS = 60_000;
 
 /** How long a closing worker gets to close its connection before it is terminated anyway. */
 const CLOSE_GRACE_MS = 1000;
 
 const RETRY_AFTER = { "Retry-After": "1" };
 
-/** Start a pool of `size` search workers on `databasePath`. */
+/** A pool of at most `size` search workers on `databasePath`, started as searches need them. */
 export function createSearchPool(options: SearchPoolOptions): SearchPool {
   const { databasePath, maxQueue, timeoutMs, log } = options;
+  const idleWorkerMs = options.idleWorkerMs ?? IDLE_WORKER_MS;
   const workerUrl = options.workerUrl ?? new URL("./search_worker.ts", import.meta.url);
   const slots: Slot[] = Array.from({ length: options.size }, () => ({ id: 0 }));
   const queue: Job[] = [];
@@ -112,6 +124,7 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
   };
 
   const dispatch = (slot: Slot, job: Job) => {
+    clearTimeout(slot.idleTimer);
     const worker = slot.worker ?? spawn(slot, slots.indexOf(slot));
     slot.job = job;
     slot.id = ++seq;
@@ -142,6 +155,9 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
   const next = (slot: Slot) => {
     const job = queue.shift();
     if (job !== undefined) dispatch(slot, job);
+    else if (slot.worker !== undefined && !closed) {
+      slot.idleTimer = setTimeout(() => void stopWorker(slot, undefined), idleWorkerMs);
+    }
   };
 
   const onReply = (slot: Slot, worker: Worker, reply: SearchReply) => {
@@ -173,10 +189,9 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
     if (closed) return;
     closed = true;
     for (const job of queue.splice(0)) job.reject(shuttingDown());
+    for (const slot of slots) clearTimeout(slot.idleTimer);
     await Promise.all(slots.map((slot) => stopWorker(slot, finish(slot))));
   };
-
-  slots.forEach(spawn);
 
   return {
     search(params) {

@@ -235,3 +235,21 @@ Deno.test("a closed pool ends its workers and refuses new searches", async () =>
   assert.equal((await apiError(searches.search({ owner: 1, q: "pelican" }))).status, 503);
   await searches.close();
 });
+
+Deno.test("workers start as searches need them and end after idling", async () => {
+  await using tmp = await tempDir("memori_search_pool_");
+  const path = databaseFile(tmp.path);
+  await using searches = pool(path, { idleWorkerMs: 300 });
+  assert.equal(searches.stats().workers, 0, "none before the first search");
+  for (let i = 0; i < 3; i++) await searches.search({ owner: 1, q: "milk" });
+  assert.equal(searches.stats().workers, 1, "one at a time reuses the running worker");
+  await Promise.all([1, 2, 3].map(() => searches.search({ owner: 1, q: "milk" })));
+  assert.equal(searches.stats().workers, 2);
+  const deadline = Date.now() + 5000;
+  while (searches.stats().workers > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(searches.stats().workers, 0, "idle workers were ended");
+  assert.deepEqual(await searches.search({ owner: 1, q: "milk" }), []);
+  assert.equal(searches.stats().workers, 1);
+});
