@@ -79,6 +79,8 @@ interface Slot {
   /** Id of the search the worker runs; a late reply from an earlier one is ignored. */
   id: number;
   timer?: ReturnType<typeof setTimeout>;
+  /** Whether the worker has said it is ready; a search is timed only from then. */
+  ready?: boolean;
   /** Ends the worker once it has been idle for {@linkcode IDLE_WORKER_MS}. */
   idleTimer?: ReturnType<typeof setTimeout>;
 }
@@ -89,6 +91,13 @@ interface Slot {
  * ms), and a search goes to a running idle worker before a new one is started.
  */
 export const IDLE_WORKER_MS = 60_000;
+
+/**
+ * How long a new worker may take to load and open the database before its search fails: a cold
+ * start (modules compiled, a first connection) is not the search's time, and SEARCH_TIMEOUT_SECONDS
+ * counts from when the worker is ready.
+ */
+const STARTUP_TIMEOUT_MS = 30_000;
 
 /** How long a closing worker gets to close its connection before it is terminated anyway. */
 const CLOSE_GRACE_MS = 1000;
@@ -120,6 +129,7 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
     worker.onmessageerror = (event) => crashed(event, "a reply could not be read");
     worker.postMessage({ kind: "open", path: databasePath } satisfies SearchCommand);
     slot.worker = worker;
+    slot.ready = false;
     return worker;
   };
 
@@ -129,18 +139,30 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
     slot.job = job;
     slot.id = ++seq;
     worker.postMessage({ kind: "search", id: slot.id, params: job.params } satisfies SearchCommand);
+    armTimer(slot);
+  };
+
+  // Until the worker is ready, only its start is bounded; then the search itself.
+  const armTimer = (slot: Slot) => {
+    clearTimeout(slot.timer);
+    if (slot.job === undefined) return;
+    if (!slot.ready) {
+      slot.timer = setTimeout(() => {
+        log.error("search worker did not start in time; replacing it", {
+          worker: slots.indexOf(slot),
+          timeout_ms: STARTUP_TIMEOUT_MS,
+        });
+        replace(slot, busy("the search worker did not start"));
+      }, STARTUP_TIMEOUT_MS);
+      return;
+    }
     slot.timer = setTimeout(() => {
       log.warn("search ran past SEARCH_TIMEOUT_SECONDS; replacing its worker", {
         worker: slots.indexOf(slot),
         timeout_ms: timeoutMs,
       });
       // A synchronous SQLite call cannot be interrupted; ending the thread is the only way.
-      replace(
-        slot,
-        new ApiError(503, `the search took longer than ${timeoutMs} ms; retry shortly`, {
-          ...RETRY_AFTER,
-        }),
-      );
+      replace(slot, busy(`the search took longer than ${timeoutMs} ms`));
     }, timeoutMs);
   };
 
@@ -161,7 +183,12 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
   };
 
   const onReply = (slot: Slot, worker: Worker, reply: SearchReply) => {
-    if (slot.worker !== worker || reply.kind === "closed" || reply.id !== slot.id) return;
+    if (slot.worker !== worker || reply.kind === "closed") return;
+    if (reply.kind === "ready") {
+      slot.ready = true;
+      return armTimer(slot);
+    }
+    if (reply.id !== slot.id) return;
     const job = finish(slot);
     if (reply.kind === "hits") job?.resolve(reply.hits);
     // A search that failed (not a crash): the app answers 500 and logs the message.
@@ -202,14 +229,7 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
         if (slot !== undefined) dispatch(slot, job);
         else if (queue.length < maxQueue) queue.push(job);
         else {
-          reject(
-            new ApiError(
-              503,
-              `too many searches at once (${slots.length} running, ${maxQueue} waiting); ` +
-                "retry shortly",
-              { ...RETRY_AFTER },
-            ),
-          );
+          reject(busy(`too many searches at once (${slots.length} running, ${maxQueue} waiting)`));
         }
       });
     },
@@ -224,8 +244,13 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
   };
 }
 
+/** A 503 saying `why`, to be retried shortly. */
+function busy(why: string): ApiError {
+  return new ApiError(503, `${why}; retry shortly`, { ...RETRY_AFTER });
+}
+
 function shuttingDown(): ApiError {
-  return new ApiError(503, "the core is shutting down; retry shortly", { ...RETRY_AFTER });
+  return busy("the core is shutting down");
 }
 
 /** Let the slot's worker close its connection (briefly), then end it; its search answers 503. */

@@ -20,6 +20,8 @@ export type SearchCommand =
 export type SearchReply =
   | { kind: "hits"; id: number; hits: SearchHit[] }
   | { kind: "failed"; id: number; error: string }
+  /** The worker has loaded and tried to open the database: searches may be timed from now. */
+  | { kind: "ready" }
   | { kind: "closed" };
 
 /** How long a read waits on a lock before failing, as the writer's connection does. */
@@ -54,6 +56,7 @@ export function searchMessageHandler(
         } catch (err) {
           openError = `cannot open the database read-only: ${(err as Error).message}`;
         }
+        post({ kind: "ready" });
         return;
       case "search":
         if (db === undefined) {
