@@ -56,7 +56,9 @@ export function createApp(deps: CoreDeps): Hono {
 
   // Uploads are streamed to disk and counted by their route (core/files/image_upload.ts): Hono's
   // bodyLimit would hold a body without Content-Length in memory. Every other body is small JSON.
-  app.use(
+  // Only methods whose routes read a body pass through it (a GET's body is never read).
+  app.on(
+    ["POST", "PUT", "PATCH", "DELETE"],
     "*",
     except(
       (c) => IMAGE_UPLOAD_PATH.test(c.req.path),

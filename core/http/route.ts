@@ -138,7 +138,8 @@ export function documentedRoutes(app: Hono): RouteListing {
   const seen = new Set<string>();
   const bare: string[] = [];
   for (const r of app.routes) {
-    if (r.method === "ALL") continue;
+    // App-wide middleware: for every method, or for some on every path (the body limit).
+    if (r.method === "ALL" || r.path === "/*" || r.path === "*") continue;
     const key = `${r.method} ${r.path}`;
     const doc = DOCS.get(r.handler);
     if (doc === undefined) bare.push(key);
