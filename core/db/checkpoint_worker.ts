@@ -1,10 +1,11 @@
 /**
  * Entry point of the WAL checkpoint thread (core/background/checkpointer.ts starts it): its own
  * connection to the database file checkpoints every `intervalMs`, so the copy back into the
- * database and its fsync never stop the thread that serves HTTP. Only node:sqlite is imported:
+ * database and its fsync never stop the thread that serves HTTP. Only node:sqlite and a constant are imported:
  * under `deno task core` a thread may read just the modules it loads (scripts/serve.sh).
  */
 import { DatabaseSync } from "node:sqlite";
+import { BUSY_TIMEOUT_MS } from "./busy_timeout.ts";
 
 /** A message from the main thread. */
 export type CheckpointCommand =
@@ -46,7 +47,7 @@ scope.onmessage = (event) => {
     try {
       db = new DatabaseSync(command.path);
       // As the writer's connection: wait for a lock rather than fail at once.
-      db.exec("PRAGMA busy_timeout = 5000");
+      db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     } catch (err) {
       scope.postMessage({ kind: "failed", error: (err as Error).message });
       return;

@@ -3,6 +3,7 @@ import { DatabaseSync } from "node:sqlite";
 import { migrate, type MigrateOptions } from "./migrate.ts";
 import { rollbackIfActive } from "./sqlite_errors.ts";
 import { cacheStatements } from "./statement_cache.ts";
+import { BUSY_TIMEOUT_MS } from "./busy_timeout.ts";
 
 /** What an emptied WAL file is truncated to (see core/background/checkpointer.ts). */
 const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
@@ -21,7 +22,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): DatabaseS
   const db = new DatabaseSync(path);
   cacheStatements(db);
   try {
-    db.exec("PRAGMA busy_timeout = 5000");
+    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = NORMAL");
     // After a checkpoint, a WAL grown large under load is cut back to this size on disk.

@@ -8,6 +8,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { cacheStatements } from "../db/statement_cache.ts";
+import { BUSY_TIMEOUT_MS } from "../db/busy_timeout.ts";
 import { type SearchHit, searchMemories, type SearchParams } from "./search_query.ts";
 
 /** A message from the pool to a worker. */
@@ -23,9 +24,6 @@ export type SearchReply =
   /** The worker has loaded and tried to open the database: searches may be timed from now. */
   | { kind: "ready" }
   | { kind: "closed" };
-
-/** How long a read waits on a lock before failing, as the writer's connection does. */
-const BUSY_TIMEOUT_MS = 5000;
 
 /**
  * Open `path` read-only. The writer (core/db/open.ts) put the file in WAL mode, so this
