@@ -207,17 +207,20 @@ export function updateEvent(
   if (confirming && after.memory_id === null) {
     after.memory_id = createEventMemory(db, after, { actor, at });
   }
+  // The event's reminder fires at its time and says its description.
+  const followEvent = (reminderId: string) =>
+    updateReminder(db, reminderId, {
+      fire_at: after.event_time,
+      text: after.description,
+      actor,
+      at,
+      detail: { event_id: id },
+    });
   let dropReminder: string | null = null;
   if (confirming) {
     const existing = after.reminder_id === null ? null : getReminder(db, after.reminder_id);
     if (existing) {
-      updateReminder(db, existing.id, {
-        fire_at: after.event_time,
-        text: after.description,
-        actor,
-        at,
-        detail: { event_id: id },
-      });
+      followEvent(existing.id);
     } else {
       after.reminder_id = createReminder(db, {
         memory_id: after.memory_id!,
@@ -263,13 +266,7 @@ export function updateEvent(
   } else if (
     !confirming && after.status === "confirmed" && after.reminder_id !== null && detailsChanged
   ) {
-    updateReminder(db, after.reminder_id, {
-      fire_at: after.event_time,
-      text: after.description,
-      actor,
-      at,
-      detail: { event_id: id },
-    });
+    followEvent(after.reminder_id);
   }
   return getEvent(db, id);
 }
