@@ -45,6 +45,31 @@ const BUSY_BYTES = new TextEncoder().encode((() => {
   ].join("\r\n");
 })());
 
+/** How long a refused connection's request is waited for before the 503 goes anyway, in ms. */
+const REFUSE_WAIT_MS = 1000;
+
+/**
+ * Answer a connection refused at the cap with the 503, after reading the start of its request:
+ * a client answered before it has sent anything takes the answer for a broken connection (Deno's
+ * fetch: "received unexpected message"), and closing with its request unread resets the
+ * connection, which can lose the answer too.
+ */
+async function refuse(conn: Deno.Conn, waitMs: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const read = conn.read(new Uint8Array(8192)).catch(() => null);
+    await Promise.race([read, new Promise((r) => timer = setTimeout(r, waitMs))]);
+    await conn.write(BUSY_BYTES);
+  } catch {
+    // The peer went first: nothing to answer.
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  }
+}
+
 /** How often an accept error is logged at most, in ms (a flood fails thousands of accepts). */
 const ACCEPT_ERROR_LOG_MS = 5000;
 
@@ -110,11 +135,7 @@ export class ConnectionTable {
 
   #admit(conn: Deno.Conn): void {
     if (this.#open.size >= this.#limits.maxConnections && this.#closeIdle(1) === 0) {
-      conn.write(BUSY_BYTES).catch(() => {}).finally(() => {
-        try {
-          conn.close();
-        } catch { /* the peer went first */ }
-      });
+      void refuse(conn, Math.min(this.#limits.headersTimeoutMs, REFUSE_WAIT_MS));
       return;
     }
     const state: ConnState = {
