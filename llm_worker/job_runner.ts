@@ -1,7 +1,7 @@
 /**
- * One stream entry to its outcome: parse it, fetch the job, mark it processing, run its handler
- * under the retry policy, then store, notify and ack (job_outcomes.ts). Plain functions of their
- * inputs: the dispatcher calls {@linkcode runEntry} once per delivery.
+ * One stream entry to its outcome: parse it, mark its job processing (which answers the job), run
+ * its handler under the retry policy, then store, notify and ack (job_outcomes.ts). Plain functions
+ * of their inputs: the dispatcher calls {@linkcode runEntry} once per delivery.
  */
 import type { Logger } from "../shared/log.ts";
 import { jobMessage } from "../shared/schemas.ts";
@@ -131,28 +131,27 @@ export async function parkPoisoned(
 
 async function runJob(run: Run, signal: AbortSignal): Promise<void> {
   const { deps, msg } = run;
+  // Marking the job processing is also how the run learns it: the PATCH answers the job, a 409
+  // says another delivery already finished it, a 404 that the core never had it. (A GET first
+  // cost every job one more round trip to the core.)
   let job: JobRecord;
   try {
-    job = await retryCore(() => deps.core.getJob(msg!.job_id, { signal }), deps.policy, {
-      signal: deps.stopping,
-    });
+    job = await retryCore(
+      () => deps.core.updateJob(msg!.job_id, { status: "processing" }, { signal }),
+      deps.policy,
+      { signal: deps.stopping },
+    );
   } catch (err) {
-    if (!(err instanceof PermanentError)) return leavePending(run, err);
-    run.log.warn("job unknown to the core; dead-lettered", { error: err.message });
-    await deadLetterOnce(deps.redis, {
-      reason: "unknown_job",
-      error: err.message,
-      stream: run.entry.stream,
-      entry_id: run.entry.id,
-      job_id: msg!.job_id,
-      job_type: msg!.job_type,
-      message: msg,
-      dead_lettered_at: deps.clock().toISOString(),
-    }).catch(() => {});
-    return await ackEntry(run);
+    if (err instanceof JobFinalError) return await recheck(run, msg!.job_id);
+    if (err instanceof PermanentError && err.reason === "not_found") {
+      return await parkUnknown(run, err);
+    }
+    if (err instanceof PermanentError) {
+      run.log.warn("core refused the job update", { error: err.message });
+      return await ackEntry(run);
+    }
+    return leavePending(run, err);
   }
-  if (job.status === "completed" || job.status === "failed") return await finishTerminal(run, job);
-  if (!await setStatus(run, job, "processing")) return;
 
   const ctx = await contextFor(run, job, signal);
   if ("failure" in ctx) return await failJob(run, job, ctx.failure);
@@ -169,26 +168,21 @@ async function runJob(run: Run, signal: AbortSignal): Promise<void> {
   }
 }
 
-/** PATCH the job's status; false when the run must end here (the reason is handled). */
-async function setStatus(run: Run, job: JobRecord, status: "processing"): Promise<boolean> {
-  const { deps } = run;
-  try {
-    await retryCore(
-      () => deps.core.updateJob(job.id, { status }, { signal: deps.abort }),
-      deps.policy,
-      {
-        signal: deps.stopping,
-      },
-    );
-    return true;
-  } catch (err) {
-    if (err instanceof JobFinalError) await recheck(run, job.id);
-    else if (err instanceof PermanentError) {
-      run.log.warn("core refused the job update", { error: err.message });
-      await ackEntry(run);
-    } else leavePending(run, err);
-    return false;
-  }
+/** A message whose job the core does not know: dead-letter it, then ack. */
+async function parkUnknown(run: Run, err: PermanentError): Promise<void> {
+  const { deps, msg } = run;
+  run.log.warn("job unknown to the core; dead-lettered", { error: err.message });
+  await deadLetterOnce(deps.redis, {
+    reason: "unknown_job",
+    error: err.message,
+    stream: run.entry.stream,
+    entry_id: run.entry.id,
+    job_id: msg!.job_id,
+    job_type: msg!.job_type,
+    message: msg,
+    dead_lettered_at: deps.clock().toISOString(),
+  }).catch(() => {});
+  await ackEntry(run);
 }
 
 /** The handler's context, or the failure of a payload that does not fit its job type. */

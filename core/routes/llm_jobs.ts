@@ -152,7 +152,8 @@ export function llmJobsRouter(deps: CoreDeps): Hono {
     const id = pathId(c, "id", WHAT);
     const body = await input.body();
     const now = nowIso(clock);
-    const row = updateJob(deps, c, { id, body, now });
+    // In a group commit: under load the worker's updates share commits with the new jobs.
+    const row = await groupCommit(db, () => updateJob(deps, c, { id, body, now }));
     return c.json(jobJson(row));
   });
 
