@@ -93,6 +93,15 @@ launch() {
   exec "$@"
 }
 
+# V8's heap, for both services (measured with `deno task bench`, bench/RESULTS.md):
+# - a small young generation (2 MB semi-spaces): with V8's default the worker's peak RSS reached
+#   ~200 MB and the core's grew from ~90 MB idle to ~155 MB after 15 s of load;
+# - the old generation grows by half its live size after each full collection instead of V8's
+#   up to 4x: the worker's live heap is ~18 MB, but the heap grew to ~65 MB before its first full
+#   collection (RSS after the pipeline bench ~141 -> ~103 MB; the core's after 20 s of writes
+#   ~158 -> ~115 MB). Collections are short at that size: no change in CPU per request or job.
+v8_flags=--max-semi-space-size=2,--heap-growing-percent=50
+
 case "$service" in
   core)
     db_dir=$(dirname "$db_path")
@@ -106,10 +115,8 @@ case "$service" in
       0) code_dirs=",$here/core/db" ;;
       *) code_dirs=",$here/core/store,$here/core/db" ;;
     esac
-    # A small young generation, as for the worker: with V8's default the core's RSS grew from
-    # ~90 MB idle to ~155 MB after 15 s of load; with 2 MB, ~78 -> ~99 MB (bench/RESULTS.md).
     launch deno run --no-prompt \
-      --v8-flags=--max-semi-space-size=2 \
+      --v8-flags="$v8_flags" \
       --allow-read="$db_dir,$image_dir$code_dirs" \
       --allow-write="$db_dir,$image_dir" \
       ${net:+"--allow-net=$net"} \
@@ -124,10 +131,8 @@ case "$service" in
       *) metrics_listen=0.0.0.0:$metrics_port ;;
     esac
     net=$(net_list "$redis" "$core" "$llm" "$metrics_listen")
-    # A small young generation: the worker's garbage is short-lived per-job objects, and the
-    # default semi-space let peak RSS reach ~200 MB; 2 MB measured ~130 MB at the same throughput.
     launch deno run --no-prompt \
-      --v8-flags=--max-semi-space-size=2 \
+      --v8-flags="$v8_flags" \
       --allow-read="$image_dir" \
       ${net:+"--allow-net=$net"} \
       --allow-env="$worker_vars,$both_vars" --ignore-env \
