@@ -8,14 +8,20 @@
  * the writer, and what it cannot copy yet a later one copies. Durability is unchanged: a commit
  * is in the WAL either way (synchronous = NORMAL), and an unclean stop replays the WAL on the
  * next open. Should the thread fail, commits checkpoint again as SQLite does by default.
+ *
+ * The thread is started by writes and ends once the WAL is copied and nothing was written for a
+ * minute: a thread is an isolate of ~11 MB, and a core that is mostly idle should not hold one.
  */
 import type { DatabaseSync } from "node:sqlite";
 import type { Logger } from "../../shared/log.ts";
 import type { CheckpointCommand, CheckpointReport } from "../db/checkpoint_worker.ts";
 import type { Loop } from "./loop.ts";
 
-/** How often the WAL is checkpointed, in ms. */
+/** How often the WAL is checkpointed, and how often writes are looked for, in ms. */
 export const CHECKPOINT_INTERVAL_MS = 1000;
+
+/** How long the thread is kept after the last write, in ms. */
+export const IDLE_CHECKPOINT_THREAD_MS = 60_000;
 
 /** A checkpoint slower than this is logged (the disk is slow, or the WAL very large), in ms. */
 const SLOW_CHECKPOINT_MS = 1000;
@@ -36,46 +42,94 @@ export interface CheckpointerDeps {
   log: Logger;
 }
 
-/** Checkpoint `deps.databasePath` every `intervalMs` on a worker thread. */
+/** Options for {@linkcode startCheckpointer}. */
+export interface CheckpointerOptions {
+  /** {@linkcode CHECKPOINT_INTERVAL_MS} by default. */
+  intervalMs?: number;
+  /** {@linkcode IDLE_CHECKPOINT_THREAD_MS} by default. */
+  idleMs?: number;
+}
+
+/** The running checkpointer. */
+export interface Checkpointer extends Loop {
+  /** Whether a checkpoint thread runs now. */
+  threadRunning(): boolean;
+}
+
+/** One checkpoint thread. */
+interface Thread {
+  /** Whether its last checkpoint copied the whole WAL. */
+  caughtUp: boolean;
+  stop(): Promise<void>;
+}
+
+/**
+ * Checkpoint `deps.databasePath` on a worker thread every `intervalMs` while there are writes.
+ * What the WAL holds at the start (a crash, the migrations) is copied here, before serving.
+ */
 export function startCheckpointer(
   deps: CheckpointerDeps,
-  options: { intervalMs?: number } = {},
-): Loop {
-  const { db, log } = deps;
+  options: CheckpointerOptions = {},
+): Checkpointer {
+  const { db } = deps;
+  const intervalMs = options.intervalMs ?? CHECKPOINT_INTERVAL_MS;
+  const idleMs = options.idleMs ?? IDLE_CHECKPOINT_THREAD_MS;
+  db.exec("PRAGMA wal_autocheckpoint = 0");
+  db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get();
+  // Rows written by this connection since it opened: the one writer of the database.
+  const changes = db.prepare("SELECT total_changes() AS n");
+  const written = () => (changes.get() as { n: number }).n;
+  let seen = written();
+  let lastWrite = 0;
+  let thread: Thread | null = null;
+  let failed = false;
+  const stopping = new Set<Promise<void>>();
+  const end = (t: Thread) => {
+    if (thread === t) thread = null;
+    const stopped = t.stop().finally(() => stopping.delete(stopped));
+    stopping.add(stopped);
+  };
+  const fail = (t: Thread, error: string) => {
+    if (failed) return;
+    failed = true;
+    deps.log.error("WAL checkpoint thread failed; commits checkpoint again", { error });
+    if (db.isOpen) db.exec(`PRAGMA wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_PAGES}`);
+    end(t);
+  };
+  const timer = setInterval(() => {
+    if (failed || !db.isOpen) return;
+    const n = written();
+    if (n !== seen) {
+      seen = n;
+      lastWrite = performance.now();
+      thread ??= startThread(deps, { intervalMs, fail: (t, e) => fail(t, e) });
+    } else if (thread?.caughtUp && performance.now() - lastWrite > idleMs) {
+      end(thread);
+    }
+  }, intervalMs);
+  return {
+    threadRunning: () => thread !== null,
+    async stop() {
+      clearInterval(timer);
+      if (thread) end(thread);
+      await Promise.all(stopping);
+    },
+  };
+}
+
+/** Start a checkpoint thread; `fail` is told if it cannot go on. */
+function startThread(
+  deps: CheckpointerDeps,
+  options: { intervalMs: number; fail: (thread: Thread, error: string) => void },
+): Thread {
   const worker = new Worker(new URL("../db/checkpoint_worker.ts", import.meta.url), {
     type: "module",
     name: "checkpoint",
   });
   let stopped: (() => void) | undefined;
-  const fallBack = (error: string) => {
-    log.error("WAL checkpoint thread failed; commits checkpoint again", { error });
-    if (db.isOpen) db.exec(`PRAGMA wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_PAGES}`);
-  };
-  worker.onmessage = (event: MessageEvent<CheckpointReport>) => {
-    const report = event.data;
-    if (report.kind === "stopped") stopped?.();
-    else if (report.kind === "failed") fallBack(report.error);
-    else if (report.ms > SLOW_CHECKPOINT_MS) {
-      log.warn("slow WAL checkpoint", {
-        duration_ms: Math.round(report.ms),
-        wal_pages: report.walPages,
-      });
-    }
-  };
-  worker.onerror = (event) => {
-    // Handled here: unhandled, a worker's error would end the whole core.
-    event.preventDefault();
-    fallBack(event.message);
-  };
-  db.exec("PRAGMA wal_autocheckpoint = 0");
-  const start: CheckpointCommand = {
-    kind: "start",
-    path: deps.databasePath,
-    intervalMs: options.intervalMs ?? CHECKPOINT_INTERVAL_MS,
-  };
-  worker.postMessage(start);
   let stopping: Promise<void> | undefined;
-  return {
+  const thread: Thread = {
+    caughtUp: false,
     stop() {
       stopping ??= (async () => {
         const closed = new Promise<void>((r) => stopped = r);
@@ -88,4 +142,31 @@ export function startCheckpointer(
       return stopping;
     },
   };
+  worker.onmessage = (event: MessageEvent<CheckpointReport>) => {
+    const report = event.data;
+    if (report.kind === "stopped") stopped?.();
+    else if (report.kind === "failed") options.fail(thread, report.error);
+    else {
+      thread.caughtUp = report.copiedPages === report.walPages;
+      if (report.ms > SLOW_CHECKPOINT_MS) {
+        deps.log.warn("slow WAL checkpoint", {
+          duration_ms: Math.round(report.ms),
+          wal_pages: report.walPages,
+        });
+      }
+    }
+  };
+  worker.onerror = (event) => {
+    // Handled here: unhandled, a worker's error would end the whole core.
+    event.preventDefault();
+    options.fail(thread, event.message);
+  };
+  worker.postMessage(
+    {
+      kind: "start",
+      path: deps.databasePath,
+      intervalMs: options.intervalMs,
+    } satisfies CheckpointCommand,
+  );
+  return thread;
 }

@@ -1,6 +1,6 @@
 /**
- * core/background/checkpointer.ts on a real database file: commits no longer checkpoint, its
- * thread does.
+ * core/background/checkpointer.ts on a real database file: commits no longer checkpoint; a thread
+ * started by writes does, and ends once the core has been idle for a while.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -10,34 +10,75 @@ import { silentLogger } from "../../shared/log.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
-Deno.test("the checkpointer, not a commit, copies the WAL into the database file", async () => {
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, ok: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!await ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await sleep(20);
+  }
+}
+
+function autocheckpoint(db: ReturnType<typeof openDatabase>): number {
+  return (db.prepare("PRAGMA wal_autocheckpoint").get() as { wal_autocheckpoint: number })
+    .wal_autocheckpoint;
+}
+
+/** Write ~6 MB: past the 1,000 pages (4 MB) at which a commit would have checkpointed. */
+function writeSixMegabytes(db: ReturnType<typeof openDatabase>): void {
+  db.exec("CREATE TABLE IF NOT EXISTS blob_test (b BLOB)");
+  const insert = db.prepare("INSERT INTO blob_test VALUES (?)");
+  for (let i = 0; i < 1500; i++) insert.run(new Uint8Array(4096));
+}
+
+Deno.test("a thread started by writes, not a commit, copies the WAL; it ends when idle", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "memori_ckpt_" });
+  const path = join(dir, "x.db");
+  const db = openDatabase(path);
+  const checkpointer = startCheckpointer({ db, databasePath: path, log: silentLogger }, {
+    intervalMs: 50,
+    idleMs: 300,
+  });
+  try {
+    assert.equal(autocheckpoint(db), 0);
+    await sleep(200);
+    assert.equal(checkpointer.threadRunning(), false, "no thread without writes");
+    const before = (await Deno.stat(path)).size;
+    writeSixMegabytes(db);
+    assert.ok((await Deno.stat(path)).size < before + 1_000_000, "a commit checkpointed");
+    assert.ok((await Deno.stat(`${path}-wal`)).size > 6_000_000);
+    await until("the thread copies the WAL", async () => {
+      return (await Deno.stat(path)).size > before + 6_000_000;
+    });
+    assert.equal(checkpointer.threadRunning(), true);
+    await until("the idle thread ends", () => !checkpointer.threadRunning());
+    // A later write starts one again.
+    db.prepare("INSERT INTO blob_test VALUES (?)").run(new Uint8Array(10));
+    await until("a new thread", () => checkpointer.threadRunning());
+  } finally {
+    await checkpointer.stop();
+    db.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("what the WAL holds at the start is copied before the core serves", async () => {
   const dir = await Deno.makeTempDir({ prefix: "memori_ckpt_" });
   const path = join(dir, "x.db");
   const db = openDatabase(path);
   const deps = { db, databasePath: path, log: silentLogger };
-  const loop = startCheckpointer(deps, { intervalMs: 3_600_000 });
   try {
-    // Let the first pass (at start) run; the next is an hour away.
-    await new Promise((r) => setTimeout(r, 500));
-    assert.equal(
-      (db.prepare("PRAGMA wal_autocheckpoint").get() as { wal_autocheckpoint: number })
-        .wal_autocheckpoint,
-      0,
-    );
+    // An hour between passes: only the start copies anything.
+    const first = startCheckpointer(deps, { intervalMs: 3_600_000 });
     const before = (await Deno.stat(path)).size;
-    db.exec("CREATE TABLE blob_test (b BLOB)");
-    const insert = db.prepare("INSERT INTO blob_test VALUES (?)");
-    // ~6 MB: past the 1,000 pages (4 MB) at which a commit would have checkpointed.
-    for (let i = 0; i < 1500; i++) insert.run(new Uint8Array(4096));
-    assert.ok((await Deno.stat(path)).size < before + 1_000_000, "a commit checkpointed");
-    assert.ok((await Deno.stat(`${path}-wal`)).size > 6_000_000);
-    await loop.stop();
+    writeSixMegabytes(db);
+    await first.stop();
+    assert.ok((await Deno.stat(path)).size < before + 1_000_000);
     const again = startCheckpointer(deps, { intervalMs: 3_600_000 });
-    await new Promise((r) => setTimeout(r, 500));
-    await again.stop();
     assert.ok((await Deno.stat(path)).size > before + 6_000_000, "not checkpointed");
+    await again.stop();
   } finally {
-    await loop.stop();
     db.close();
     await Deno.remove(dir, { recursive: true });
   }
@@ -49,20 +90,20 @@ Deno.test("when the checkpoint thread fails, commits checkpoint again", async ()
   const errors: string[] = [];
   const log = { ...silentLogger, error: (m: string) => void errors.push(m) };
   // A directory cannot be opened as a database: the thread reports it.
-  const loop = startCheckpointer({ db, databasePath: dir, log }, { intervalMs: 3_600_000 });
+  const checkpointer = startCheckpointer({ db, databasePath: dir, log }, { intervalMs: 20 });
   try {
-    const deadline = Date.now() + 5000;
-    while (errors.length === 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    assert.match(errors[0] ?? "", /checkpoint thread failed/);
-    assert.equal(
-      (db.prepare("PRAGMA wal_autocheckpoint").get() as { wal_autocheckpoint: number })
-        .wal_autocheckpoint,
-      1000,
-    );
+    db.exec("CREATE TABLE t (x INTEGER)");
+    db.prepare("INSERT INTO t VALUES (1)").run();
+    await until("the failure is logged", () => errors.length > 0);
+    assert.match(errors[0], /checkpoint thread failed/);
+    assert.equal(autocheckpoint(db), 1000);
+    // No new thread for later writes: they checkpoint themselves now.
+    db.prepare("INSERT INTO t VALUES (2)").run();
+    await sleep(100);
+    assert.equal(checkpointer.threadRunning(), false);
+    assert.equal(errors.length, 1);
   } finally {
-    await loop.stop();
+    await checkpointer.stop();
     db.close();
     await Deno.remove(dir, { recursive: true });
   }
