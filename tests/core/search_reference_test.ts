@@ -1,0 +1,82 @@
+/**
+ * searchMemories against a plain reference query on a seeded corpus (bench/seed.ts: five owners,
+ * Zipf-distributed words, 1% pinned, tags): for rare, middling and common words, the same
+ * memories in the same order with the same scores. The reference has none of the search's plans
+ * (no index choice, no candidate cap, pinned ranked with the rest): every owner match, pinned
+ * first, then by -bm25, newer first on ties. Words with more owner matches than the candidate cap
+ * (1,000) are left out: there the search ranks the newest 1,000 by design.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { openDatabase } from "../../core/db/open.ts";
+import { buildMatchQuery, SEARCH_LIMIT, searchMemories } from "../../core/store/search_query.ts";
+
+const CANDIDATE_CAP = 1000;
+import { SEED_OWNERS, seedMemories } from "../../bench/seed.ts";
+
+Deno.test.sanitizer({ ops: true, resources: true });
+
+interface Expected {
+  id: string;
+  score: number;
+}
+
+type Db = ReturnType<typeof openDatabase>;
+
+function matchOf(q: string): string {
+  return `{content tags} : (${buildMatchQuery(q)})`;
+}
+
+function ownerMatches(db: Db, q: string, owner: number): number {
+  return (db.prepare(
+    `SELECT count(*) AS n FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid
+     WHERE memories_fts MATCH ? AND m.owner_user_id = ?`,
+  ).get(matchOf(q), owner) as { n: number }).n;
+}
+
+function reference(db: Db, q: string, owner: number): Expected[] {
+  const match = matchOf(q);
+  return db.prepare(
+    `SELECT m.id AS id, -bm25(memories_fts, 1.0, 1.0, 0.0) AS score
+     FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid
+     WHERE memories_fts MATCH ? AND m.owner_user_id = ?
+     ORDER BY m.is_pinned DESC, score DESC, m.rowid DESC LIMIT ?`,
+  ).all(match, owner, SEARCH_LIMIT) as unknown as Expected[];
+}
+
+Deno.test("search answers what a plain ranked query over every match answers", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "memori_search_ref_" });
+  const path = join(dir, "x.db");
+  try {
+    const seeded = seedMemories(path, { count: 6000, vocabularySize: 3000 });
+    const db = openDatabase(path);
+    try {
+      // Every 10th word of the vocabulary, most frequent first: from words in a third of the
+      // memories down to words in one or two.
+      const words = seeded.words.filter((_, i) => i % 10 === 0).slice(0, 150);
+      let compared = 0;
+      let pinnedSeen = false;
+      for (const word of words) {
+        for (const { id: owner } of SEED_OWNERS) {
+          if (ownerMatches(db, word, owner) > CANDIDATE_CAP) continue;
+          const want = reference(db, word, owner);
+          const got = searchMemories(db, { owner, q: word });
+          assert.deepEqual(
+            got.map((h) => h.memory.id),
+            want.map((e) => e.id),
+            `"${word}" for ${owner}`,
+          );
+          got.forEach((h, i) => assert.equal(h.score, want[i].score, `"${word}" for ${owner}`));
+          if (got.some((h) => h.memory.is_pinned)) pinnedSeen = true;
+          compared += want.length;
+        }
+      }
+      assert.ok(compared > 2500, `only ${compared} results compared`);
+      assert.ok(pinnedSeen, "no pinned memory among the results");
+    } finally {
+      db.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
