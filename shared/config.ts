@@ -50,6 +50,9 @@ const coreShape = {
   SEARCH_WORKERS: nonNegativeInt.default(2),
   SEARCH_MAX_QUEUE: nonNegativeInt.default(64),
   SEARCH_TIMEOUT_SECONDS: positiveInt.default(10),
+  // How much of the database file each search thread reads through a memory map (0: none); see
+  // SEARCH_MMAP_BYTES in core/store/search_thread.ts for why.
+  SEARCH_MMAP_MB: nonNegativeInt.default(1024),
   SCHEDULER_INTERVAL_SECONDS: positiveInt.default(30),
   REPUBLISH_INTERVAL_SECONDS: positiveInt.default(5),
   LOG_LEVEL: logLevel.default("info"),

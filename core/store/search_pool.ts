@@ -12,7 +12,7 @@ import type { CoreConfig } from "../../shared/config.ts";
 import type { Logger } from "../../shared/log.ts";
 import { ApiError } from "../http/errors.ts";
 import { type SearchHit, searchMemories, type SearchParams } from "./search_query.ts";
-import type { SearchCommand, SearchReply } from "./search_thread.ts";
+import { SEARCH_MMAP_BYTES, type SearchCommand, type SearchReply } from "./search_thread.ts";
 
 /** Runs one search; what routes/search.ts is given (CoreDeps.search). */
 export type SearchFn = (params: SearchParams) => Promise<SearchHit[]>;
@@ -37,6 +37,8 @@ export interface SearchPoolOptions {
   maxQueue: number;
   /** A search running longer than this is stopped (its worker replaced) and answers 503. */
   timeoutMs: number;
+  /** How much of the file each worker reads through a memory map (SEARCH_MMAP_BYTES by default). */
+  mmapBytes?: number;
   /** Where crashes and timeouts are logged. */
   log: Logger;
   /** The worker's module; tests pass one that can crash or hang. search_worker.ts by default. */
@@ -127,7 +129,13 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
     };
     worker.onerror = (event) => crashed(event, event.message);
     worker.onmessageerror = (event) => crashed(event, "a reply could not be read");
-    worker.postMessage({ kind: "open", path: databasePath } satisfies SearchCommand);
+    worker.postMessage(
+      {
+        kind: "open",
+        path: databasePath,
+        mmapBytes: options.mmapBytes ?? SEARCH_MMAP_BYTES,
+      } satisfies SearchCommand,
+    );
     slot.worker = worker;
     slot.ready = false;
     return worker;
@@ -291,7 +299,11 @@ export function openSearch(
   db: DatabaseSync,
   config: Pick<
     CoreConfig,
-    "DATABASE_PATH" | "SEARCH_WORKERS" | "SEARCH_MAX_QUEUE" | "SEARCH_TIMEOUT_SECONDS"
+    | "DATABASE_PATH"
+    | "SEARCH_WORKERS"
+    | "SEARCH_MAX_QUEUE"
+    | "SEARCH_TIMEOUT_SECONDS"
+    | "SEARCH_MMAP_MB"
   >,
   log: Logger,
   options: { workerUrl?: URL } = {},
@@ -304,6 +316,7 @@ export function openSearch(
     size: config.SEARCH_WORKERS,
     maxQueue: config.SEARCH_MAX_QUEUE,
     timeoutMs: config.SEARCH_TIMEOUT_SECONDS * 1000,
+    mmapBytes: config.SEARCH_MMAP_MB * 1024 * 1024,
     log,
     workerUrl: options.workerUrl,
   });

@@ -11,6 +11,7 @@ import { openDatabase } from "../../core/db/open.ts";
 import { ApiError } from "../../core/http/errors.ts";
 import { createSearchPool, type SearchPoolOptions } from "../../core/store/search_pool.ts";
 import { searchMemories, type SearchParams } from "../../core/store/search_query.ts";
+import { openReadOnly, SEARCH_MMAP_BYTES } from "../../core/store/search_thread.ts";
 import { prng, SEED_OWNERS, seedMemories, zipf } from "../../bench/seed.ts";
 import { silentLogger } from "../../shared/log.ts";
 
@@ -60,12 +61,19 @@ async function apiError(promise: Promise<unknown>): Promise<ApiError> {
   assert.fail("it did not fail");
 }
 
-Deno.test("the pool answers exactly what the inline search answers on a seeded database", async () => {
+Deno.test("the pool answers exactly what the inline search answers on a seeded database", async (t) => {
   await using tmp = await tempDir("memori_search_pool_");
   const path = databaseFile(tmp.path, 3000);
+  // Through a memory map (the default) and through SQLite's page cache (SEARCH_MMAP_MB=0).
+  for (const mmapBytes of [undefined, 0]) {
+    await t.step(`mmapBytes ${mmapBytes ?? "default"}`, () => sameAnswers(path, mmapBytes));
+  }
+});
+
+async function sameAnswers(path: string, mmapBytes: number | undefined): Promise<void> {
   const db = openDatabase(path);
   try {
-    await using searches = pool(path, { maxQueue: 1000 });
+    await using searches = pool(path, { maxQueue: 1000, mmapBytes });
     const words = db.prepare("SELECT content FROM memories LIMIT 200").all()
       .flatMap((r) => String(r.content).split(" "));
     const params: SearchParams[] = [
@@ -88,6 +96,19 @@ Deno.test("the pool answers exactly what the inline search answers on a seeded d
     assert.deepEqual(searches.stats(), { workers: 2, running: 0, queued: 0, replaced: 0 });
   } finally {
     db.close();
+  }
+}
+
+Deno.test("a search connection reads through a memory map of the size asked", async () => {
+  await using tmp = await tempDir("memori_search_pool_");
+  const path = databaseFile(tmp.path);
+  for (const [asked, want] of [[undefined, SEARCH_MMAP_BYTES], [0, 0], [1 << 20, 1 << 20]]) {
+    const db = openReadOnly(path, { mmapBytes: asked });
+    try {
+      assert.equal((db.prepare("PRAGMA mmap_size").get() as { mmap_size: number }).mmap_size, want);
+    } finally {
+      db.close();
+    }
   }
 });
 
