@@ -15,12 +15,16 @@ export interface RssFigure {
   rss: number;
   /** VmHWM, MB. */
   peak: number;
+  /** RssFile, MB: the part of `rss` that is mapped files (see memoryOf). */
+  file?: number;
 }
 
 /** VmRSS and VmHWM of `pid` in MB (NaN once it is gone). */
 export async function rssOf(pid: number): Promise<RssFigure> {
   const m = await memoryOf(pid);
-  return m ? { rss: m.rss / MB, peak: m.peak / MB } : { rss: NaN, peak: NaN };
+  return m
+    ? { rss: m.rss / MB, peak: m.peak / MB, file: m.file / MB }
+    : { rss: NaN, peak: NaN, file: NaN };
 }
 
 /** Wait `ms` (services settle: the start's garbage collected, timers armed). */

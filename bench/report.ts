@@ -306,14 +306,23 @@ export function markdownTables(r: BenchResults): string {
 function memoryTables(r: BenchResults): string[] {
   const m = r.memory;
   const lines = ["", "### Memory (VmRSS of the service's `deno` process; VmHWM as peak)", ""];
-  lines.push("| process | when | RSS MB | peak MB |", "|---|---|---:|---:|");
+  lines.push(
+    "| process | when | RSS MB | of which mapped files MB | peak MB |",
+    "|---|---|---:|---:|---:|",
+  );
   const row = (who: string, when: string, f?: RssFigure) => {
-    if (f) lines.push(`| ${who} | ${when} | ${f1(f.rss)} | ${f1(f.peak)} |`);
+    if (f) lines.push(`| ${who} | ${when} | ${f1(f.rss)} | ${f1(f.file ?? NaN)} | ${f1(f.peak)} |`);
   };
   row("core", `idle, ${r.settings.settleSeconds} s after start`, m.coreIdle);
   row("core", "after the HTTP bench", m.coreAfter);
   row("worker", `idle, ${r.settings.settleSeconds} s after start`, m.workerIdle);
   row("worker", "after the pipeline bench (larger of the two)", m.workerAfter);
+  lines.push(
+    "",
+    "Mapped files are the `deno` binary's code (shared by every `deno` process) and, once searches " +
+      "ran, the pages of the database file the search threads read through their memory map " +
+      "(`SEARCH_MMAP_MB`): the kernel's page cache of those files, counted in RSS.",
+  );
   if (m.breakdown) {
     const b = m.breakdown;
     const idle = m.coreIdle?.rss ?? NaN;

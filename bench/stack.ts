@@ -133,7 +133,9 @@ export async function serviceDenoPid(taskPid: number): Promise<number | null> {
 }
 
 /** Peak (VmHWM) and current (VmRSS) resident memory of `pid` in bytes; null once it is gone. */
-export async function memoryOf(pid: number): Promise<{ peak: number; rss: number } | null> {
+export async function memoryOf(
+  pid: number,
+): Promise<{ peak: number; rss: number; file: number } | null> {
   const status = await sh('cat "/proc/$1/status" 2>/dev/null', String(pid));
   const kb = (name: string) => {
     const m = status.match(new RegExp(`^${name}:\\s+(\\d+) kB`, "m"));
@@ -141,7 +143,10 @@ export async function memoryOf(pid: number): Promise<{ peak: number; rss: number
   };
   const peak = kb("VmHWM");
   const rss = kb("VmRSS");
-  return peak === null || rss === null ? null : { peak, rss };
+  // Pages of files mapped in: the deno binary's code, and the database file the search threads
+  // read through a memory map (SEARCH_MMAP_MB). The kernel's page cache, shared and reclaimable.
+  const file = kb("RssFile");
+  return peak === null || rss === null ? null : { peak, rss, file: file ?? NaN };
 }
 
 /** Total CPU time (user + system) of `pid` so far, in seconds; null once it is gone. */
