@@ -150,6 +150,25 @@ export function searchMemories(
   params: SearchParams,
   tuning: SearchTuning = {},
 ): SearchHit[] {
+  return inReadTransaction(db, () => search(db, params, tuning));
+}
+
+/**
+ * Run `fn`'s statements in one read transaction: they see one snapshot (no write lands between
+ * the ranking and the loading of its rows), and the WAL read lock is taken once, not once per
+ * statement (a rare-word search 155 -> 125 us). Inside a transaction already open, just `fn`.
+ */
+function inReadTransaction<T>(db: DatabaseSync, fn: () => T): T {
+  if (db.isTransaction) return fn();
+  db.exec("BEGIN");
+  try {
+    return fn();
+  } finally {
+    if (db.isTransaction) db.exec("COMMIT");
+  }
+}
+
+function search(db: DatabaseSync, params: SearchParams, tuning: SearchTuning): SearchHit[] {
   const q = (params.q ?? "").trim();
   const pinnedOnly = params.pinnedOnly === true;
   if (q === "") {
