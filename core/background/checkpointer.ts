@@ -9,6 +9,13 @@
  * is in the WAL either way (synchronous = NORMAL), and an unclean stop replays the WAL on the
  * next open. Should the thread fail, commits checkpoint again as SQLite does by default.
  *
+ * A checkpoint on another connection cannot, under steady writes, end with the whole WAL copied:
+ * frames keep coming while it copies, and SQLite starts the WAL over only after a checkpoint that
+ * left nothing behind. The WAL then grew without bound (~50 MB/s under POST /memories, 1 GB in
+ * 20 s). So once the WAL passes {@linkcode RESTART_WAL_PAGES}, the main thread checkpoints
+ * between two requests: the thread has copied all but the last moments, the main connection is
+ * the one writer, so this one copies the rest and the next commit starts the WAL over.
+ *
  * The thread is started by writes and ends once the WAL is copied and nothing was written for a
  * minute: a thread is an isolate of ~11 MB, and a core that is mostly idle should not hold one.
  */
@@ -25,6 +32,9 @@ export const IDLE_CHECKPOINT_THREAD_MS = 60_000;
 
 /** A checkpoint slower than this is logged (the disk is slow, or the WAL very large), in ms. */
 const SLOW_CHECKPOINT_MS = 1000;
+
+/** A WAL this long (pages of 4 KB: 64 MB, journal_size_limit) is finished on the main thread. */
+export const RESTART_WAL_PAGES = 16_384;
 
 /** SQLite's default: a commit checkpoints once the WAL holds this many pages. */
 const SQLITE_AUTOCHECKPOINT_PAGES = 1000;
@@ -48,6 +58,8 @@ export interface CheckpointerOptions {
   intervalMs?: number;
   /** {@linkcode IDLE_CHECKPOINT_THREAD_MS} by default. */
   idleMs?: number;
+  /** {@linkcode RESTART_WAL_PAGES} by default. */
+  restartPages?: number;
 }
 
 /** The running checkpointer. */
@@ -96,13 +108,27 @@ export function startCheckpointer(
     if (db.isOpen) db.exec(`PRAGMA wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_PAGES}`);
     end(t);
   };
+  const finishOnMain = () => {
+    if (failed || !db.isOpen || db.isTransaction) return;
+    const started = performance.now();
+    db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get();
+    const ms = performance.now() - started;
+    if (ms > SLOW_CHECKPOINT_MS) {
+      deps.log.warn("slow WAL checkpoint on the main thread", { duration_ms: Math.round(ms) });
+    }
+  };
   const timer = setInterval(() => {
     if (failed || !db.isOpen) return;
     const n = written();
     if (n !== seen) {
       seen = n;
       lastWrite = performance.now();
-      thread ??= startThread(deps, { intervalMs, fail: (t, e) => fail(t, e) });
+      thread ??= startThread(deps, {
+        intervalMs,
+        fail: (t, e) => fail(t, e),
+        restartPages: options.restartPages ?? RESTART_WAL_PAGES,
+        long: finishOnMain,
+      });
     } else if (thread?.caughtUp && performance.now() - lastWrite > idleMs) {
       end(thread);
     }
@@ -120,7 +146,14 @@ export function startCheckpointer(
 /** Start a checkpoint thread; `fail` is told if it cannot go on. */
 function startThread(
   deps: CheckpointerDeps,
-  options: { intervalMs: number; fail: (thread: Thread, error: string) => void },
+  options: {
+    intervalMs: number;
+    fail: (thread: Thread, error: string) => void;
+    /** WAL length at which `long` is told. */
+    restartPages: number;
+    /** Told when the WAL has reached `restartPages`. */
+    long: () => void;
+  },
 ): Thread {
   const worker = new Worker(new URL("../db/checkpoint_worker.ts", import.meta.url), {
     type: "module",
@@ -148,6 +181,7 @@ function startThread(
     else if (report.kind === "failed") options.fail(thread, report.error);
     else {
       thread.caughtUp = report.copiedPages === report.walPages;
+      if (report.walPages >= options.restartPages) options.long();
       if (report.ms > SLOW_CHECKPOINT_MS) {
         deps.log.warn("slow WAL checkpoint", {
           duration_ms: Math.round(report.ms),

@@ -1,8 +1,9 @@
 /**
  * Entry point of the WAL checkpoint thread (core/background/checkpointer.ts starts it): its own
- * connection to the database file checkpoints every `intervalMs`, so the copy back into the
- * database and its fsync never stop the thread that serves HTTP. Only node:sqlite and a constant are imported:
- * under `deno task core` a thread may read just the modules it loads (scripts/serve.sh).
+ * connection to the database file checkpoints every `intervalMs` (every 50 ms while writes go on),
+ * so the copy back into the database and its fsync rarely stop the thread that serves HTTP. Only
+ * node:sqlite and a constant are imported: under `deno task core` a thread may read just the
+ * modules it loads (scripts/serve.sh).
  */
 import { DatabaseSync } from "node:sqlite";
 import { BUSY_TIMEOUT_MS } from "./busy_timeout.ts";
@@ -24,21 +25,39 @@ const scope = self as unknown as {
   postMessage(message: CheckpointReport): void;
 };
 
-let db: DatabaseSync | null = null;
-let timer: ReturnType<typeof setInterval> | undefined;
+/** Between checkpoints while the last one could not copy the whole WAL (writes go on), in ms. */
+const BEHIND_INTERVAL_MS = 50;
 
-function checkpoint(): void {
+let db: DatabaseSync | null = null;
+// The database file, to flush what a partial checkpoint wrote: SQLite syncs the file only after
+// a checkpoint that copied the whole WAL, which under steady writes is the one the main thread
+// runs (checkpointer.ts); it would then flush everything written since, ~50 ms at a time.
+let file: Deno.FsFile | null = null;
+let timer: ReturnType<typeof setTimeout> | undefined;
+// WAL length at the last checkpoint: longer now means writes are going on.
+let lastLog = 0;
+
+/** One checkpoint, reported; then the next one, sooner while this one left frames behind. */
+function checkpoint(intervalMs: number): void {
   const started = performance.now();
+  let behind = false;
   try {
     const row = db!.prepare("PRAGMA wal_checkpoint(PASSIVE)").get() as {
       log: number;
       checkpointed: number;
     };
     const ms = performance.now() - started;
+    // Copied up to the end it saw does not mean caught up: writes went on meanwhile. While the
+    // WAL grows, checkpoint again soon, so the main thread's final one has little left to copy.
+    behind = row.checkpointed < row.log || row.log > lastLog;
+    lastLog = row.log;
+    if (row.checkpointed < row.log) file?.syncDataSync();
     scope.postMessage({ kind: "done", ms, walPages: row.log, copiedPages: row.checkpointed });
   } catch (err) {
     scope.postMessage({ kind: "failed", error: (err as Error).message });
+    return;
   }
+  timer = setTimeout(() => checkpoint(intervalMs), behind ? BEHIND_INTERVAL_MS : intervalMs);
 }
 
 scope.onmessage = (event) => {
@@ -48,16 +67,18 @@ scope.onmessage = (event) => {
       db = new DatabaseSync(command.path);
       // As the writer's connection: wait for a lock rather than fail at once.
       db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      file = Deno.openSync(command.path, { read: true });
     } catch (err) {
       scope.postMessage({ kind: "failed", error: (err as Error).message });
       return;
     }
-    checkpoint();
-    timer = setInterval(checkpoint, command.intervalMs);
+    checkpoint(command.intervalMs);
   } else {
-    clearInterval(timer);
+    clearTimeout(timer);
     db?.close();
     db = null;
+    file?.close();
+    file = null;
     scope.postMessage({ kind: "stopped" });
   }
 };
