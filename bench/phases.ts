@@ -8,7 +8,7 @@ import { CONNECTIONS, ENDPOINTS, runHttpCases, runReadsUnderSearch } from "./htt
 import { type PipelineRun, runPipeline, scriptFake, summarize } from "./pipeline.ts";
 import type { MemoryFigures, PipelineCase, ScalingRow } from "./report.ts";
 import { seedMemories, type SeedResult } from "./seed.ts";
-import { runSoak, type SoakResult } from "./soak.ts";
+import { ownMemory, runSoak, type SoakResult } from "./soak.ts";
 import {
   type BenchCore,
   type BenchService,
@@ -260,9 +260,14 @@ export async function benchSoak(ctx: PhaseContext, o: SoakSettings): Promise<Soa
     seconds: o.seconds,
     rate: o.rate,
     sampleSeconds: o.sampleSeconds,
-    onSample: (t, rss) =>
+    onSample: (t, [core, worker]) =>
       ctx.log(
-        `soak ${t.toFixed(0)} s: core ${rss[0].toFixed(1)} MB, worker ${rss[1].toFixed(1)} MB`,
+        `soak ${t.toFixed(0)} s: core ${core.rss.toFixed(1)} MB RSS (${
+          ownMemory(core).toFixed(1)
+        } ` +
+          `less mapped files), worker ${worker.rss.toFixed(1)} MB (${
+            ownMemory(worker).toFixed(1)
+          })`,
       ),
   });
   await ctx.cleanups.run();

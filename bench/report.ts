@@ -221,7 +221,7 @@ function memoryTargets(r: Omit<BenchResults, "targets">, out: TargetCheck[]): vo
   }
   for (const s of r.soak?.series ?? []) {
     out.push({
-      name: `soak ${f0(r.soak!.seconds)} s: ${s.name} RSS growth (second half)`,
+      name: `soak ${f0(r.soak!.seconds)} s: ${s.name} RSS less mapped files, growth (second half)`,
       target: `not > ${SOAK_SLOPE_MB_PER_MIN} MB/min and > ${SOAK_GROWTH_MB} MB`,
       value: `${f2(s.slopeMbPerMin)} MB/min, ${f1(s.growthMb)} MB`,
       met: s.met,
@@ -348,7 +348,7 @@ function memoryTables(r: BenchResults): string[] {
       "",
       `### Soak: ${f0(s.seconds)} s of mixed load at ${f0(s.load.rps)} req/s ` +
         `(target ${f0(s.rate)}), ${s.times.length} samples every ${s.sampleSeconds} s, ` +
-        `${s.load.errors} errors`,
+        `${s.load.errors} errors; RSS less mapped files (see bench/soak.ts)`,
       "",
     );
     lines.push(

@@ -1,7 +1,10 @@
 /**
  * The soak: a steady mixed load (bench/http.ts mixedLua, held at a fixed rate) on the core,
- * whose jobs keep a worker busy, for a given time, sampling both services' RSS every few
- * seconds. Steady growth fails it: the least-squares slope of RSS over the second half of the
+ * whose jobs keep a worker busy, for a given time, sampling both services' RSS less its mapped
+ * files every few seconds. Mapped files (RssFile) are the kernel's page cache of the `deno`
+ * binary and of the database pages the search threads read through their memory map: they come
+ * and go with the searches (core: 56-76 MB within one soak) and are no memory the process holds
+ * on to. Steady growth of the rest fails it: the least-squares slope of RSS over the second half of the
  * samples (the first half is warm-up: caches filling, the heap reaching its working size) above
  * {@linkcode SOAK_SLOPE_MB_PER_MIN} while RSS also grew by more than
  * {@linkcode SOAK_GROWTH_MB} over that half; the second condition keeps the garbage collector's
@@ -11,7 +14,7 @@ import { runWrk, type WrkResult } from "./wrk.ts";
 import { mixedLua } from "./http.ts";
 import type { SeedResult } from "./seed.ts";
 import { linearFit } from "./stats.ts";
-import { rssOf, sleep } from "./memory.ts";
+import { type RssFigure, rssOf, sleep } from "./memory.ts";
 
 /** Most RSS growth over the second half, MB per minute (with {@linkcode SOAK_GROWTH_MB}). */
 export const SOAK_SLOPE_MB_PER_MIN = 1;
@@ -71,7 +74,7 @@ export interface SoakOptions {
   /** Seconds between samples. */
   sampleSeconds: number;
   /** Called at each sample (progress). */
-  onSample?: (t: number, rss: number[]) => void;
+  onSample?: (t: number, figures: RssFigure[]) => void;
 }
 
 /** Summarize one process's samples taken at `times`. */
@@ -94,7 +97,12 @@ export function summarizeSeries(name: string, times: number[], rss: number[]): S
   };
 }
 
-/** Hold the mixed load for `seconds`, sampling RSS, and judge the growth. */
+/** RSS less mapped files, MB. */
+export function ownMemory(f: RssFigure): number {
+  return f.rss - (Number.isFinite(f.file) ? f.file! : 0);
+}
+
+/** Hold the mixed load for `seconds`, sampling RSS less mapped files, and judge the growth. */
 export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const started = performance.now();
   const load = runWrk(o.coreUrl, mixedLua(o.seed, o.rate), {
@@ -107,10 +115,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const samples: number[][] = o.processes.map(() => []);
   while (!finished) {
     const t = (performance.now() - started) / 1000;
-    const rss = await Promise.all(o.processes.map(async (p) => (await rssOf(p.pid)).rss));
+    const figures = await Promise.all(o.processes.map((p) => rssOf(p.pid)));
     times.push(t);
-    rss.forEach((r, i) => samples[i].push(r));
-    o.onSample?.(t, rss);
+    figures.forEach((f, i) => samples[i].push(ownMemory(f)));
+    o.onSample?.(t, figures);
     const next = started + (times.length * o.sampleSeconds) * 1000;
     while (!finished && performance.now() < next) await sleep(100);
   }
