@@ -530,6 +530,7 @@ export function performanceSection(r: BenchResults): string {
     (r.soak
       ? ` A ${f0(r.soak.seconds)} s soak of mixed load ended with ` +
         r.soak.series.map((s) => `the ${s.name} at ${f0(s.last)} MB`).join(" and ") +
+        " (RSS less mapped files)" +
         (r.soak.series.every((s) => s.met) ? ", without steady growth." : ", growing.")
       : ""),
     "",
