@@ -111,7 +111,13 @@ export function startCheckpointer(
   const finishOnMain = () => {
     if (failed || !db.isOpen || db.isTransaction) return;
     const started = performance.now();
-    db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get();
+    try {
+      db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get();
+    } catch (err) {
+      // In a message handler a throw would end the core; the next report tries again.
+      deps.log.warn("WAL checkpoint on the main thread failed", { error: err as Error });
+      return;
+    }
     const ms = performance.now() - started;
     if (ms > SLOW_CHECKPOINT_MS) {
       deps.log.warn("slow WAL checkpoint on the main thread", { duration_ms: Math.round(ms) });
