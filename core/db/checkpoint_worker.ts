@@ -29,9 +29,9 @@ const scope = self as unknown as {
 const BEHIND_INTERVAL_MS = 50;
 
 let db: DatabaseSync | null = null;
-// The database file, to flush what a partial checkpoint wrote: SQLite syncs the file only after
-// a checkpoint that copied the whole WAL, which under steady writes is the one the main thread
-// runs (checkpointer.ts); it would then flush everything written since, ~50 ms at a time.
+// The database file, to flush what a partial checkpoint wrote. SQLite syncs the file only after a
+// checkpoint that copied the whole WAL; under steady writes that is the main thread's
+// (checkpointer.ts), which would then have to flush all the thread wrote before it.
 let file: Deno.FsFile | null = null;
 let timer: ReturnType<typeof setTimeout> | undefined;
 // WAL length at the last checkpoint: longer now means writes are going on.
