@@ -28,11 +28,12 @@ export type SearchReply =
 /**
  * Why search connections read the database file through a memory map (SEARCH_MMAP_MB, 1 GB by
  * default; 0 turns it off). Deno's SQLite is built with SQLITE_ENABLE_MEMORY_MANAGEMENT, which
- * puts the page caches of every connection in the process behind one mutex: two threads searching at once each took
- * three times as long as one alone (a common word at 100,000 memories: 4.5 ms alone, 14 ms each
- * side by side), so a second worker lowered search throughput. Pages read through the map skip
- * that cache: 4.1 ms alone, 4.6-4.9 ms each side by side. The mapped pages are the kernel's
- * page cache of the file, shared and reclaimable, but they count in the process's RSS once read.
+ * puts the page caches of every connection in the process behind one mutex: two threads
+ * searching at once each took three times as long as one alone (a common word at 100,000
+ * memories: 4.5 ms alone, 14 ms each side by side), so a second worker lowered search throughput.
+ * Pages read through the map skip that cache: 4.1 ms alone, 4.6-4.9 ms each side by side. The
+ * mapped pages are the kernel's page cache of the file, shared and reclaimable, but they count in
+ * the process's RSS once read.
  */
 export const SEARCH_MMAP_BYTES = 1 << 30;
 
