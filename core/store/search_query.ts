@@ -102,7 +102,10 @@ export interface SearchTuning {
   candidateCap?: number;
 }
 
-const DEFAULT_TUNING: Required<SearchTuning> = { candidateCap: 1000 };
+/** How many of the owner's newest matches are ranked, by default (see SearchTuning). */
+export const CANDIDATE_CAP = 1000;
+
+const DEFAULT_TUNING: Required<SearchTuning> = { candidateCap: CANDIDATE_CAP };
 
 /** A ranked match: the memory's rowid and its relevance. */
 interface Ranked {

@@ -4,15 +4,19 @@
  * memories in the same order with the same scores. The reference has none of the search's plans
  * (no index choice, no candidate cap, pinned ranked with the rest): every owner match, pinned
  * first, then by -bm25, newer first on ties. Words with more owner matches than the candidate cap
- * (1,000) are left out: there the search ranks the newest 1,000 by design.
+ * (CANDIDATE_CAP) are left out: there the search ranks the newest of them by design.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openDatabase } from "../../core/db/open.ts";
-import { buildMatchQuery, SEARCH_LIMIT, searchMemories } from "../../core/store/search_query.ts";
-
-const CANDIDATE_CAP = 1000;
+import {
+  buildMatchQuery,
+  CANDIDATE_CAP,
+  SEARCH_LIMIT,
+  searchMemories,
+} from "../../core/store/search_query.ts";
 import { SEED_OWNERS, seedMemories } from "../../bench/seed.ts";
+import { tempDir } from "../helpers/fixtures.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
@@ -45,38 +49,34 @@ function reference(db: Db, q: string, owner: number): Expected[] {
 }
 
 Deno.test("search answers what a plain ranked query over every match answers", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "memori_search_ref_" });
-  const path = join(dir, "x.db");
+  await using tmp = await tempDir("memori_search_ref_");
+  const path = join(tmp.path, "x.db");
+  const seeded = seedMemories(path, { count: 6000, vocabularySize: 3000 });
+  const db = openDatabase(path);
   try {
-    const seeded = seedMemories(path, { count: 6000, vocabularySize: 3000 });
-    const db = openDatabase(path);
-    try {
-      // Every 10th word of the vocabulary, most frequent first: from words in a third of the
-      // memories down to words in one or two.
-      const words = seeded.words.filter((_, i) => i % 10 === 0).slice(0, 150);
-      let compared = 0;
-      let pinnedSeen = false;
-      for (const word of words) {
-        for (const { id: owner } of SEED_OWNERS) {
-          if (ownerMatches(db, word, owner) > CANDIDATE_CAP) continue;
-          const want = reference(db, word, owner);
-          const got = searchMemories(db, { owner, q: word });
-          assert.deepEqual(
-            got.map((h) => h.memory.id),
-            want.map((e) => e.id),
-            `"${word}" for ${owner}`,
-          );
-          got.forEach((h, i) => assert.equal(h.score, want[i].score, `"${word}" for ${owner}`));
-          if (got.some((h) => h.memory.is_pinned)) pinnedSeen = true;
-          compared += want.length;
-        }
+    // Every 10th word of the vocabulary, most frequent first: from words in a third of the
+    // memories down to words in one or two.
+    const words = seeded.words.filter((_, i) => i % 10 === 0).slice(0, 150);
+    let compared = 0;
+    let pinnedSeen = false;
+    for (const word of words) {
+      for (const { id: owner } of SEED_OWNERS) {
+        if (ownerMatches(db, word, owner) > CANDIDATE_CAP) continue;
+        const want = reference(db, word, owner);
+        const got = searchMemories(db, { owner, q: word });
+        assert.deepEqual(
+          got.map((h) => h.memory.id),
+          want.map((e) => e.id),
+          `"${word}" for ${owner}`,
+        );
+        got.forEach((h, i) => assert.equal(h.score, want[i].score, `"${word}" for ${owner}`));
+        if (got.some((h) => h.memory.is_pinned)) pinnedSeen = true;
+        compared += want.length;
       }
-      assert.ok(compared > 2500, `only ${compared} results compared`);
-      assert.ok(pinnedSeen, "no pinned memory among the results");
-    } finally {
-      db.close();
     }
+    assert.ok(compared > 2500, `only ${compared} results compared`);
+    assert.ok(pinnedSeen, "no pinned memory among the results");
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    db.close();
   }
 });

@@ -63,3 +63,24 @@ export async function tempDir(prefix?: string): Promise<TempDir> {
     },
   };
 }
+
+/** Options for {@linkcode until}. */
+export interface UntilOptions {
+  /** Give up after this long, ms (10 s). */
+  timeoutMs?: number;
+  /** Between checks, ms (5). */
+  pollMs?: number;
+}
+
+/** Wait until `cond` holds; throws `timed out waiting for <what>` past the timeout. */
+export async function until(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  options: UntilOptions = {},
+): Promise<void> {
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, options.pollMs ?? 5));
+  }
+}

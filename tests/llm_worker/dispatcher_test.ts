@@ -14,17 +14,14 @@ import {
   WORKER_GROUP,
 } from "../../shared/streams.ts";
 import { sanitizeTests } from "../helpers/core_app.ts";
+import { until as waitUntil } from "../helpers/fixtures.ts";
 import { testRedis } from "../helpers/redis_server.ts";
 
 await sanitizeTests();
 
-async function until(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+/** The shared wait, with the 15 s these Redis-backed loops had. */
+const until = (cond: () => boolean | Promise<boolean>, what: string) =>
+  waitUntil(cond, what, { timeoutMs: 15_000 });
 
 /** Give the loops time to do what they should not (a read, a start). */
 const settle = (ms = 150) => new Promise((r) => setTimeout(r, ms));

@@ -3,17 +3,10 @@ import { modelStatusWriter } from "../../llm_worker/model_status.ts";
 import { createLogger, type LogFields } from "../../shared/log.ts";
 import { MODEL_STATUS_KEY } from "../../shared/streams.ts";
 import { sanitizeTests } from "../helpers/core_app.ts";
+import { until } from "../helpers/fixtures.ts";
 import { testRedis } from "../helpers/redis_server.ts";
 
 await sanitizeTests();
-
-async function until(cond: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 function manualClock(start = Date.parse("2026-01-01T00:00:00Z")) {
   let t = start;
