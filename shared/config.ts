@@ -24,6 +24,9 @@ const apiToken = z.string().regex(
 /** Default of MAX_JSON_DEPTH: deeper than any body of the contract, far below stack limits. */
 export const DEFAULT_MAX_JSON_DEPTH = 32;
 
+/** Default of SEARCH_MMAP_MB: databases up to 1 GB are read through the map whole. */
+export const DEFAULT_SEARCH_MMAP_MB = 1024;
+
 // Limits of every HTTP listener (the core's API, the worker's /metrics); see shared/http_server.ts.
 const httpShape = {
   HTTP_MAX_CONNECTIONS: positiveInt.default(512),
@@ -51,8 +54,8 @@ const coreShape = {
   SEARCH_MAX_QUEUE: nonNegativeInt.default(64),
   SEARCH_TIMEOUT_SECONDS: positiveInt.default(10),
   // How much of the database file each search thread reads through a memory map (0: none); see
-  // SEARCH_MMAP_BYTES in core/store/search_thread.ts for why.
-  SEARCH_MMAP_MB: nonNegativeInt.default(1024),
+  // openReadOnly in core/store/search_thread.ts for why.
+  SEARCH_MMAP_MB: nonNegativeInt.default(DEFAULT_SEARCH_MMAP_MB),
   SCHEDULER_INTERVAL_SECONDS: positiveInt.default(30),
   REPUBLISH_INTERVAL_SECONDS: positiveInt.default(5),
   LOG_LEVEL: logLevel.default("info"),

@@ -131,7 +131,7 @@ export function startCheckpointer(
       lastWrite = performance.now();
       thread ??= startThread(deps, {
         intervalMs,
-        fail: (t, e) => fail(t, e),
+        fail,
         restartPages: options.restartPages ?? RESTART_WAL_PAGES,
         long: finishOnMain,
       });

@@ -25,7 +25,7 @@ const scope = self as unknown as {
   postMessage(message: CheckpointReport): void;
 };
 
-/** Between checkpoints while the last one could not copy the whole WAL (writes go on), in ms. */
+/** Between checkpoints while writes go on (the WAL grew, or was not all copied), in ms. */
 const BEHIND_INTERVAL_MS = 50;
 
 let db: DatabaseSync | null = null;

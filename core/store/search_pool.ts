@@ -8,11 +8,11 @@
  * before it answers, so a search sent after a POST /memories has answered finds that memory.
  */
 import type { DatabaseSync } from "node:sqlite";
-import type { CoreConfig } from "../../shared/config.ts";
+import { type CoreConfig, DEFAULT_SEARCH_MMAP_MB } from "../../shared/config.ts";
 import type { Logger } from "../../shared/log.ts";
 import { ApiError } from "../http/errors.ts";
 import { type SearchHit, searchMemories, type SearchParams } from "./search_query.ts";
-import { SEARCH_MMAP_BYTES, type SearchCommand, type SearchReply } from "./search_thread.ts";
+import type { SearchCommand, SearchReply } from "./search_thread.ts";
 
 /** Runs one search; what routes/search.ts is given (CoreDeps.search). */
 export type SearchFn = (params: SearchParams) => Promise<SearchHit[]>;
@@ -37,7 +37,7 @@ export interface SearchPoolOptions {
   maxQueue: number;
   /** A search running longer than this is stopped (its worker replaced) and answers 503. */
   timeoutMs: number;
-  /** How much of the file each worker reads through a memory map (SEARCH_MMAP_BYTES by default). */
+  /** How much of the file each worker reads through a memory map (SEARCH_MMAP_MB's default). */
   mmapBytes?: number;
   /** Where crashes and timeouts are logged. */
   log: Logger;
@@ -133,7 +133,7 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
       {
         kind: "open",
         path: databasePath,
-        mmapBytes: options.mmapBytes ?? SEARCH_MMAP_BYTES,
+        mmapBytes: options.mmapBytes ?? megabytes(DEFAULT_SEARCH_MMAP_MB),
       } satisfies SearchCommand,
     );
     slot.worker = worker;
@@ -316,9 +316,13 @@ export function openSearch(
     size: config.SEARCH_WORKERS,
     maxQueue: config.SEARCH_MAX_QUEUE,
     timeoutMs: config.SEARCH_TIMEOUT_SECONDS * 1000,
-    mmapBytes: config.SEARCH_MMAP_MB * 1024 * 1024,
+    mmapBytes: megabytes(config.SEARCH_MMAP_MB),
     log,
     workerUrl: options.workerUrl,
   });
   return { search: pool.search, mode: "pool", close: pool.close };
+}
+
+function megabytes(mb: number): number {
+  return mb * 1024 * 1024;
 }

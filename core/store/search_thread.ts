@@ -26,8 +26,11 @@ export type SearchReply =
   | { kind: "closed" };
 
 /**
- * Why search connections read the database file through a memory map (SEARCH_MMAP_MB, 1 GB by
- * default; 0 turns it off). Deno's SQLite is built with SQLITE_ENABLE_MEMORY_MANAGEMENT, which
+ * Open `path` read-only, reading up to `mmapBytes` of it through a memory map (SEARCH_MMAP_MB;
+ * 0 turns the map off). The writer (core/db/open.ts) put the file in WAL mode, so this connection
+ * reads the last committed state without blocking the writer or being blocked by it.
+ *
+ * Why the map: Deno's SQLite is built with SQLITE_ENABLE_MEMORY_MANAGEMENT, which
  * puts the page caches of every connection in the process behind one mutex: two threads
  * searching at once each took three times as long as one alone (a common word at 100,000
  * memories: 4.5 ms alone, 14 ms each side by side), so a second worker lowered search throughput.
@@ -35,20 +38,9 @@ export type SearchReply =
  * mapped pages are the kernel's page cache of the file, shared and reclaimable, but they count in
  * the process's RSS once read.
  */
-export const SEARCH_MMAP_BYTES = 1 << 30;
-
-/**
- * Open `path` read-only, reading up to `mmapBytes` of it through a memory map
- * ({@linkcode SEARCH_MMAP_BYTES} by default). The writer (core/db/open.ts) put the file in WAL
- * mode, so this connection reads the last committed state without blocking the writer or being
- * blocked by it.
- */
-export function openReadOnly(
-  path: string,
-  options: { mmapBytes?: number } = {},
-): DatabaseSync {
+export function openReadOnly(path: string, options: { mmapBytes: number }): DatabaseSync {
   const db = new DatabaseSync(path, { readOnly: true, timeout: BUSY_TIMEOUT_MS });
-  db.exec(`PRAGMA mmap_size = ${Math.trunc(options.mmapBytes ?? SEARCH_MMAP_BYTES)}`);
+  db.exec(`PRAGMA mmap_size = ${Math.trunc(options.mmapBytes)}`);
   cacheStatements(db);
   return db;
 }

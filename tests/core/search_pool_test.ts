@@ -11,7 +11,8 @@ import { openDatabase } from "../../core/db/open.ts";
 import { ApiError } from "../../core/http/errors.ts";
 import { createSearchPool, type SearchPoolOptions } from "../../core/store/search_pool.ts";
 import { searchMemories, type SearchParams } from "../../core/store/search_query.ts";
-import { openReadOnly, SEARCH_MMAP_BYTES } from "../../core/store/search_thread.ts";
+import { openReadOnly } from "../../core/store/search_thread.ts";
+import { DEFAULT_SEARCH_MMAP_MB } from "../../shared/config.ts";
 import { prng, SEED_OWNERS, seedMemories, zipf } from "../../bench/seed.ts";
 import { silentLogger } from "../../shared/log.ts";
 
@@ -102,7 +103,8 @@ async function sameAnswers(path: string, mmapBytes: number | undefined): Promise
 Deno.test("a search connection reads through a memory map of the size asked", async () => {
   await using tmp = await tempDir("memori_search_pool_");
   const path = databaseFile(tmp.path);
-  for (const [asked, want] of [[undefined, SEARCH_MMAP_BYTES], [0, 0], [1 << 20, 1 << 20]]) {
+  const byDefault = DEFAULT_SEARCH_MMAP_MB * 1024 * 1024;
+  for (const [asked, want] of [[byDefault, 1 << 30], [0, 0], [1 << 20, 1 << 20]]) {
     const db = openReadOnly(path, { mmapBytes: asked });
     try {
       assert.equal((db.prepare("PRAGMA mmap_size").get() as { mmap_size: number }).mmap_size, want);
