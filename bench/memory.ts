@@ -27,6 +27,11 @@ export async function rssOf(pid: number): Promise<RssFigure> {
     : { rss: NaN, peak: NaN, file: NaN };
 }
 
+/** RSS less mapped files, MB: what the process itself holds (see RssFigure.file). */
+export function ownMemory(f: RssFigure): number {
+  return f.rss - (Number.isFinite(f.file) ? f.file! : 0);
+}
+
 /** Wait `ms` (services settle: the start's garbage collected, timers armed). */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

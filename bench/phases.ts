@@ -8,7 +8,7 @@ import { CONNECTIONS, ENDPOINTS, runHttpCases, runReadsUnderSearch } from "./htt
 import { type PipelineRun, runPipeline, scriptFake, summarize } from "./pipeline.ts";
 import type { MemoryFigures, PipelineCase, ScalingRow } from "./report.ts";
 import { seedMemories, type SeedResult } from "./seed.ts";
-import { ownMemory, runSoak, type SoakResult } from "./soak.ts";
+import { runSoak, type SoakResult } from "./soak.ts";
 import {
   type BenchCore,
   type BenchService,
@@ -18,7 +18,7 @@ import {
   startWorkerProcess,
 } from "./stack.ts";
 import type { WrkCase, WrkResult } from "./wrk.ts";
-import { rssOf, sleep } from "./memory.ts";
+import { ownMemory, rssOf, sleep } from "./memory.ts";
 import { startFakeLlm } from "../tests/helpers/fake_llm.ts";
 
 /** Things to stop, newest first. */

@@ -14,7 +14,7 @@ import { runWrk, type WrkResult } from "./wrk.ts";
 import { mixedLua } from "./http.ts";
 import type { SeedResult } from "./seed.ts";
 import { linearFit } from "./stats.ts";
-import { type RssFigure, rssOf, sleep } from "./memory.ts";
+import { ownMemory, type RssFigure, rssOf, sleep } from "./memory.ts";
 
 /** Most RSS growth over the second half, MB per minute (with {@linkcode SOAK_GROWTH_MB}). */
 export const SOAK_SLOPE_MB_PER_MIN = 1;
@@ -95,11 +95,6 @@ export function summarizeSeries(name: string, times: number[], rss: number[]): S
     growthMb,
     met: !(slope > SOAK_SLOPE_MB_PER_MIN && growthMb > SOAK_GROWTH_MB),
   };
-}
-
-/** RSS less mapped files, MB. */
-export function ownMemory(f: RssFigure): number {
-  return f.rss - (Number.isFinite(f.file) ? f.file! : 0);
 }
 
 /** Hold the mixed load for `seconds`, sampling RSS less mapped files, and judge the growth. */
