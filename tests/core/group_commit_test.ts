@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { groupCommit } from "../../core/db/group_commit.ts";
-import { transaction } from "../../core/db/open.ts";
+import { openDatabase, transaction } from "../../core/db/open.ts";
+import { tempDir } from "../helpers/fixtures.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
@@ -76,4 +77,39 @@ Deno.test("groupCommit: a commit that fails fails every part, and nothing is kep
   assert.equal(db.isTransaction, false);
   assert.equal(count(db), 0);
   db.close();
+});
+
+/** SQLite's temp files (named etilqs_*) this process holds open, from /proc/self/fd. */
+function sqliteTempFiles(): string[] {
+  return [...Deno.readDirSync("/proc/self/fd")]
+    .map((e) => {
+      try {
+        return Deno.readLinkSync(`/proc/self/fd/${e.name}`);
+      } catch {
+        return ""; // closed since the listing
+      }
+    })
+    .filter((target) => target.includes("etilqs_"));
+}
+
+Deno.test("groupCommit: a part's savepoint journal stays in memory, not in a temp file", async () => {
+  await using tmp = await tempDir("memori_gc_");
+  const db = openDatabase(`${tmp.path}/store.db`, { migrate: false });
+  db.exec("CREATE TABLE big (id INTEGER PRIMARY KEY, v TEXT NOT NULL)");
+  let held: string[] = ["not checked"];
+  await Promise.all([
+    groupCommit(db, () => {
+      for (let i = 0; i < 200; i++) {
+        db.prepare("INSERT INTO big (v) VALUES (?)").run("x".repeat(500));
+      }
+    }),
+    // Changes ~100 KB of pages the first part already changed: its journal passes the 64 KiB
+    // at which SQLite spills a journal to a file unless temp_store is MEMORY.
+    groupCommit(db, () => {
+      db.prepare("UPDATE big SET v = v || 'y'").run();
+      held = sqliteTempFiles();
+    }),
+  ]);
+  db.close();
+  assert.deepEqual(held, []);
 });
