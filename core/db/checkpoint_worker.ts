@@ -2,11 +2,12 @@
  * Entry point of the WAL checkpoint thread (core/background/checkpointer.ts starts it): its own
  * connection to the database file checkpoints every `intervalMs` (every 50 ms while writes go on),
  * so the copy back into the database and its fsync rarely stop the thread that serves HTTP. Only
- * node:sqlite and a constant are imported: under `deno task core` a thread may read just the
- * modules it loads (scripts/serve.sh).
+ * node:sqlite and two small modules of this directory are imported: under `deno task core` a
+ * thread may read just the modules it loads (scripts/serve.sh).
  */
 import { DatabaseSync } from "node:sqlite";
 import { BUSY_TIMEOUT_MS } from "./busy_timeout.ts";
+import { type CheckpointOutcome, nextCheckpointIn } from "./checkpoint_pace.ts";
 
 /** A message from the main thread. */
 export type CheckpointCommand =
@@ -25,31 +26,23 @@ const scope = self as unknown as {
   postMessage(message: CheckpointReport): void;
 };
 
-/** Between checkpoints while writes go on (the WAL grew, or was not all copied), in ms. */
-const BEHIND_INTERVAL_MS = 50;
-
 let db: DatabaseSync | null = null;
 // The database file, to flush what a partial checkpoint wrote. SQLite syncs the file only after a
 // checkpoint that copied the whole WAL; under steady writes that is the main thread's
 // (checkpointer.ts), which would then have to flush all the thread wrote before it.
 let file: Deno.FsFile | null = null;
 let timer: ReturnType<typeof setTimeout> | undefined;
-// WAL length at the last checkpoint: longer now means writes are going on.
+// WAL length at the last checkpoint: another length now means writes went on.
 let lastLog = 0;
 
-/** One checkpoint, reported; then the next one, sooner while this one left frames behind. */
+/** One checkpoint, reported; then the next one, sooner while writes go on. */
 function checkpoint(intervalMs: number): void {
   const started = performance.now();
-  let behind = false;
+  let next: number;
   try {
-    const row = db!.prepare("PRAGMA wal_checkpoint(PASSIVE)").get() as {
-      log: number;
-      checkpointed: number;
-    };
+    const row = db!.prepare("PRAGMA wal_checkpoint(PASSIVE)").get() as CheckpointOutcome;
     const ms = performance.now() - started;
-    // Copied up to the end it saw does not mean caught up: writes went on meanwhile. While the
-    // WAL grows, checkpoint again soon, so the main thread's final one has little left to copy.
-    behind = row.checkpointed < row.log || row.log > lastLog;
+    next = nextCheckpointIn(row, { lastLog, intervalMs });
     lastLog = row.log;
     if (row.checkpointed < row.log) file?.syncDataSync();
     scope.postMessage({ kind: "done", ms, walPages: row.log, copiedPages: row.checkpointed });
@@ -57,7 +50,7 @@ function checkpoint(intervalMs: number): void {
     scope.postMessage({ kind: "failed", error: (err as Error).message });
     return;
   }
-  timer = setTimeout(() => checkpoint(intervalMs), behind ? BEHIND_INTERVAL_MS : intervalMs);
+  timer = setTimeout(() => checkpoint(intervalMs), next);
 }
 
 scope.onmessage = (event) => {

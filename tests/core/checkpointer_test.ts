@@ -11,6 +11,7 @@ import {
   type CheckpointerOptions,
   startCheckpointer,
 } from "../../core/background/checkpointer.ts";
+import { BEHIND_INTERVAL_MS, nextCheckpointIn } from "../../core/db/checkpoint_pace.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { tempDir, until } from "../helpers/fixtures.ts";
 
@@ -113,6 +114,19 @@ Deno.test("under steady writes the WAL starts over instead of growing", async ()
     (db.prepare("SELECT count(*) AS n FROM blob_test").get() as { n: number }).n,
     pages,
   );
+});
+
+Deno.test("the thread checkpoints again soon while writes go on, also once the WAL started over", () => {
+  const intervalMs = 1000;
+  const next = (log: number, checkpointed: number, lastLog: number) =>
+    nextCheckpointIn({ log, checkpointed }, { lastLog, intervalMs });
+  assert.equal(next(900, 900, 500), BEHIND_INTERVAL_MS, "the WAL grew");
+  assert.equal(next(900, 700, 900), BEHIND_INTERVAL_MS, "frames were left behind");
+  // The main thread's final checkpoint let the WAL start over. Waiting the full interval here let
+  // ~20,000 pages pile up under POST /llm_jobs, and its checkpoint then took 120-160 ms.
+  assert.equal(next(889, 889, 17_534), BEHIND_INTERVAL_MS, "the WAL started over");
+  assert.equal(next(900, 900, 900), intervalMs, "no writes since the last checkpoint");
+  assert.equal(next(0, 0, 0), intervalMs, "an empty WAL");
 });
 
 Deno.test("what the WAL holds at the start is copied before the core serves", async () => {
