@@ -319,9 +319,9 @@ function memoryTables(r: BenchResults): string[] {
   row("worker", "after the pipeline bench (larger of the two)", m.workerAfter);
   lines.push(
     "",
-    "Mapped files are the `deno` binary's code (shared by every `deno` process) and, once searches " +
-      "ran, the pages of the database file the search threads read through their memory map " +
-      "(`SEARCH_MMAP_MB`): the kernel's page cache of those files, counted in RSS.",
+    "Mapped files are the `deno` binary's code (shared by every `deno` process), the WAL index, " +
+      "and, with `SEARCH_MMAP_MB` set (off by default), the pages of the database file the search " +
+      "threads read through their memory map: the kernel's page cache of those files, counted in RSS.",
   );
   if (m.breakdown) {
     const b = m.breakdown;

@@ -2,13 +2,13 @@
  * The soak: a steady mixed load (bench/http.ts mixedLua, held at a fixed rate) on the core,
  * whose jobs keep a worker busy, for a given time, sampling both services' RSS less its mapped
  * files every few seconds. Mapped files (RssFile) are the kernel's page cache of the `deno`
- * binary and of the database pages the search threads read through their memory map: they come
- * and go with the searches (core: 56-76 MB within one soak) and are no memory the process holds
- * on to. Steady growth of the rest fails it: the least-squares slope of RSS over the second half of the
- * samples (the first half is warm-up: caches filling, the heap reaching its working size) above
- * {@linkcode SOAK_SLOPE_MB_PER_MIN} while RSS also grew by more than
- * {@linkcode SOAK_GROWTH_MB} over that half; the second condition keeps the garbage collector's
- * sawtooth from reading as a trend in a short soak.
+ * binary, the WAL index and, with SEARCH_MMAP_MB set, of the database pages the search threads
+ * read through a memory map: those come and go with the searches (core: 56-76 MB within one soak)
+ * and are no memory the process holds on to. Steady growth of the rest fails it: the least-squares
+ * slope of RSS over the second half of the samples (the first half is warm-up: caches filling, the
+ * heap reaching its working size) above {@linkcode SOAK_SLOPE_MB_PER_MIN} while RSS also grew by
+ * more than {@linkcode SOAK_GROWTH_MB} over that half; the second condition keeps the garbage
+ * collector's sawtooth from reading as a trend in a short soak.
  */
 import { runWrk, type WrkResult } from "./wrk.ts";
 import { mixedLua } from "./http.ts";

@@ -143,8 +143,9 @@ export async function memoryOf(
   };
   const peak = kb("VmHWM");
   const rss = kb("VmRSS");
-  // Pages of files mapped in: the deno binary's code, and the database file the search threads
-  // read through a memory map (SEARCH_MMAP_MB). The kernel's page cache, shared and reclaimable.
+  // Pages of files mapped in: the deno binary's code, the WAL index, and the database file when the
+  // search threads read it through a memory map (SEARCH_MMAP_MB, off by default). The kernel's
+  // page cache, shared and reclaimable.
   const file = kb("RssFile");
   return peak === null || rss === null ? null : { peak, rss, file: file ?? NaN };
 }

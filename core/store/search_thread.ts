@@ -36,7 +36,9 @@ export type SearchReply =
  * memories: 4.5 ms alone, 14 ms each side by side), so a second worker lowered search throughput.
  * Pages read through the map skip that cache: 4.1 ms alone, 4.6-4.9 ms each side by side. The
  * mapped pages are the kernel's page cache of the file, shared and reclaimable, but they count in
- * the process's RSS once read.
+ * the process's RSS once read. The map is off by default all the same: in WAL mode a reader drops
+ * its whole map once any commit has landed (SQLite's pager, on a changed WAL), so with writes
+ * going on each search paid a munmap and page faults (DEFAULT_SEARCH_MMAP_MB in shared/config.ts).
  */
 export function openReadOnly(path: string, options: { mmapBytes: number }): DatabaseSync {
   const db = new DatabaseSync(path, { readOnly: true, timeout: BUSY_TIMEOUT_MS });
