@@ -86,6 +86,7 @@ export function startCheckpointer(
   const { db } = deps;
   const intervalMs = options.intervalMs ?? CHECKPOINT_INTERVAL_MS;
   const idleMs = options.idleMs ?? IDLE_CHECKPOINT_THREAD_MS;
+  const restartPages = options.restartPages ?? RESTART_WAL_PAGES;
   db.exec("PRAGMA wal_autocheckpoint = 0");
   db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get();
   // Rows written by this connection since it opened: the one writer of the database.
@@ -129,12 +130,7 @@ export function startCheckpointer(
     if (n !== seen) {
       seen = n;
       lastWrite = performance.now();
-      thread ??= startThread(deps, {
-        intervalMs,
-        fail,
-        restartPages: options.restartPages ?? RESTART_WAL_PAGES,
-        long: finishOnMain,
-      });
+      thread ??= startThread(deps, { intervalMs, fail, restartPages, long: finishOnMain });
     } else if (thread?.caughtUp && performance.now() - lastWrite > idleMs) {
       end(thread);
     }
