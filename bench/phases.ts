@@ -18,7 +18,7 @@ import {
   startWorkerProcess,
 } from "./stack.ts";
 import type { WrkCase, WrkResult } from "./wrk.ts";
-import { ownMemory, rssOf, sleep } from "./memory.ts";
+import { ownMemory, type RssFigure, rssOf, sleep } from "./memory.ts";
 import { startFakeLlm } from "../tests/helpers/fake_llm.ts";
 
 /** Things to stop, newest first. */
@@ -260,15 +260,14 @@ export async function benchSoak(ctx: PhaseContext, o: SoakSettings): Promise<Soa
     seconds: o.seconds,
     rate: o.rate,
     sampleSeconds: o.sampleSeconds,
-    onSample: (t, [core, worker]) =>
+    onSample: (t, [core, worker]) => {
+      const rss = (f: RssFigure) => f.rss.toFixed(1);
+      const own = (f: RssFigure) => ownMemory(f).toFixed(1);
       ctx.log(
-        `soak ${t.toFixed(0)} s: core ${core.rss.toFixed(1)} MB RSS (${
-          ownMemory(core).toFixed(1)
-        } ` +
-          `less mapped files), worker ${worker.rss.toFixed(1)} MB (${
-            ownMemory(worker).toFixed(1)
-          })`,
-      ),
+        `soak ${t.toFixed(0)} s: core ${rss(core)} MB RSS (${own(core)} less mapped files), ` +
+          `worker ${rss(worker)} MB (${own(worker)})`,
+      );
+    },
   });
   await ctx.cleanups.run();
   return result;

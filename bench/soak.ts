@@ -3,12 +3,12 @@
  * whose jobs keep a worker busy, for a given time, sampling both services' RSS less its mapped
  * files every few seconds. Mapped files (RssFile) are the kernel's page cache of the `deno`
  * binary, the WAL index and, with SEARCH_MMAP_MB set, of the database pages the search threads
- * read through a memory map: those come and go with the searches (core: 56-76 MB within one soak)
- * and are no memory the process holds on to. Steady growth of the rest fails it: the least-squares
- * slope of RSS over the second half of the samples (the first half is warm-up: caches filling, the
- * heap reaching its working size) above {@linkcode SOAK_SLOPE_MB_PER_MIN} while RSS also grew by
- * more than {@linkcode SOAK_GROWTH_MB} over that half; the second condition keeps the garbage
- * collector's sawtooth from reading as a trend in a short soak.
+ * read through a memory map (those come and go with the searches: 56-76 MB within one soak with
+ * the map on). None of it is memory the process holds on to. Steady growth of the rest fails it:
+ * the least-squares slope of RSS over the second half of the samples (the first half is warm-up:
+ * caches filling, the heap reaching its working size) above {@linkcode SOAK_SLOPE_MB_PER_MIN}
+ * while RSS also grew by more than {@linkcode SOAK_GROWTH_MB} over that half; the second condition
+ * keeps the garbage collector's sawtooth from reading as a trend in a short soak.
  */
 import { runWrk, type WrkResult } from "./wrk.ts";
 import { mixedLua } from "./http.ts";
