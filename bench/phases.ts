@@ -62,7 +62,9 @@ const fmtRun = (name: string, r: WrkResult) =>
 async function seededCore(
   ctx: PhaseContext,
   count: number,
-): Promise<{ seed: SeedResult; core: BenchCore; redisUrl: string; imageDir: string }> {
+): Promise<
+  { seed: SeedResult; core: BenchCore; redisUrl: string; imageDir: string; databasePath: string }
+> {
   const dirs = await coreDirs(`memori_bench_${count}_`);
   ctx.cleanups.add(() => Deno.remove(dirs.root, { recursive: true }));
   ctx.log(`seeding ${count.toLocaleString("en-US")} memories`);
@@ -76,7 +78,13 @@ async function seededCore(
   ctx.cleanups.add(() => redis.stop());
   const core = await startCore({ ...dirs, redisUrl: redis.url, env: ctx.coreEnv });
   ctx.cleanups.add(() => core.stop());
-  return { seed, core, redisUrl: redis.url, imageDir: dirs.imageDir };
+  return {
+    seed,
+    core,
+    redisUrl: redis.url,
+    imageDir: dirs.imageDir,
+    databasePath: dirs.databasePath,
+  };
 }
 
 function scalingRow(seed: SeedResult, count: number, cases: WrkCase[]): ScalingRow {
@@ -239,7 +247,7 @@ export interface SoakSettings {
 
 /** The soak on 100,000 memories with one worker. */
 export async function benchSoak(ctx: PhaseContext, o: SoakSettings): Promise<SoakResult> {
-  const { seed, core, redisUrl, imageDir } = await seededCore(ctx, 100_000);
+  const { seed, core, redisUrl, imageDir, databasePath } = await seededCore(ctx, 100_000);
   const fake = await startFakeLlm();
   ctx.cleanups.add(() => fake.close());
   scriptFake(fake, o.modelMs);
@@ -257,6 +265,7 @@ export async function benchSoak(ctx: PhaseContext, o: SoakSettings): Promise<Soa
     coreUrl: core.url,
     processes: [{ name: "core", pid: core.pid }, { name: "worker", pid: worker.pid }],
     seed,
+    databasePath,
     seconds: o.seconds,
     rate: o.rate,
     sampleSeconds: o.sampleSeconds,

@@ -350,6 +350,9 @@ function memoryTables(r: BenchResults): string[] {
         `(target ${f0(s.rate)}), ${s.times.length} samples every ${s.sampleSeconds} s, ` +
         `${s.load.errors} errors; RSS less mapped files (see bench/soak.ts)`,
       "",
+      `The load's writes took the store from ${f0(s.memories.first)} to ` +
+        `${f0(s.memories.last)} memories.`,
+      "",
     );
     lines.push(
       "| process | first MB | min MB | max MB | last MB | slope, 2nd half MB/min | growth, 2nd half MB | steady |",

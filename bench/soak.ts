@@ -10,6 +10,7 @@
  * while RSS also grew by more than {@linkcode SOAK_GROWTH_MB} over that half; the second condition
  * keeps the garbage collector's sawtooth from reading as a trend in a short soak.
  */
+import { DatabaseSync } from "node:sqlite";
 import { runWrk, type WrkResult } from "./wrk.ts";
 import { mixedLua } from "./http.ts";
 import type { SeedResult } from "./seed.ts";
@@ -57,6 +58,11 @@ export interface SoakResult {
   series: SoakSeries[];
   /** The load as wrk measured it. */
   load: WrkResult;
+  /**
+   * Memories in the store before and after the load. The load writes memories (and jobs), so the
+   * store grows during the soak, and what the core holds can grow with it.
+   */
+  memories: { first: number; last: number };
 }
 
 /** Options for {@linkcode runSoak}. */
@@ -67,6 +73,8 @@ export interface SoakOptions {
   processes: { name: string; pid: number }[];
   /** The seeded corpus the load reads. */
   seed: SeedResult;
+  /** The core's database file (its size is reported with the soak). */
+  databasePath: string;
   /** Length, seconds. */
   seconds: number;
   /** Requests per second to hold. */
@@ -99,6 +107,7 @@ export function summarizeSeries(name: string, times: number[], rss: number[]): S
 
 /** Hold the mixed load for `seconds`, sampling RSS less mapped files, and judge the growth. */
 export async function runSoak(o: SoakOptions): Promise<SoakResult> {
+  const memoriesFirst = countMemories(o.databasePath);
   const started = performance.now();
   const load = runWrk(o.coreUrl, mixedLua(o.seed, o.rate), {
     connections: 16,
@@ -124,5 +133,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     times,
     series: o.processes.map((p, i) => summarizeSeries(p.name, times, samples[i])),
     load: await load,
+    memories: { first: memoriesFirst, last: countMemories(o.databasePath) },
   };
+}
+
+/** Memories in the database (read through its own read-only connection; WAL included). */
+function countMemories(databasePath: string): number {
+  using db = new DatabaseSync(databasePath, { readOnly: true });
+  return Number((db.prepare("SELECT count(*) AS n FROM memories").get() as { n: number }).n);
 }
