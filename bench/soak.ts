@@ -11,6 +11,7 @@
  * keeps the garbage collector's sawtooth from reading as a trend in a short soak.
  */
 import { DatabaseSync } from "node:sqlite";
+import { queryOne } from "../core/db/query.ts";
 import { runWrk, type WrkResult } from "./wrk.ts";
 import { mixedLua } from "./http.ts";
 import type { SeedResult } from "./seed.ts";
@@ -73,7 +74,7 @@ export interface SoakOptions {
   processes: { name: string; pid: number }[];
   /** The seeded corpus the load reads. */
   seed: SeedResult;
-  /** The core's database file (its size is reported with the soak). */
+  /** The core's database file (its memories are counted before and after the load). */
   databasePath: string;
   /** Length, seconds. */
   seconds: number;
@@ -140,5 +141,5 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
 /** Memories in the database (read through its own read-only connection; WAL included). */
 function countMemories(databasePath: string): number {
   using db = new DatabaseSync(databasePath, { readOnly: true });
-  return Number((db.prepare("SELECT count(*) AS n FROM memories").get() as { n: number }).n);
+  return queryOne<{ n: number }>(db, "SELECT count(*) AS n FROM memories")!.n;
 }
