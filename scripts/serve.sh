@@ -111,7 +111,7 @@ case "$service" in
     # workers, core/store/search_pool.ts) are loaded like a dynamic import, which Deno lets a
     # thread do only with read access to each module it loads: the directories of their modules
     # (source code, no data). The core reads none of its other code.
-    case "${SEARCH_WORKERS:-2}" in
+    case "${SEARCH_WORKERS:-1}" in
       0) code_dirs=",$here/core/db" ;;
       *) code_dirs=",$here/core/store,$here/core/db" ;;
     esac

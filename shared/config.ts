@@ -21,6 +21,19 @@ const apiToken = z.string().regex(
   "must be at least 16 characters (e.g. the output of `openssl rand -hex 32`)",
 );
 
+/**
+ * Default of SEARCH_WORKERS: one search thread. Deno's SQLite is built with
+ * SQLITE_ENABLE_MEMORY_MANAGEMENT, which puts every connection's page cache in the process behind
+ * one mutex, and a ranked search takes it for every B-tree page it touches (an owner check per
+ * match, a document length per ranked row). Two threads searching at once each ran 2.5-3.5x
+ * slower than one alone (a common word at 100,000 memories: 2.8 ms alone, 7.6-10.8 ms each side
+ * by side; a rare word 0.19 against 0.32-0.39 ms), so a second thread lowered throughput: with 2,
+ * common-word searches ran at 163 req/s (p99 119 ms), with 1 at 368 req/s (p99 56 ms). One thread
+ * still keeps searches off the thread that serves HTTP and writes. More pay only with
+ * SEARCH_MMAP_MB set, where a reader's pages bypass that cache.
+ */
+export const DEFAULT_SEARCH_WORKERS = 1;
+
 /** Default of MAX_JSON_DEPTH: deeper than any body of the contract, far below stack limits. */
 export const DEFAULT_MAX_JSON_DEPTH = 32;
 
@@ -55,8 +68,8 @@ const coreShape = {
   MAX_BODY_BYTES: positiveInt.default(1024 * 1024),
   MAX_JSON_DEPTH: positiveInt.default(DEFAULT_MAX_JSON_DEPTH),
   // Searches run on this many threads with their own read-only connections (core/store/
-  // search_pool.ts); 0 runs them on the main thread. 2 suits the 2-CPU machine it was measured on.
-  SEARCH_WORKERS: nonNegativeInt.default(2),
+  // search_pool.ts); 0 runs them on the main thread.
+  SEARCH_WORKERS: nonNegativeInt.default(DEFAULT_SEARCH_WORKERS),
   SEARCH_MAX_QUEUE: nonNegativeInt.default(64),
   SEARCH_TIMEOUT_SECONDS: positiveInt.default(10),
   // How much of the database file each search thread reads through a memory map (0: none); see

@@ -297,7 +297,7 @@ Deno.test("deno task core writes only its data directories and reads only them a
     const args = await stack.core.denoRunArgs();
     const dbDir = join(stack.tmp, "db");
     // And, for its threads (the WAL checkpoint thread; the search workers, SEARCH_WORKERS
-    // defaults to 2), the source directories of their modules: Deno checks read access to each
+    // defaults to 1), the source directories of their modules: Deno checks read access to each
     // module a worker loads.
     const code = `${REPO_ROOT}/core/store,${REPO_ROOT}/core/db`;
     assert.equal(flagValue(args, "--allow-read"), `${dbDir},${stack.imageDir},${code}`);
