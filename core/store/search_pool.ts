@@ -114,7 +114,8 @@ const STARTUP_TIMEOUT_MS = 30_000;
  * A worker that waits for the main thread between searches goes idle and wakes for each one,
  * which cost it ~430 us of CPU per rare-word search against ~245 us when the next one was
  * already waiting (a search alone is ~190 us). A search waits behind at most one other, and only
- * when no worker is free.
+ * when no worker is free; with several workers it may still wait behind a slow search while
+ * another worker has become free meanwhile (a message sent to a worker cannot be taken back).
  */
 const PIPELINE_DEPTH = 2;
 
@@ -232,20 +233,16 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
     slot.worker?.terminate();
     slot.worker = undefined;
     replaced++;
-    queue.unshift(...waiting);
     running?.reject(err);
-    if (!closed) next(slot);
+    if (closed) {
+      for (const job of waiting) job.reject(shuttingDown());
+      return;
+    }
+    queue.unshift(...waiting);
+    next(slot);
   };
 
-  // A running idle worker, else a slot that can start one, else a busy worker with room.
-  const slotFor = (): Slot | undefined =>
-    slots.find((s) => s.sent.length === 0 && s.worker !== undefined) ??
-      slots.find((s) => s.sent.length === 0) ??
-      slots.find((s) => s.sent.length < PIPELINE_DEPTH && waiting() < maxQueue);
-
-  // Searches not running: in the pool's queue or in a worker's.
-  const waiting = () =>
-    queue.length + slots.reduce((n, s) => n + Math.max(0, s.sent.length - 1), 0);
+  const waiting = () => waitingCount(slots, queue);
 
   const close = async () => {
     if (closed) return;
@@ -260,7 +257,7 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
       if (closed) return Promise.reject(shuttingDown());
       return new Promise<SearchHit[]>((resolve, reject) => {
         const job = { params, resolve, reject };
-        const slot = slotFor();
+        const slot = slotFor(slots, { mayWait: waiting() < maxQueue });
         if (slot !== undefined) dispatch(slot, job);
         else if (waiting() < maxQueue) queue.push(job);
         else {
@@ -277,6 +274,21 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/**
+ * Where a new search goes: a running idle worker, else a slot that can start one, else (when
+ * `mayWait`, i.e. the queue has room) a busy worker with room in its own queue.
+ */
+function slotFor(slots: Slot[], options: { mayWait: boolean }): Slot | undefined {
+  return slots.find((s) => s.sent.length === 0 && s.worker !== undefined) ??
+    slots.find((s) => s.sent.length === 0) ??
+    (options.mayWait ? slots.find((s) => s.sent.length < PIPELINE_DEPTH) : undefined);
+}
+
+/** Searches not running: in the pool's queue or in a worker's. */
+function waitingCount(slots: Slot[], queue: Job[]): number {
+  return queue.length + slots.reduce((n, s) => n + Math.max(0, s.sent.length - 1), 0);
 }
 
 /** A 503 saying `why`, to be retried shortly. */

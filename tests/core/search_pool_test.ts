@@ -15,6 +15,7 @@ import { openReadOnly } from "../../core/store/search_thread.ts";
 import { DEFAULT_SEARCH_MMAP_MB } from "../../shared/config.ts";
 import { prng, SEED_OWNERS, seedMemories, zipf } from "../../bench/seed.ts";
 import { silentLogger } from "../../shared/log.ts";
+import { within } from "../../shared/timeout.ts";
 
 await sanitizeTests();
 
@@ -236,6 +237,30 @@ Deno.test("the pool replaces a crashed worker, and one running past the timeout"
   assert.ok(Date.now() - started >= 250, "answered before the timeout");
   assert.equal(searches.stats().replaced, 2);
   assert.deepEqual(await searches.search({ owner: 1, q: "pelican" }), []);
+});
+
+Deno.test("searches handed to a hung worker ahead of time run on its replacement", async () => {
+  await using tmp = await tempDir("memori_search_pool_");
+  const path = databaseFile(tmp.path);
+  await using searches = pool(path, {
+    size: 1,
+    maxQueue: 2,
+    timeoutMs: 300,
+    workerUrl: FAULTY_WORKER,
+  });
+  const stuck = apiError(searches.search({ owner: 1, q: "hang now" }));
+  // One is sent to the busy worker at once, the other waits in the pool's queue; both count
+  // against SEARCH_MAX_QUEUE.
+  const behind = [
+    searches.search({ owner: 1, q: "pelican" }),
+    searches.search({ owner: 1, q: "x" }),
+  ];
+  assert.deepEqual(searches.stats(), { workers: 1, running: 1, queued: 2, replaced: 0 });
+  assert.equal((await apiError(searches.search({ owner: 1, q: "more" }))).status, 503);
+  assert.equal((await stuck).status, 503);
+  // Bounded, so a search the pool lost fails the test rather than hanging it.
+  assert.deepEqual(await within(Promise.all(behind), 5000, "the searches behind"), [[], []]);
+  assert.deepEqual(searches.stats(), { workers: 1, running: 0, queued: 0, replaced: 1 });
 });
 
 Deno.test("a search the worker cannot run fails with the reason, and the worker stays", async () => {
