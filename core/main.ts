@@ -80,7 +80,9 @@ async function main(): Promise<void> {
     port: server.port,
     // Whether the API is open is worth seeing at start; the token itself never is.
     core_api_token: config.CORE_API_TOKEN === undefined ? "unset" : "set",
-    search: searching.mode === "pool" ? `${config.SEARCH_WORKERS} workers` : "inline",
+    search: searching.mode === "pool"
+      ? `${config.SEARCH_WORKERS} worker${config.SEARCH_WORKERS === 1 ? "" : "s"}`
+      : "inline",
   });
 
   let stopping = false;

@@ -296,6 +296,7 @@ Deno.test("deno task core writes only its data directories and reads only them a
   await withStack(async (stack) => {
     const args = await stack.core.denoRunArgs();
     const dbDir = join(stack.tmp, "db");
+    assert.match(stack.core.output(), /"search":"1 worker"/, "one search thread by default");
     // And, for its threads (the WAL checkpoint thread; the search workers, SEARCH_WORKERS
     // defaults to 1), the source directories of their modules: Deno checks read access to each
     // module a worker loads.
