@@ -257,9 +257,10 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
       if (closed) return Promise.reject(shuttingDown());
       return new Promise<SearchHit[]>((resolve, reject) => {
         const job = { params, resolve, reject };
-        const slot = slotFor(slots, { mayWait: waiting() < maxQueue });
+        const mayWait = waiting() < maxQueue;
+        const slot = slotFor(slots, { mayWait });
         if (slot !== undefined) dispatch(slot, job);
-        else if (waiting() < maxQueue) queue.push(job);
+        else if (mayWait) queue.push(job);
         else {
           reject(busy(`too many searches at once (${slots.length} running, ${maxQueue} waiting)`));
         }
