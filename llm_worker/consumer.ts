@@ -1,7 +1,7 @@
 /**
- * The worker: wires the dispatcher (dispatcher.ts: read and claim loops, job slots), the job
- * runner (job_runner.ts: one entry to its outcome) and the model's circuit breaker
- * (model_breaker.ts), and stops them in order.
+ * The worker: wires the dispatcher (dispatcher.ts: read and claim loops), the job runner
+ * (job_runner.ts: one entry to its outcome), the model slots (model_slots.ts: WORKER_CONCURRENCY
+ * model calls at once) and the model's circuit breaker (model_breaker.ts), and stops them in order.
  *
  * stop(): stop reading and cut model waits and backoff sleeps short (those jobs hand themselves
  * back), let running jobs finish (bounded), abort what still runs, close owned connections.
@@ -18,12 +18,19 @@ import { parkPoisoned, runEntry, type RunnerDeps } from "./job_runner.ts";
 import { createLlmClient, type LlmClient } from "./llm_client.ts";
 import type { WorkerMetricsHooks } from "./metrics.ts";
 import { createModelBreaker, guardLlm, type ModelBreaker } from "./model_breaker.ts";
+import { createModelSlots } from "./model_slots.ts";
 import { modelStatusWriter } from "./model_status.ts";
 import type { RetryPolicy } from "./retry.ts";
 import { createLanguageLookup } from "./user_language.ts";
 
 /** How many times unusable model output is retried before the job fails. */
 export const BAD_OUTPUT_RETRIES = 2;
+
+/**
+ * Jobs a worker holds per model slot: one at the model, one being marked processing or having its
+ * result stored, its user notified and its entry acked, so that a freed slot is taken at once.
+ */
+export const JOBS_PER_MODEL_SLOT = 2;
 
 /** Options for {@linkcode startWorker}. */
 export interface WorkerOptions {
@@ -66,7 +73,7 @@ export interface Worker {
   readonly ready: Promise<void>;
   /** The model's circuit breaker (its state is also reported in Redis). */
   readonly breaker: ModelBreaker;
-  /** Jobs being run right now. */
+  /** Jobs in hand right now: at the model, waiting for a model slot, or being marked or finished. */
   inFlight(): number;
   /** Stop reading, finish or hand back in-flight jobs, close owned connections. */
   stop(): Promise<void>;
@@ -119,6 +126,7 @@ export function startWorker(config: WorkerConfig, options: WorkerOptions = {}): 
     core,
     llm: guardLlm(options.llm ?? createLlmClient(config, { log }), breaker),
     breaker,
+    slots: createModelSlots(config.WORKER_CONCURRENCY, { stopping: stopping.signal }),
     policy,
     outageMaxMs: config.LLM_OUTAGE_MAX_HOURS * 3_600_000,
     imageDir: config.IMAGE_STORAGE_PATH,
@@ -133,7 +141,7 @@ export function startWorker(config: WorkerConfig, options: WorkerOptions = {}): 
     redis,
     reader,
     consumer,
-    concurrency: config.WORKER_CONCURRENCY,
+    concurrency: config.WORKER_CONCURRENCY * JOBS_PER_MODEL_SLOT,
     blockMs: options.blockMs ?? 2000,
     claimIdleMs,
     claimIntervalMs: options.claimIntervalMs ??

@@ -1,5 +1,6 @@
 /**
- * The dispatcher: takes entries from the five `llm:*` streams and runs them in job slots.
+ * The dispatcher: takes entries from the five `llm:*` streams and runs up to `concurrency` of
+ * them at once (the worker's jobs in hand; model_slots.ts bounds their model calls).
  *
  * - One blocking XREADGROUP over all five streams, on its own connection, asking for as many
  *   entries as there are free slots (COUNT is per stream, so any surplus waits in a small local
@@ -39,7 +40,7 @@ export interface DispatcherOptions {
   reader: Redis;
   /** This replica's consumer name. */
   consumer: string;
-  /** Most jobs at once. */
+  /** Most jobs in hand at once. */
   concurrency: number;
   /** BLOCK of the XREADGROUP, in ms. */
   blockMs: number;

@@ -26,6 +26,7 @@ import {
 } from "./job_outcomes.ts";
 import type { LlmClient } from "./llm_client.ts";
 import type { ModelBreaker } from "./model_breaker.ts";
+import type { ModelSlots } from "./model_slots.ts";
 import { deadLetterOnce, notificationProblems, resultNotifications } from "./notifications.ts";
 import { type AttemptCounts, nextStep, retryCore, sleep } from "./retry.ts";
 import { beginOutage, type Outage } from "./outage.ts";
@@ -36,6 +37,8 @@ export interface RunnerDeps extends OutcomeDeps {
   llm: LlmClient;
   /** The model's circuit breaker. */
   breaker: ModelBreaker;
+  /** The model calls that may be out at once (WORKER_CONCURRENCY). */
+  slots: ModelSlots;
   /** How long a job waits out a model outage, in ms (LLM_OUTAGE_MAX_HOURS). */
   outageMaxMs: number;
   /** IMAGE_STORAGE_PATH. */
@@ -230,7 +233,7 @@ async function attempt(run: Run, job: JobRecord, ctx: JobContext<unknown>): Prom
     }
     if (outage) await outage.resume(turn.probe);
     try {
-      return { kind: "completed", result: await runHandler(job, ctx) };
+      return { kind: "completed", result: await deps.slots.run(() => runHandler(job, ctx)) };
     } catch (err) {
       const step = nextStep(err, counts, { policy: deps.policy, stopping: deps.stopping.aborted });
       if (step.action === "hand_back") return { kind: "hand_back" };

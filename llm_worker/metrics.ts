@@ -60,7 +60,7 @@ export function createWorkerMetrics(): WorkerMetrics {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300],
   });
   const inFlight = registry.gauge("memori_worker_jobs_in_flight", {
-    help: "Jobs this worker is running right now.",
+    help: "Jobs this worker holds right now: at the model, waiting for a model slot, or finishing.",
   });
   const sources: (() => number)[] = [];
   registry.onCollect(() => {

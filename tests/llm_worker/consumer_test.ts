@@ -401,6 +401,26 @@ Deno.test("12 jobs of 100 ms each at concurrency 4 run in parallel, never more t
   }
 });
 
+Deno.test(
+  "with one model slot, the next job is marked processing while one is at the model, and asks it right after",
+  async () => {
+    await using h = await startHarness({ worker: false, env: { WORKER_CONCURRENCY: "1" } });
+    h.fake.setDefault({ content: "One at a time?", delayMs: 300 });
+    const first = await h.createJob("followup", { message: "first" });
+    const second = await h.createJob("followup", { message: "second" });
+    await h.startWorker();
+    await waitFor("both jobs taken", async () => {
+      const statuses = [(await h.getJob(first)).status, (await h.getJob(second)).status];
+      return statuses.every((s) => s === "processing") || undefined;
+    });
+    assert.equal(h.fake.requests.length, 1, "the second job waits for the slot, not the model");
+    const jobs = [await h.waitJob(first), await h.waitJob(second)];
+    assert.ok(jobs.every((j) => j.status === "completed"));
+    assert.equal(h.fake.requests.length, 2);
+    assert.equal(h.fake.maxActive, 1, "never two model calls at once");
+  },
+);
+
 /** The signals composed from `signal` that Deno still holds on to (its `[[dependentSignals]]`). */
 function dependents(signal: AbortSignal): number {
   const key = Object.getOwnPropertySymbols(signal)

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { call, itest, sanitizeTests } from "../helpers/core_app.ts";
-import { jsonReply } from "../helpers/fake_llm.ts";
+import { jsonReply, promptText } from "../helpers/fake_llm.ts";
 import { JOB_STREAMS } from "../../shared/streams.ts";
 import { PNG_BYTES, startHarness, TEST_API_KEY, waitFor } from "./harness.ts";
 
@@ -40,6 +40,29 @@ Deno.test("past the grace a job is handed back, and another consumer completes i
   const job = await h.waitJob(id);
   assert.equal(job.status, "completed");
   assert.deepEqual(job.result, { question: "Second try?" });
+  assert.equal((await h.notifications()).length, 1);
+});
+
+Deno.test("a job waiting for a model slot at stop() is handed back without asking the model", async () => {
+  await using h = await startHarness({ worker: false, env: { WORKER_CONCURRENCY: "1" } });
+  h.fake.setDefault({ content: "Only me?", delayMs: 300 });
+  const ids = [
+    await h.createJob("followup", { message: "job one" }),
+    await h.createJob("followup", { message: "job two" }),
+  ];
+  const w = await h.startWorker();
+  await waitFor("both jobs taken, one at the model", async () => {
+    const statuses = await Promise.all(ids.map(async (id) => (await h.getJob(id)).status));
+    return (statuses.every((s) => s === "processing") && h.fake.requests.length === 1) ||
+      undefined;
+  });
+  // Whichever was marked processing first took the slot.
+  const asked = promptText(h.fake.requests[0].body).includes("job one") ? 0 : 1;
+  await w.stop();
+  assert.equal((await h.getJob(ids[asked])).status, "completed");
+  assert.equal((await h.getJob(ids[1 - asked])).status, "queued");
+  assert.equal(await h.pendingCount(JOB_STREAMS.followup), 1, "its entry left unacked");
+  assert.equal(h.fake.requests.length, 1);
   assert.equal((await h.notifications()).length, 1);
 });
 
