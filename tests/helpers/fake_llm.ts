@@ -63,6 +63,10 @@ export interface RecordedRequest {
   headers: Record<string, string>;
   /** Parsed JSON body (chat requests). */
   body: ChatRequest;
+  /** `performance.now()` once its body had been read. */
+  receivedAt: number;
+  /** `performance.now()` once its answer was handed to the connection; unset until then, or for none. */
+  answeredAt?: number;
 }
 
 /** Options for {@linkcode FakeLlm.when}. */
@@ -204,17 +208,23 @@ export async function startFakeLlm(options: StartFakeLlmOptions = {}): Promise<F
     }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) headers[k] = String(v);
-    requests.push({ path, headers, body });
+    const record: RecordedRequest = { path, headers, body, receivedAt: performance.now() };
+    requests.push(record);
     active++;
     maxActive = Math.max(maxActive, active);
     try {
-      await answer(req, res, body);
+      if (await answer(req, res, body)) record.answeredAt = performance.now();
     } finally {
       active--;
     }
   }
 
-  async function answer(req: IncomingMessage, res: ServerResponse, body: ChatRequest) {
+  /** Answer as scripted; false when no answer was sent (a hang or a dropped connection). */
+  async function answer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: ChatRequest,
+  ): Promise<boolean> {
     const reply = pick(body);
     if (reply.delayMs) {
       await new Promise<void>((r) => {
@@ -225,10 +235,10 @@ export async function startFakeLlm(options: StartFakeLlmOptions = {}): Promise<F
         pendingTimers.add(t);
       });
     }
-    if (reply.hang) return;
+    if (reply.hang) return false;
     if (reply.drop) {
       req.socket.destroy();
-      return;
+      return false;
     }
     if (reply.status && reply.status !== 200) {
       send(res, reply.status, {
@@ -239,12 +249,12 @@ export async function startFakeLlm(options: StartFakeLlmOptions = {}): Promise<F
           code: null,
         },
       });
-      return;
+      return true;
     }
     if (reply.rawBody !== undefined) {
       res.writeHead(200, { "content-type": reply.rawType ?? "text/html" });
       res.end(reply.rawBody);
-      return;
+      return true;
     }
     completions++;
     send(res, 200, {
@@ -259,6 +269,7 @@ export async function startFakeLlm(options: StartFakeLlmOptions = {}): Promise<F
       }],
       usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
     });
+    return true;
   }
 
   async function listen(): Promise<void> {
