@@ -75,6 +75,8 @@ export interface Worker {
   readonly breaker: ModelBreaker;
   /** Jobs in hand right now: at the model, waiting for a model slot, or being marked or finished. */
   inFlight(): number;
+  /** Model calls out right now (at most WORKER_CONCURRENCY). */
+  modelCalls(): number;
   /** Stop reading, finish or hand back in-flight jobs, close owned connections. */
   stop(): Promise<void>;
 }
@@ -121,12 +123,13 @@ export function startWorker(config: WorkerConfig, options: WorkerOptions = {}): 
     clock,
     onChange: modelStatusWriter(redis, { log, clock }),
   });
+  const slots = createModelSlots(config.WORKER_CONCURRENCY, { stopping: stopping.signal });
   const deps: RunnerDeps = {
     redis,
     core,
     llm: guardLlm(options.llm ?? createLlmClient(config, { log }), breaker),
     breaker,
-    slots: createModelSlots(config.WORKER_CONCURRENCY, { stopping: stopping.signal }),
+    slots,
     policy,
     outageMaxMs: config.LLM_OUTAGE_MAX_HOURS * 3_600_000,
     imageDir: config.IMAGE_STORAGE_PATH,
@@ -176,6 +179,7 @@ export function startWorker(config: WorkerConfig, options: WorkerOptions = {}): 
     ready: dispatcher.ready,
     breaker,
     inFlight: () => dispatcher.inFlight(),
+    modelCalls: () => slots.busy(),
     stop: () => stopped ??= stop(),
   };
 }

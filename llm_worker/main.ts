@@ -51,7 +51,7 @@ function main(): void {
     consumerName: consumer,
     metrics,
   });
-  metrics.trackInFlight(() => worker.inFlight());
+  metrics.trackInFlight({ jobs: () => worker.inFlight(), modelCalls: () => worker.modelCalls() });
   let metricsServer: MetricsServer | null = null;
   if (config.WORKER_METRICS_PORT !== 0) {
     void startMetricsServer(

@@ -1,6 +1,7 @@
 /**
  * The worker's own small HTTP listener on WORKER_METRICS_PORT: `/metrics` (Prometheus: jobs
- * handled, failed and retried by type, model latency by model, jobs in flight) and `/health`
+ * handled, failed and retried by type, model latency by model, jobs and model calls in flight)
+ * and `/health`
  * (200 only when Redis and the core answer; 503 naming the one that does not), which the
  * container healthcheck calls.
  */
@@ -27,14 +28,22 @@ export interface WorkerMetricsHooks {
   jobRetried(jobType: JobType, cause: RetryCause): void;
 }
 
+/** A worker's counts of what it has in hand, read at each scrape. */
+export interface InFlightSource {
+  /** Jobs it holds (at the model, waiting for a model slot, or finishing). */
+  jobs(): number;
+  /** Model calls out (at most WORKER_CONCURRENCY). */
+  modelCalls(): number;
+}
+
 /** The worker's registry and the hooks that feed it. */
 export interface WorkerMetrics extends WorkerMetricsHooks {
   /** Everything /metrics renders. */
   registry: MetricsRegistry;
   /** For the model client's `onCall`. */
   llmCall(call: LlmCall): void;
-  /** Read the in-flight count from `source` at each scrape. */
-  trackInFlight(source: () => number): void;
+  /** Read the in-flight counts from `source` at each scrape (summed over every source). */
+  trackInFlight(source: InFlightSource): void;
 }
 
 /** Build the worker's metrics. */
@@ -62,9 +71,13 @@ export function createWorkerMetrics(): WorkerMetrics {
   const inFlight = registry.gauge("memori_worker_jobs_in_flight", {
     help: "Jobs this worker holds right now: at the model, waiting for a model slot, or finishing.",
   });
-  const sources: (() => number)[] = [];
+  const modelCalls = registry.gauge("memori_worker_model_calls_in_flight", {
+    help: "Model calls this worker has out right now (at most WORKER_CONCURRENCY).",
+  });
+  const sources: InFlightSource[] = [];
   registry.onCollect(() => {
-    inFlight.set({}, sources.reduce((n, source) => n + source(), 0));
+    inFlight.set({}, sources.reduce((n, source) => n + source.jobs(), 0));
+    modelCalls.set({}, sources.reduce((n, source) => n + source.modelCalls(), 0));
   });
   return {
     registry,

@@ -189,7 +189,10 @@ Deno.test(
       metrics,
       llm: createLlmClient(h.config, { onCall: metrics.llmCall }),
     });
-    metrics.trackInFlight(() => worker.inFlight());
+    metrics.trackInFlight({
+      jobs: () => worker.inFlight(),
+      modelCalls: () => worker.modelCalls(),
+    });
 
     // A model outage retried once, then an answer; an unusable answer three times (failed).
     h.fake.when((r) => promptText(r).includes("outage"), { status: 503 }, { times: 1 });
@@ -239,15 +242,22 @@ Deno.test(
     assert.equal(llm("error"), 1);
     assert.equal(llm("ok"), 4);
     assert.equal(value("memori_worker_jobs_in_flight"), 0);
+    assert.equal(value("memori_worker_model_calls_in_flight"), 0);
 
-    // A job in progress shows as in flight.
+    // A job in progress shows as in flight, its model call too.
     h.fake.when((r) => promptText(r).includes("slow"), { content: "Slow?", delayMs: 1500 });
     const slow = await h.createJob("followup", { message: "slow" });
     await waitFor("the job in flight", async () => {
       ({ samples } = parseExposition(await metrics.registry.render()));
       return value("memori_worker_jobs_in_flight") === 1 || undefined;
     });
+    await waitFor("its model call out", async () => {
+      ({ samples } = parseExposition(await metrics.registry.render()));
+      return value("memori_worker_model_calls_in_flight") === 1 || undefined;
+    });
     assert.equal((await h.waitJob(slow)).status, "completed");
+    ({ samples } = parseExposition(await metrics.registry.render()));
+    assert.equal(value("memori_worker_model_calls_in_flight"), 0);
   },
 );
 
