@@ -150,10 +150,9 @@ function waitDone(t: Tracker, id: string, deadline: number): Promise<void> {
 
 /** The fake's time answering the job's request (its last, if asked more than once): arrival to answer (ms). */
 function modelTime(fake: FakeLlm, marker: string): number {
-  const tag = `bench-job-${marker} `;
   for (let i = fake.requests.length - 1; i >= 0; i--) {
     const r = fake.requests[i];
-    if (r.answeredAt !== undefined && promptText(r.body).includes(tag)) {
+    if (r.answeredAt !== undefined && promptText(r.body).match(MARK)?.[1] === marker) {
       return r.answeredAt - r.receivedAt;
     }
   }

@@ -1,9 +1,8 @@
 /**
  * The worker's own small HTTP listener on WORKER_METRICS_PORT: `/metrics` (Prometheus: jobs
  * handled, failed and retried by type, model latency by model, jobs and model calls in flight)
- * and `/health`
- * (200 only when Redis and the core answer; 503 naming the one that does not), which the
- * container healthcheck calls.
+ * and `/health` (200 only when Redis and the core answer; 503 naming the one that does not),
+ * which the container healthcheck calls.
  */
 import type { Redis } from "ioredis";
 import type { JobType } from "../shared/enums.ts";
