@@ -48,6 +48,20 @@ export interface MemoryBreakdown {
 // Prints "ready" once its imports are evaluated, then waits for SIGTERM.
 const WAIT = 'console.log("ready");\nsetInterval(() => {}, 1 << 30);\n';
 
+/**
+ * The flags of `deno run` that shape a service's memory (code cache, V8 heap) as scripts/serve.sh
+ * gives them, so each layer of the breakdown runs as the core does.
+ */
+async function runtimeFlags(): Promise<string[]> {
+  const out = await new Deno.Command("sh", {
+    args: [join(REPO_ROOT, "scripts/serve.sh"), "core"],
+    env: { SERVE_PRINT: "1" },
+    stdout: "piped",
+  }).output();
+  return new TextDecoder().decode(out.stdout).split("\n")
+    .filter((a) => a === "--no-code-cache" || a.startsWith("--v8-flags="));
+}
+
 /** Start `deno run` of `source`, wait for its "ready", let it settle, read its RSS, stop it. */
 async function idleRss(source: string, settleMs: number): Promise<number> {
   const dir = await Deno.makeTempDir({ prefix: "memori_rss_" });
@@ -59,6 +73,7 @@ async function idleRss(source: string, settleMs: number): Promise<number> {
     args: [
       "run",
       "--no-prompt",
+      ...await runtimeFlags(),
       "--allow-env=LOG_LEVEL",
       "--ignore-env",
       "--config",

@@ -456,9 +456,11 @@ export function resultsMarkdown(r: BenchResults): string {
     "time for the job as the fake model measured it (the request's arrival to its answer; " +
     `Deno's timers fire 1–2 ms late, so it is above ${s.modelMs} ms: "measured" in the table).`,
     `- Memory: VmRSS of each service's \`deno\` process (the child of \`deno task\`), idle ` +
-    `${s.settleSeconds} s after it answers, and right after its bench; VmHWM (peak) for ` +
-    "information. The breakdown runs a bare `deno run` and one that only imports " +
-    "core/main.ts, each idle as long.",
+    `${s.settleSeconds} s after it answers (after V8's memory reducer has handed back the ` +
+    "start's garbage, ~8 s after start with scripts/serve.sh's flags; the peak shows the RSS " +
+    "before it), and right after its bench; VmHWM (peak) for information. The breakdown runs " +
+    "a bare `deno run` and one that only imports core/main.ts, with the services' `deno run` " +
+    "flags, each idle as long.",
     "- Soak: the mixed load (half GET /memories/{id}, a quarter searches, a fifth POST " +
     "/memories, 5% POST /llm_jobs processed by one worker) held at a fixed rate by wrk's " +
     "`delay()`, RSS sampled every few seconds; it fails on steady growth: a least-squares " +

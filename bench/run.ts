@@ -122,7 +122,9 @@ async function main(): Promise<number> {
   const phases = phasesOf(args);
   const full = phases.size === PHASES.length;
   const runs = Number(args.runs ?? 3);
-  const settleSeconds = 5;
+  // Long enough for V8's memory reducer, which hands back the start's garbage ~8 s after start
+  // with serve.sh's flags: read earlier, "idle" is a moment of start-up (~9 MB more for the core).
+  const settleSeconds = 15;
   const searchWorkers = Deno.env.get("SEARCH_WORKERS");
   const ctx: PhaseContext = {
     cleanups: new Cleanups(),
