@@ -14,6 +14,7 @@ import { CORE_ENV_VARS, loadCoreConfig, readEnv } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
 import { createRedis } from "../shared/redis.ts";
 import { httpLimits, serveFetch } from "../shared/http_server.ts";
+import { plural } from "../shared/plural.ts";
 
 async function main(): Promise<void> {
   let config;
@@ -80,9 +81,7 @@ async function main(): Promise<void> {
     port: server.port,
     // Whether the API is open is worth seeing at start; the token itself never is.
     core_api_token: config.CORE_API_TOKEN === undefined ? "unset" : "set",
-    search: searching.mode === "pool"
-      ? `${config.SEARCH_WORKERS} worker${config.SEARCH_WORKERS === 1 ? "" : "s"}`
-      : "inline",
+    search: searching.mode === "pool" ? plural(config.SEARCH_WORKERS, "worker") : "inline",
   });
 
   let stopping = false;

@@ -30,6 +30,7 @@ import type { ModelSlots } from "./model_slots.ts";
 import { deadLetterOnce, notificationProblems, resultNotifications } from "./notifications.ts";
 import { type AttemptCounts, nextStep, retryCore, sleep } from "./retry.ts";
 import { beginOutage, type Outage } from "./outage.ts";
+import { plural } from "../shared/plural.ts";
 
 /** What a job run needs beyond the outcome's services. */
 export interface RunnerDeps extends OutcomeDeps {
@@ -293,10 +294,6 @@ export function formatDuration(ms: number): string {
   if (ms >= 3_600_000) return plural(Math.round(ms / 3_600_000), "hour");
   if (ms >= 60_000) return plural(Math.round(ms / 60_000), "minute");
   return plural(Math.max(1, Math.round(ms / 1000)), "second");
-}
-
-function plural(n: number, unit: string): string {
-  return `${n} ${unit}${n === 1 ? "" : "s"}`;
 }
 
 function userDetail(step: { kind: string; userDetail?: string }): string | undefined {
