@@ -409,9 +409,12 @@ Deno.test(
     const first = await h.createJob("followup", { message: "first" });
     const second = await h.createJob("followup", { message: "second" });
     await h.startWorker();
-    await waitFor("both jobs taken", async () => {
+    // Both marked processing and the first one's request at the model (it may arrive a moment
+    // after its job shows processing); the first holds the one slot for 300 ms.
+    await waitFor("both jobs taken, the first at the model", async () => {
       const statuses = [(await h.getJob(first)).status, (await h.getJob(second)).status];
-      return statuses.every((s) => s === "processing") || undefined;
+      return (statuses.every((s) => s === "processing") && h.fake.requests.length > 0) ||
+        undefined;
     });
     assert.equal(h.fake.requests.length, 1, "the second job waits for the slot, not the model");
     const jobs = [await h.waitJob(first), await h.waitJob(second)];
