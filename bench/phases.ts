@@ -120,8 +120,11 @@ export async function benchHttp(ctx: PhaseContext): Promise<{
   http.push(await runReadsUnderSearch(core.url, options));
   const coreAfter = await rssOf(core.pid);
   ctx.log(`core after: ${coreAfter.rss.toFixed(1)} MB RSS, peak ${coreAfter.peak.toFixed(1)} MB`);
+  await sleep(ctx.settleSeconds * 1000);
+  const coreRested = await rssOf(core.pid);
+  ctx.log(`core ${ctx.settleSeconds} s after: ${coreRested.rss.toFixed(1)} MB RSS`);
   await ctx.cleanups.run();
-  return { http, row: scalingRow(seed, count, http), memory: { coreIdle, coreAfter } };
+  return { http, row: scalingRow(seed, count, http), memory: { coreIdle, coreAfter, coreRested } };
 }
 
 /** Rare- and common-word search at `count` memories. */
@@ -222,13 +225,19 @@ export async function benchPipeline(ctx: PhaseContext, o: PipelineSettings): Pro
       median: summarize(runs),
     });
   }
-  for (const w of workers) {
-    const m = await rssOf(w.pid);
-    if (!memory.workerAfter || m.rss > memory.workerAfter.rss) memory.workerAfter = m;
-  }
-  ctx.log(`worker after: ${memory.workerAfter!.rss.toFixed(1)} MB RSS`);
+  memory.workerAfter = await largestRss(workers);
+  ctx.log(`worker after: ${memory.workerAfter.rss.toFixed(1)} MB RSS`);
+  await sleep(ctx.settleSeconds * 1000);
+  memory.workerRested = await largestRss(workers);
+  ctx.log(`worker ${ctx.settleSeconds} s after: ${memory.workerRested.rss.toFixed(1)} MB RSS`);
   await ctx.cleanups.run();
   return { cases, memory };
+}
+
+/** The RSS figure of the process in `services` with the largest RSS now. */
+async function largestRss(services: BenchService[]): Promise<RssFigure> {
+  const figures = await Promise.all(services.map((s) => rssOf(s.pid)));
+  return figures.reduce((a, b) => b.rss > a.rss ? b : a);
 }
 
 /** Soak settings. */

@@ -52,10 +52,14 @@ export interface MemoryFigures {
   coreIdle?: RssFigure;
   /** The core after the HTTP bench. */
   coreAfter?: RssFigure;
+  /** The core idle for as long again after the HTTP bench (for information, no target). */
+  coreRested?: RssFigure;
   /** A worker, idle after start and settling. */
   workerIdle?: RssFigure;
   /** The workers after the pipeline bench (the larger). */
   workerAfter?: RssFigure;
+  /** The workers idle for as long again after it (the larger; for information, no target). */
+  workerRested?: RssFigure;
   /** Bare runtime and module graph. */
   breakdown?: MemoryBreakdown;
 }
@@ -317,8 +321,10 @@ function memoryTables(r: BenchResults): string[] {
   };
   row("core", `idle, ${r.settings.settleSeconds} s after start`, m.coreIdle);
   row("core", "after the HTTP bench", m.coreAfter);
+  row("core", `idle again, ${r.settings.settleSeconds} s after the HTTP bench`, m.coreRested);
   row("worker", `idle, ${r.settings.settleSeconds} s after start`, m.workerIdle);
   row("worker", "after the pipeline bench (larger of the two)", m.workerAfter);
+  row("worker", `idle again, ${r.settings.settleSeconds} s after it`, m.workerRested);
   lines.push(
     "",
     "Mapped files are the `deno` binary's code (shared by every `deno` process), the WAL index, " +
@@ -458,7 +464,8 @@ export function resultsMarkdown(r: BenchResults): string {
     `- Memory: VmRSS of each service's \`deno\` process (the child of \`deno task\`), idle ` +
     `${s.settleSeconds} s after it answers (after V8's memory reducer has handed back the ` +
     "start's garbage, ~8 s after start with scripts/serve.sh's flags; the peak shows the RSS " +
-    "before it), and right after its bench; VmHWM (peak) for information. The breakdown runs " +
+    "before it), right after its bench, and idle as long again after that (for information: " +
+    "what an operator sees once the load stops); VmHWM (peak) for information. The breakdown runs " +
     "a bare `deno run` and one that only imports core/main.ts, with the services' `deno run` " +
     "flags, each idle as long.",
     "- Soak: the mixed load (half GET /memories/{id}, a quarter searches, a fifth POST " +
