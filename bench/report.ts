@@ -309,6 +309,11 @@ export function markdownTables(r: BenchResults): string {
   return lines.join("\n");
 }
 
+/** " (N MB S s later)" for a figure read idle after a bench, or nothing without one. */
+function laterText(settleSeconds: number): (f?: RssFigure) => string {
+  return (f) => f ? ` (${f0(f.rss)} MB ${settleSeconds} s later)` : "";
+}
+
 function memoryTables(r: BenchResults): string[] {
   const m = r.memory;
   const lines = ["", "### Memory (VmRSS of the service's `deno` process; VmHWM as peak)", ""];
@@ -493,6 +498,7 @@ export function performanceSection(r: BenchResults): string {
   const two = r.pipeline.find((p) => p.workers === 2);
   const missed = r.targets.filter((t) => !t.met);
   const m = r.memory;
+  const later = laterText(r.settings.settleSeconds);
   const rows = ["POST /llm_jobs", "POST /memories", "GET /memories/{id}"]
     .concat(["GET /search (rare word)", "GET /search (common word)"])
     .map((n) => {
@@ -536,8 +542,8 @@ export function performanceSection(r: BenchResults): string {
         `the pipeline adds ${f1(one.median.overheadP50)} ms (p50) to the model's time. `
       : "") +
     `Memory (RSS): core ${f0(m.coreIdle?.rss ?? NaN)} MB idle, ${f0(m.coreAfter?.rss ?? NaN)} ` +
-    `MB after the bench; worker ${f0(m.workerIdle?.rss ?? NaN)} MB idle, ` +
-    `${f0(m.workerAfter?.rss ?? NaN)} MB after the pipeline bench` +
+    `MB after the bench${later(m.coreRested)}; worker ${f0(m.workerIdle?.rss ?? NaN)} MB idle, ` +
+    `${f0(m.workerAfter?.rss ?? NaN)} MB after the pipeline bench${later(m.workerRested)}` +
     (m.breakdown
       ? `; a bare \`deno run\` is ${f0(m.breakdown.bareDeno)} MB and importing the core's ` +
         `modules brings it to ${f0(m.breakdown.coreModuleGraph)} MB.`
