@@ -62,8 +62,14 @@ async function runtimeFlags(): Promise<string[]> {
     .filter((a) => a === "--no-code-cache" || a.startsWith("--v8-flags="));
 }
 
-/** Start `deno run` of `source`, wait for its "ready", let it settle, read its RSS, stop it. */
-async function idleRss(source: string, settleMs: number): Promise<number> {
+/**
+ * Start `deno run` of `source` with `flags`, wait for its "ready", let it settle, read its RSS,
+ * stop it.
+ */
+async function idleRss(
+  source: string,
+  options: { settleMs: number; flags: string[] },
+): Promise<number> {
   const dir = await Deno.makeTempDir({ prefix: "memori_rss_" });
   const file = join(dir, "idle.ts");
   await Deno.writeTextFile(file, source);
@@ -73,7 +79,7 @@ async function idleRss(source: string, settleMs: number): Promise<number> {
     args: [
       "run",
       "--no-prompt",
-      ...await runtimeFlags(),
+      ...options.flags,
       "--allow-env=LOG_LEVEL",
       "--ignore-env",
       "--config",
@@ -97,7 +103,7 @@ async function idleRss(source: string, settleMs: number): Promise<number> {
       seen += value;
     }
     reader.releaseLock();
-    await sleep(settleMs);
+    await sleep(options.settleMs);
     return (await rssOf(child.pid)).rss;
   } finally {
     try {
@@ -113,8 +119,9 @@ async function idleRss(source: string, settleMs: number): Promise<number> {
 /** Measure the bare runtime and the core's module graph, each idle after `settleMs`. */
 export async function measureBreakdown(settleMs: number): Promise<MemoryBreakdown> {
   const main = new URL("../core/main.ts", import.meta.url).href;
+  const options = { settleMs, flags: await runtimeFlags() };
   return {
-    bareDeno: await idleRss(WAIT, settleMs),
-    coreModuleGraph: await idleRss(`import ${JSON.stringify(main)};\n${WAIT}`, settleMs),
+    bareDeno: await idleRss(WAIT, options),
+    coreModuleGraph: await idleRss(`import ${JSON.stringify(main)};\n${WAIT}`, options),
   };
 }
