@@ -1,8 +1,8 @@
 /** Opens the SQLite store with the settings the core relies on. */
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import { migrate, type MigrateOptions } from "./migrate.ts";
 import { rollbackIfActive } from "./sqlite_errors.ts";
-import { cacheStatements } from "./statement_cache.ts";
+import { openConnection } from "./statement_cache.ts";
 import { BUSY_TIMEOUT_MS } from "./busy_timeout.ts";
 
 /** What an emptied WAL file is truncated to (see core/background/checkpointer.ts). */
@@ -19,8 +19,7 @@ export interface OpenOptions extends MigrateOptions {
  * a busy timeout so a second connection waits instead of failing, then migrate to the latest.
  */
 export function openDatabase(path: string, options: OpenOptions = {}): DatabaseSync {
-  const db = new DatabaseSync(path);
-  cacheStatements(db);
+  const db = openConnection(path);
   try {
     db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");

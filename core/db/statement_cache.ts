@@ -1,8 +1,9 @@
 /**
- * Reusing prepared statements by SQL text. Its own module so the search workers
- * (core/store/search_worker.ts) can use it without loading the migrations.
+ * Reusing prepared statements by SQL text, and opening every connection of the core that way.
+ * Its own module so the core's threads (the search workers, core/store/search_thread.ts, and the
+ * WAL checkpoint thread, core/db/checkpoint_worker.ts) can use it without loading the migrations.
  */
-import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { DatabaseSync, type DatabaseSyncOptions, type StatementSync } from "node:sqlite";
 
 /** Most prepared statements kept per connection. */
 const STATEMENT_CACHE_SIZE = 500;
@@ -27,4 +28,17 @@ export function cacheStatements(db: DatabaseSync): void {
     cache.set(sql, stmt);
     return stmt;
   };
+}
+
+/**
+ * Open a connection whose `prepare` reuses statements ({@linkcode cacheStatements}). Every
+ * connection of the core is opened here. A statement's native memory (~2.8 KB) is freed only when
+ * a full collection finds its object unused, and a thread that allocates little rarely runs one:
+ * the WAL checkpoint thread, which prepared its checkpoint afresh 20 times a second while writes
+ * went on, held every one of them, and the core grew ~3 MB a minute for as long as writes did.
+ */
+export function openConnection(path: string, options: DatabaseSyncOptions = {}): DatabaseSync {
+  const db = new DatabaseSync(path, options);
+  cacheStatements(db);
+  return db;
 }

@@ -6,8 +6,8 @@
  * Only what searching needs is imported here: under `deno task core` a worker may read just the
  * modules it loads (scripts/serve.sh), and the migrations are not among them.
  */
-import { DatabaseSync } from "node:sqlite";
-import { cacheStatements } from "../db/statement_cache.ts";
+import type { DatabaseSync } from "node:sqlite";
+import { openConnection } from "../db/statement_cache.ts";
 import { BUSY_TIMEOUT_MS } from "../db/busy_timeout.ts";
 import { type SearchHit, searchMemories, type SearchParams } from "./search_query.ts";
 
@@ -41,9 +41,8 @@ export type SearchReply =
  * going on each search paid a munmap and page faults (DEFAULT_SEARCH_MMAP_MB in shared/config.ts).
  */
 export function openReadOnly(path: string, options: { mmapBytes: number }): DatabaseSync {
-  const db = new DatabaseSync(path, { readOnly: true, timeout: BUSY_TIMEOUT_MS });
+  const db = openConnection(path, { readOnly: true, timeout: BUSY_TIMEOUT_MS });
   db.exec(`PRAGMA mmap_size = ${Math.trunc(options.mmapBytes)}`);
-  cacheStatements(db);
   return db;
 }
 
