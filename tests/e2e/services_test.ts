@@ -292,6 +292,26 @@ Deno.test("deno task core serves /health and publishes the smoke test job to llm
   });
 });
 
+/**
+ * The memory settings scripts/serve.sh gives both services, each measured with the bench (the
+ * script's comments have the figures). Only their presence is checked here: the values are tuned
+ * there, and a test repeating them would be a second home for them.
+ */
+function assertMemorySettings(args: string[], service: string): void {
+  assert.ok(args.includes("--no-code-cache"), `${service} runs without V8's code cache`);
+  const v8 = flagValue(args, "--v8-flags")?.split(",").map((f) => f.split("=")[0]) ?? [];
+  for (const setting of MEMORY_V8_SETTINGS) {
+    assert.ok(v8.includes(setting), `${service} runs with ${setting}`);
+  }
+}
+
+const MEMORY_V8_SETTINGS = [
+  "--max-semi-space-size",
+  "--heap-growing-percent",
+  "--memory-reducer-delay-ms",
+  "--gc-memory-reducer-start-delay-ms",
+];
+
 Deno.test("deno task core writes only its data directories and reads only them and its threads' modules", async () => {
   await withStack(async (stack) => {
     const args = await stack.core.denoRunArgs();
@@ -315,6 +335,7 @@ Deno.test("deno task core writes only its data directories and reads only them a
       assert.equal(flagValue(args, wide), undefined, `core runs with ${wide}`);
     }
     assert.equal(args.at(-1)?.endsWith("/core/main.ts"), true);
+    assertMemorySettings(args, "core");
 
     // It made the database where it was told, and touched nothing else of the temp root.
     assert.ok((await Deno.stat(stack.dbPath)).isFile);
@@ -537,6 +558,7 @@ Deno.test("deno task worker may only read the image directory and writes nothing
       assert.equal(flagValue(args, wide), undefined, `worker runs with ${wide}`);
     }
     assert.equal(args.at(-1)?.endsWith("/llm_worker/main.ts"), true);
+    assertMemorySettings(args, "worker");
 
     const inside = join(stack.imageDir, "inside.png");
     await Deno.writeFile(inside, PNG);
