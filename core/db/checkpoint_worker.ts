@@ -2,11 +2,10 @@
  * Entry point of the WAL checkpoint thread (core/background/checkpointer.ts starts it): its own
  * connection to the database file checkpoints every `intervalMs` (every 50 ms while writes go on),
  * so the copy back into the database and its fsync rarely stop the thread that serves HTTP. Only
- * node:sqlite and three small modules of this directory are imported: under `deno task core` a
+ * node:sqlite and three small modules of this directory are loaded: under `deno task core` a
  * thread may read just the modules it loads (scripts/serve.sh).
  */
 import type { DatabaseSync } from "node:sqlite";
-import { BUSY_TIMEOUT_MS } from "./busy_timeout.ts";
 import { type CheckpointOutcome, nextCheckpointIn } from "./checkpoint_pace.ts";
 import { openConnection } from "./statement_cache.ts";
 
@@ -58,9 +57,8 @@ scope.onmessage = (event) => {
   const command = event.data;
   if (command.kind === "start") {
     try {
+      // Waits on a lock rather than failing at once, as the writer's connection does.
       db = openConnection(command.path);
-      // As the writer's connection: wait for a lock rather than fail at once.
-      db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
       file = Deno.openSync(command.path, { read: true });
     } catch (err) {
       scope.postMessage({ kind: "failed", error: (err as Error).message });

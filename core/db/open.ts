@@ -3,7 +3,6 @@ import type { DatabaseSync } from "node:sqlite";
 import { migrate, type MigrateOptions } from "./migrate.ts";
 import { rollbackIfActive } from "./sqlite_errors.ts";
 import { openConnection } from "./statement_cache.ts";
-import { BUSY_TIMEOUT_MS } from "./busy_timeout.ts";
 
 /** What an emptied WAL file is truncated to (see core/background/checkpointer.ts). */
 const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
@@ -21,7 +20,6 @@ export interface OpenOptions extends MigrateOptions {
 export function openDatabase(path: string, options: OpenOptions = {}): DatabaseSync {
   const db = openConnection(path);
   try {
-    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
     if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = NORMAL");
     // After a checkpoint, a WAL grown large under load is cut back to this size on disk.

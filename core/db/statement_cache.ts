@@ -4,6 +4,7 @@
  * WAL checkpoint thread, core/db/checkpoint_worker.ts) can use it without loading the migrations.
  */
 import { DatabaseSync, type DatabaseSyncOptions, type StatementSync } from "node:sqlite";
+import { BUSY_TIMEOUT_MS } from "./busy_timeout.ts";
 
 /** Most prepared statements kept per connection. */
 const STATEMENT_CACHE_SIZE = 500;
@@ -31,14 +32,15 @@ export function cacheStatements(db: DatabaseSync): void {
 }
 
 /**
- * Open a connection whose `prepare` reuses statements ({@linkcode cacheStatements}). Every
- * connection of the core is opened here. A statement's native memory (~2.8 KB) is freed only when
+ * Open a connection whose `prepare` reuses statements ({@linkcode cacheStatements}) and which
+ * waits BUSY_TIMEOUT_MS on a lock another connection holds instead of failing at once (`options`
+ * may say otherwise). Every connection of the core is opened here. A statement's native memory (~2.8 KB) is freed only when
  * a full collection finds its object unused, and a thread that allocates little rarely runs one:
  * the WAL checkpoint thread, which prepared its checkpoint afresh 20 times a second while writes
  * went on, held every one of them, and the core grew ~3 MB a minute for as long as writes did.
  */
 export function openConnection(path: string, options: DatabaseSyncOptions = {}): DatabaseSync {
-  const db = new DatabaseSync(path, options);
+  const db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS, ...options });
   cacheStatements(db);
   return db;
 }

@@ -8,7 +8,6 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import { openConnection } from "../db/statement_cache.ts";
-import { BUSY_TIMEOUT_MS } from "../db/busy_timeout.ts";
 import { type SearchHit, searchMemories, type SearchParams } from "./search_query.ts";
 
 /** A message from the pool to a worker. */
@@ -41,7 +40,7 @@ export type SearchReply =
  * going on each search paid a munmap and page faults (DEFAULT_SEARCH_MMAP_MB in shared/config.ts).
  */
 export function openReadOnly(path: string, options: { mmapBytes: number }): DatabaseSync {
-  const db = openConnection(path, { readOnly: true, timeout: BUSY_TIMEOUT_MS });
+  const db = openConnection(path, { readOnly: true });
   db.exec(`PRAGMA mmap_size = ${Math.trunc(options.mmapBytes)}`);
   return db;
 }

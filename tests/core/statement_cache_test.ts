@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openConnection } from "../../core/db/statement_cache.ts";
+import { BUSY_TIMEOUT_MS } from "../../core/db/busy_timeout.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 
 const coreDir = fileURLToPath(new URL("../../core/", import.meta.url));
@@ -27,6 +28,14 @@ Deno.test("openConnection passes its options on to SQLite", async () => {
   openConnection(path).close();
   using db = openConnection(path, { readOnly: true });
   assert.throws(() => db.exec("CREATE TABLE t (x)"), /readonly/);
+  using brief = openConnection(path, { timeout: 10 });
+  assert.deepEqual({ ...(brief.prepare("PRAGMA busy_timeout").get() as object) }, { timeout: 10 });
+});
+
+Deno.test("a connection waits BUSY_TIMEOUT_MS on another's lock unless told otherwise", () => {
+  using db = openConnection(":memory:");
+  const row = db.prepare("PRAGMA busy_timeout").get() as { timeout: number };
+  assert.equal(row.timeout, BUSY_TIMEOUT_MS);
 });
 
 /** The core's TypeScript modules under `dir`, recursively. */
