@@ -118,6 +118,12 @@ export async function runHttpCases(
   return out;
 }
 
+/** The bare `Deno.serve` figure of bench/reference.ts: the machine's yardstick for the others. */
+export const REFERENCE_CASE = "bare Deno.serve, /health's answer (reference)";
+
+/** The core's GET /health (bench/reference.ts): our HTTP stack with a handler that does nothing. */
+export const HEALTH_CASE = "GET /health";
+
 /** The figure of {@linkcode runReadsUnderSearch}. */
 export const READS_UNDER_SEARCH = "GET /memories/{id}, 8 conns, common-word searches on 8 more";
 

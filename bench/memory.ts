@@ -52,7 +52,7 @@ const WAIT = 'console.log("ready");\nsetInterval(() => {}, 1 << 30);\n';
  * The flags of `deno run` that shape a service's memory (code cache, V8 heap) as scripts/serve.sh
  * gives them, so each layer of the breakdown runs as the core does.
  */
-async function runtimeFlags(): Promise<string[]> {
+export async function runtimeFlags(): Promise<string[]> {
   const out = await new Deno.Command("sh", {
     args: [join(REPO_ROOT, "scripts/serve.sh"), "core"],
     env: { SERVE_PRINT: "1" },

@@ -20,6 +20,7 @@ import {
 import type { WrkCase, WrkResult } from "./wrk.ts";
 import { ownMemory, type RssFigure, rssOf, sleep } from "./memory.ts";
 import { startFakeLlm } from "../tests/helpers/fake_llm.ts";
+import { runReferenceCases } from "./reference.ts";
 
 /** Things to stop, newest first. */
 export class Cleanups {
@@ -99,7 +100,10 @@ function scalingRow(seed: SeedResult, count: number, cases: WrkCase[]): ScalingR
   };
 }
 
-/** The HTTP figures at 100,000 memories, and the core's RSS idle and after them. */
+/**
+ * The HTTP figures at 100,000 memories, after the two reference figures (bench/reference.ts),
+ * and the core's RSS idle and after them.
+ */
 export async function benchHttp(ctx: PhaseContext): Promise<{
   http: WrkCase[];
   row: ScalingRow;
@@ -116,7 +120,8 @@ export async function benchHttp(ctx: PhaseContext): Promise<{
     runs: ctx.runs,
     onRun: (name: string, r: WrkResult) => ctx.log(fmtRun(name, r)),
   };
-  const http = await runHttpCases(core.url, options);
+  const http = await runReferenceCases(core.url, options);
+  http.push(...await runHttpCases(core.url, options));
   http.push(await runReadsUnderSearch(core.url, options));
   const coreAfter = await rssOf(core.pid);
   ctx.log(`core after: ${coreAfter.rss.toFixed(1)} MB RSS, peak ${coreAfter.peak.toFixed(1)} MB`);

@@ -9,6 +9,7 @@ import type { MemoryBreakdown, RssFigure } from "./memory.ts";
 import { SOAK_GROWTH_MB, SOAK_SLOPE_MB_PER_MIN, type SoakResult } from "./soak.ts";
 import type { Spread } from "./stats.ts";
 import type { CpuShare, MachineInfo } from "./machine.ts";
+import { HEALTH_CASE, REFERENCE_CASE } from "./http.ts";
 
 /** One pipeline configuration: its runs and their medians. */
 export interface PipelineCase {
@@ -118,6 +119,9 @@ export interface BenchResults {
 const f1 = (x: number) => Number.isFinite(x) ? x.toFixed(1) : "-";
 const f0 = (x: number) => Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "-";
 const f2 = (x: number) => Number.isFinite(x) ? x.toFixed(2) : "-";
+/** `part` as a whole percentage of `whole`, or "-" when there is no whole (an older run). */
+const percentOf = (part: number, whole: number | undefined) =>
+  whole ? `${Math.round((100 * part) / whole)}%` : "-";
 /** `median (min–max)`. */
 const sp = (s: Spread, f: (x: number) => string) => `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
 
@@ -259,13 +263,15 @@ export function markdownTables(r: BenchResults): string {
   }
   if (r.http.length > 0) {
     lines.push("", "### HTTP (100,000 memories, 16 connections)", "");
+    const bare = r.http.find((h) => h.name === REFERENCE_CASE)?.rps.median;
     lines.push(
-      "| endpoint | requests/s | p50 ms | p99 ms | errors |",
-      "|---|---:|---:|---:|---:|",
+      "| endpoint | requests/s | of the bare server | p50 ms | p99 ms | errors |",
+      "|---|---:|---:|---:|---:|---:|",
     );
     for (const h of r.http) {
       lines.push(
-        `| ${h.name} | ${sp(h.rps, f0)} | ${sp(h.p50, f2)} | ${sp(h.p99, f2)} | ${h.errors} |`,
+        `| ${h.name} | ${sp(h.rps, f0)} | ${percentOf(h.rps.median, bare)} | ` +
+          `${sp(h.p50, f2)} | ${sp(h.p99, f2)} | ${h.errors} |`,
       );
     }
   }
@@ -448,6 +454,12 @@ export function resultsMarkdown(r: BenchResults): string {
     "the min–max of the runs is given with it. One more figure splits the connections: reads " +
     "by id on half of them while the other half search for common words (one wrk thread each), " +
     "to show what a slow search costs every other request.",
+    "- Yardstick: before the endpoints, the same wrk settings against a bare `Deno.serve` " +
+    "answering what GET /health answers (`bench/reference_server.ts`, a `deno run` of its own " +
+    "with the services' runtime flags, measured alone) and against the core's GET /health (our " +
+    "accept loop, Hono, the middleware and the access log around a handler that does nothing). " +
+    "\"Of the bare server\" is each figure's share of the first: this VM's speed for HTTP has " +
+    "varied by 2x within a day, and the share compares runs where the raw figure cannot.",
     `- Corpus: memories written into the database file with direct SQL (one transaction, ` +
     "prepared statements, the search index built once at the end) before the core starts: " +
     "4 to 25 words each from a vocabulary with Zipf-like frequencies, 30% stop words, 10% " +
@@ -491,6 +503,24 @@ export function resultsMarkdown(r: BenchResults): string {
   ].filter((l, i, a) => !(l === "" && a[i - 1] === "")).join("\n");
 }
 
+/** The README's lines on the bare server and GET /health of the run (none for older runs). */
+function yardstickText(r: BenchResults): string[] {
+  const bare = r.http.find((x) => x.name === REFERENCE_CASE)?.rps.median;
+  if (bare === undefined) return [];
+  const health = r.http.find((x) => x.name === HEALTH_CASE)?.rps.median;
+  const getTarget = HTTP_TARGETS.find((t) => t.name === "GET /memories/{id}")!.rps!;
+  return [
+    `For scale, in the same run a bare \`Deno.serve\` answering GET /health's JSON did ` +
+    `${f0(bare)} req/s on this machine` +
+    (health === undefined
+      ? ""
+      : ` and the core's GET /health ${f0(health)} (${percentOf(health, bare)} of it)`) +
+    `; the target of GET /memories/{id}, ${f0(getTarget)} req/s, is ` +
+    `${percentOf(getTarget, bare)} of the bare server.`,
+    "",
+  ];
+}
+
 /** The README "Performance" section for these results. */
 export function performanceSection(r: BenchResults): string {
   const h = (name: string) => r.http.find((x) => x.name === name);
@@ -528,6 +558,7 @@ export function performanceSection(r: BenchResults): string {
     "|---|---:|---:|---:|",
     ...rows,
     "",
+    ...yardstickText(r),
     "Search latency, p50 / p99 ms, by corpus size:",
     "",
     "| memories | rare word | common word |",

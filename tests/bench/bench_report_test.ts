@@ -1,16 +1,20 @@
 /**
  * The bench's pure parts: the statistics, the soak's growth verdict, the corpus' rare and common
- * words, the Lua literals handed to wrk, and the README section replacement. The load itself
- * (wrk, the services) runs only in `deno task bench`.
+ * words, the Lua literals handed to wrk, the README section replacement and the HTTP table's share
+ * of the bare server; and the bare server itself, which must answer what the core's /health does.
+ * The load (wrk, the services) runs only in `deno task bench`.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { linearFit, median, spread } from "../../bench/stats.ts";
 import { summarizeSeries } from "../../bench/soak.ts";
 import { luaList, luaString } from "../../bench/wrk.ts";
-import { replaceSection } from "../../bench/report.ts";
+import { type BenchResults, markdownTables, replaceSection } from "../../bench/report.ts";
+import type { WrkCase } from "../../bench/wrk.ts";
+import { startReferenceServer } from "../../bench/reference.ts";
+import { healthRouter } from "../../core/routes/health.ts";
 import { seedMemories, vocabularySizeFor } from "../../bench/seed.ts";
-import { corpusLua } from "../../bench/http.ts";
+import { corpusLua, HEALTH_CASE, REFERENCE_CASE } from "../../bench/http.ts";
 
 Deno.test("median, spread and the least-squares slope", () => {
   assert.equal(median([3, 1, 2]), 2);
@@ -67,5 +71,46 @@ Deno.test("seeding: rare and common words counted from the index, requests for t
     assert.ok(lua.includes(JSON.stringify(seed.rare[0].word)));
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** A WrkCase whose every run measured `rps` requests/s. */
+function wrkCase(name: string, rps: number): WrkCase {
+  const one = { median: rps, min: rps, max: rps };
+  const ms = { median: 1, min: 1, max: 1 };
+  return { name, connections: 16, runs: [], rps: one, p50: ms, p99: ms, errors: 0 };
+}
+
+function httpRows(http: WrkCase[]): string[] {
+  const r = { targets: [], http, scaling: [], pipeline: [], memory: {}, settings: {} };
+  return markdownTables(r as unknown as BenchResults).split("\n").filter((l) =>
+    l.startsWith("| ") && http.some((h) => l.startsWith(`| ${h.name} |`))
+  );
+}
+
+Deno.test("HTTP table: each figure's share of the bare server of the same run", () => {
+  const rows = httpRows([
+    wrkCase(REFERENCE_CASE, 50_000),
+    wrkCase(HEALTH_CASE, 37_500),
+    wrkCase("GET /memories/{id}", 11_000),
+  ]);
+  assert.equal(rows.length, 3);
+  assert.match(rows[0], /^\| bare Deno\.serve[^|]*\| 50,000 \(50,000–50,000\) \| 100% \|/);
+  assert.match(rows[1], /^\| GET \/health \| 37,500 [^|]*\| 75% \|/);
+  assert.match(rows[2], /^\| GET \/memories\/\{id\} \| 11,000 [^|]*\| 22% \|/);
+  // A saved run from before the yardstick has no share to give.
+  assert.match(httpRows([wrkCase("GET /memories/{id}", 11_000)])[0], /\| 11,000 [^|]*\| - \|/);
+});
+
+Deno.test("the bare server answers what the core's GET /health answers", async () => {
+  const server = await startReferenceServer();
+  try {
+    const bare = await fetch(`${server.url}/health`);
+    const core = await healthRouter().request("/");
+    assert.equal(bare.status, core.status);
+    assert.equal(bare.headers.get("content-type"), core.headers.get("content-type"));
+    assert.equal(await bare.text(), await core.text());
+  } finally {
+    await server.stop();
   }
 });

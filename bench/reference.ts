@@ -1,0 +1,92 @@
+/**
+ * What this machine serves with nothing of ours in the way: the HTTP figures are read against a
+ * bare `Deno.serve` (bench/reference_server.ts) measured in the same run, with the same wrk
+ * settings, and against the core's GET /health (our accept loop, Hono, the middleware and the
+ * access log, with a handler that does nothing). This VM's speed for HTTP has been seen to vary
+ * by 2x within a day, so a figure alone says little about a change; its share of the bare server
+ * does.
+ */
+import { join } from "node:path";
+import { freePort } from "./stack.ts";
+import { runtimeFlags } from "./memory.ts";
+import { REPO_ROOT } from "../tests/helpers/processes.ts";
+import { runWrkCase, type WrkCase, type WrkResult } from "./wrk.ts";
+import { CONNECTIONS, HEALTH_CASE, REFERENCE_CASE } from "./http.ts";
+
+/** A running reference server. */
+export interface ReferenceServer {
+  /** `http://127.0.0.1:<port>`. */
+  readonly url: string;
+  /** SIGTERM it and wait for the exit. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Start bench/reference_server.ts with the `deno run` flags of the services that shape speed and
+ * memory (scripts/serve.sh: code cache, V8 heap), and only the network permission it needs.
+ */
+export async function startReferenceServer(): Promise<ReferenceServer> {
+  const port = freePort();
+  const child = new Deno.Command("deno", {
+    args: [
+      "run",
+      "--no-prompt",
+      ...await runtimeFlags(),
+      `--allow-net=127.0.0.1:${port}`,
+      join(REPO_ROOT, "bench/reference_server.ts"),
+      String(port),
+    ],
+    cwd: REPO_ROOT,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already gone */ }
+    await child.status;
+    await child.stdout.cancel().catch(() => {});
+    await child.stderr.cancel().catch(() => {});
+  };
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!seen.includes("ready")) {
+    const { value, done } = await reader.read();
+    if (done) {
+      const err = await new Response(child.stderr).text();
+      await stop();
+      throw new Error(`the reference server exited before it was ready:\n${err}`);
+    }
+    seen += value;
+  }
+  reader.releaseLock();
+  return { url: `http://127.0.0.1:${port}`, stop };
+}
+
+/** GET /health, the request of both reference figures. */
+const HEALTH_LUA = 'request = function() return wrk.format("GET", "/health") end\n';
+
+/**
+ * The bare server's figure, then the core's GET /health, each as the endpoints are measured (a
+ * warm-up, then `runs` runs). The bare server runs alone: it is stopped before the core is loaded.
+ */
+export async function runReferenceCases(
+  coreUrl: string,
+  options: { seconds: number; runs: number; onRun?: (name: string, r: WrkResult) => void },
+): Promise<WrkCase[]> {
+  const wrkOptions = (name: string) => ({
+    connections: CONNECTIONS,
+    runs: options.runs,
+    seconds: options.seconds,
+    onRun: (r: WrkResult) => options.onRun?.(name, r),
+  });
+  const server = await startReferenceServer();
+  let bare: WrkCase;
+  try {
+    bare = await runWrkCase(REFERENCE_CASE, server.url, HEALTH_LUA, wrkOptions(REFERENCE_CASE));
+  } finally {
+    await server.stop();
+  }
+  return [bare, await runWrkCase(HEALTH_CASE, coreUrl, HEALTH_LUA, wrkOptions(HEALTH_CASE))];
+}
