@@ -4,7 +4,7 @@
  * settings, and against the core's GET /health (our accept loop, Hono, the middleware and the
  * access log, with a handler that does nothing). This VM's speed for HTTP has been seen to vary
  * by 2x within a day, so a figure alone says little about a change; its share of the bare server
- * does.
+ * of the same run varies less (bench/RESULTS.md gives both).
  */
 import { join } from "node:path";
 import { freePort } from "./stack.ts";
