@@ -299,10 +299,15 @@ Deno.test("deno task core serves /health and publishes the smoke test job to llm
  */
 function assertMemorySettings(args: string[], service: string): void {
   assert.ok(args.includes("--no-code-cache"), `${service} runs without V8's code cache`);
-  const v8 = flagValue(args, "--v8-flags")?.split(",").map((f) => f.split("=")[0]) ?? [];
+  const v8 = v8Settings(args);
   for (const setting of MEMORY_V8_SETTINGS) {
     assert.ok(v8.includes(setting), `${service} runs with ${setting}`);
   }
+}
+
+/** The names of the V8 settings in a `deno run` command's --v8-flags. */
+function v8Settings(args: string[]): string[] {
+  return flagValue(args, "--v8-flags")?.split(",").map((f) => f.split("=")[0]) ?? [];
 }
 
 const MEMORY_V8_SETTINGS = [
@@ -336,6 +341,8 @@ Deno.test("deno task core writes only its data directories and reads only them a
     }
     assert.equal(args.at(-1)?.endsWith("/core/main.ts"), true);
     assertMemorySettings(args, "core");
+    // Its hot paths are CPU-bound under load: it keeps V8's top tier (scripts/serve.sh).
+    assert.ok(!v8Settings(args).includes("--max-opt"), "the core runs with V8's top tier");
 
     // It made the database where it was told, and touched nothing else of the temp root.
     assert.ok((await Deno.stat(stack.dbPath)).isFile);
@@ -559,6 +566,8 @@ Deno.test("deno task worker may only read the image directory and writes nothing
     }
     assert.equal(args.at(-1)?.endsWith("/llm_worker/main.ts"), true);
     assertMemorySettings(args, "worker");
+    // It waits on the model: V8's top tier is off, and its compiler is not paged in.
+    assert.ok(v8Settings(args).includes("--max-opt"), "the worker runs without V8's top tier");
 
     const inside = join(stack.imageDir, "inside.png");
     await Deno.writeFile(inside, PNG);
