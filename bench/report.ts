@@ -459,10 +459,11 @@ export function resultsMarkdown(r: BenchResults): string {
     "with the services' runtime flags, measured alone) and against the core's GET /health (our " +
     "accept loop, Hono, the middleware and the access log around a handler that does nothing). " +
     "\"Of the bare server\" is each figure's share of the first. This VM's speed for HTTP has " +
-    "varied by 2x within a day (the bare server 30,000 to 58,000 req/s); the share varies less " +
-    "than the raw figure, though not by nothing (GET /memories/{id} 22% and 17% of it in two runs " +
-    "of one afternoon, the searches and writes 6-8% in both), so it is what to compare between " +
-    "runs, and the bare figure says which phase the machine was in.",
+    "varied by 2x within a day (the bare server 30,000 to 61,000 req/s). The share of the heavier " +
+    "figures varies less than the raw figure, though not by nothing (three runs of one " +
+    "afternoon: GET /memories/{id} 6,678-11,365 req/s, 17-22% of the bare server; the searches " +
+    "and writes 4-8%); GET /health's share varied most (41-75%). Compare shares between runs, " +
+    "and read the bare figure for the phase the machine was in.",
     `- Corpus: memories written into the database file with direct SQL (one transaction, ` +
     "prepared statements, the search index built once at the end) before the core starts: " +
     "4 to 25 words each from a vocabulary with Zipf-like frequencies, 30% stop words, 10% " +
