@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { memoryOf } from "./stack.ts";
+import { startReadyProcess } from "./ready_process.ts";
 import { REPO_ROOT } from "../tests/helpers/processes.ts";
 
 const MB = 1024 * 1024;
@@ -75,8 +76,8 @@ async function idleRss(
   await Deno.writeTextFile(file, source);
   // The repository's deno.json, for the import map the core's modules use; the environment as
   // the services see it (serve.sh): a library that lists it at import sees an empty one.
-  const child = new Deno.Command("deno", {
-    args: [
+  try {
+    const child = await startReadyProcess([
       "run",
       "--no-prompt",
       ...options.flags,
@@ -85,33 +86,14 @@ async function idleRss(
       "--config",
       join(REPO_ROOT, "deno.json"),
       file,
-    ],
-    cwd: REPO_ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  try {
-    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let seen = "";
-    while (!seen.includes("ready")) {
-      const { value, done } = await reader.read();
-      if (done) {
-        const err = await new Response(child.stderr).text();
-        throw new Error(`idle process exited before it was ready:\n${err}`);
-      }
-      seen += value;
-    }
-    reader.releaseLock();
-    await sleep(options.settleMs);
-    return (await rssOf(child.pid)).rss;
-  } finally {
+    ], { cwd: REPO_ROOT, what: "idle process" });
     try {
-      child.kill("SIGKILL");
-    } catch { /* already gone */ }
-    await child.status;
-    await child.stdout.cancel().catch(() => {});
-    await child.stderr.cancel().catch(() => {});
+      await sleep(options.settleMs);
+      return (await rssOf(child.pid)).rss;
+    } finally {
+      await child.stop("SIGKILL");
+    }
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 }

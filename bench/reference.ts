@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import { freePort } from "./stack.ts";
 import { runtimeFlags } from "./memory.ts";
+import { startReadyProcess } from "./ready_process.ts";
 import { REPO_ROOT } from "../tests/helpers/processes.ts";
 import { runWrkCase, type WrkCase, type WrkResult } from "./wrk.ts";
 import { CONNECTIONS, HEALTH_CASE, REFERENCE_CASE } from "./http.ts";
@@ -27,41 +28,15 @@ export interface ReferenceServer {
  */
 export async function startReferenceServer(): Promise<ReferenceServer> {
   const port = freePort();
-  const child = new Deno.Command("deno", {
-    args: [
-      "run",
-      "--no-prompt",
-      ...await runtimeFlags(),
-      `--allow-net=127.0.0.1:${port}`,
-      join(REPO_ROOT, "bench/reference_server.ts"),
-      String(port),
-    ],
-    cwd: REPO_ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch { /* already gone */ }
-    await child.status;
-    await child.stdout.cancel().catch(() => {});
-    await child.stderr.cancel().catch(() => {});
-  };
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  while (!seen.includes("ready")) {
-    const { value, done } = await reader.read();
-    if (done) {
-      const err = await new Response(child.stderr).text();
-      await stop();
-      throw new Error(`the reference server exited before it was ready:\n${err}`);
-    }
-    seen += value;
-  }
-  reader.releaseLock();
-  return { url: `http://127.0.0.1:${port}`, stop };
+  const server = await startReadyProcess([
+    "run",
+    "--no-prompt",
+    ...await runtimeFlags(),
+    `--allow-net=127.0.0.1:${port}`,
+    join(REPO_ROOT, "bench/reference_server.ts"),
+    String(port),
+  ], { cwd: REPO_ROOT, what: "the reference server" });
+  return { url: `http://127.0.0.1:${port}`, stop: () => server.stop() };
 }
 
 /** GET /health, the request of both reference figures. */
