@@ -50,8 +50,9 @@ export interface MemoryBreakdown {
 const WAIT = 'console.log("ready");\nsetInterval(() => {}, 1 << 30);\n';
 
 /**
- * The flags of `deno run` that shape a service's memory (code cache, V8 heap) as scripts/serve.sh
- * gives them, so each layer of the breakdown runs as the core does.
+ * The flags of `deno run` that shape the core's memory and speed (code cache, V8 heap) as
+ * scripts/serve.sh gives them, so each layer of the breakdown, and the bare server of
+ * bench/reference.ts, runs as the core does.
  */
 export async function runtimeFlags(): Promise<string[]> {
   const out = await new Deno.Command("sh", {

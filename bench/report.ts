@@ -122,6 +122,9 @@ const f2 = (x: number) => Number.isFinite(x) ? x.toFixed(2) : "-";
 /** `part` as a whole percentage of `whole`, or "-" when there is no whole (an older run). */
 const percentOf = (part: number, whole: number | undefined) =>
   whole ? `${Math.round((100 * part) / whole)}%` : "-";
+/** The bare server's requests/s of the run (bench/reference.ts), or undefined for an older run. */
+const bareServerRps = (r: Pick<BenchResults, "http">) =>
+  r.http.find((h) => h.name === REFERENCE_CASE)?.rps.median;
 /** `median (min–max)`. */
 const sp = (s: Spread, f: (x: number) => string) => `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
 
@@ -263,7 +266,7 @@ export function markdownTables(r: BenchResults): string {
   }
   if (r.http.length > 0) {
     lines.push("", "### HTTP (100,000 memories, 16 connections)", "");
-    const bare = r.http.find((h) => h.name === REFERENCE_CASE)?.rps.median;
+    const bare = bareServerRps(r);
     lines.push(
       "| endpoint | requests/s | of the bare server | p50 ms | p99 ms | errors |",
       "|---|---:|---:|---:|---:|---:|",
@@ -509,7 +512,7 @@ export function resultsMarkdown(r: BenchResults): string {
 
 /** The README's lines on the bare server and GET /health of the run (none for older runs). */
 function yardstickText(r: BenchResults): string[] {
-  const bare = r.http.find((x) => x.name === REFERENCE_CASE)?.rps.median;
+  const bare = bareServerRps(r);
   if (bare === undefined) return [];
   const health = r.http.find((x) => x.name === HEALTH_CASE)?.rps.median;
   const getTarget = HTTP_TARGETS.find((t) => t.name === "GET /memories/{id}")!.rps!;

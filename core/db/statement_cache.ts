@@ -34,10 +34,11 @@ export function cacheStatements(db: DatabaseSync): void {
 /**
  * Open a connection whose `prepare` reuses statements ({@linkcode cacheStatements}) and which
  * waits BUSY_TIMEOUT_MS on a lock another connection holds instead of failing at once (`options`
- * may say otherwise). Every connection of the core is opened here. A statement's native memory (~2.8 KB) is freed only when
- * a full collection finds its object unused, and a thread that allocates little rarely runs one:
- * the WAL checkpoint thread, which prepared its checkpoint afresh 20 times a second while writes
- * went on, held every one of them, and the core grew ~3 MB a minute for as long as writes did.
+ * may say otherwise). Every connection of the core is opened here. A statement's native memory
+ * (~2.8 KB) is freed only when a full collection finds its object unused, and a thread that
+ * allocates little rarely runs one: the WAL checkpoint thread, which prepared its checkpoint afresh
+ * 20 times a second while writes went on, held every one of them, and the core grew ~3 MB a minute
+ * for as long as writes did.
  */
 export function openConnection(path: string, options: DatabaseSyncOptions = {}): DatabaseSync {
   const db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS, ...options });
