@@ -4,6 +4,7 @@
  * connections on loopback with wrk's 2 threads, the issue's setting.
  */
 import { luaList, luaString, runWrk, runWrkCase, type WrkCase, type WrkResult } from "./wrk.ts";
+import type { CpuCheck } from "./cpu_probe.ts";
 import { prng, SEED_OWNERS, type SeedResult, sentence, zipf } from "./seed.ts";
 
 /** The owner every search is made for: the heaviest (40% of the memories). */
@@ -96,6 +97,8 @@ export interface HttpCasesOptions {
   runs: number;
   /** Called after each measured run (progress). */
   onRun?: (name: string, result: WrkResult) => void;
+  /** Checks the CPUs' speed before each case (bench/cpu_probe.ts). */
+  checkCpus?: () => Promise<CpuCheck | null>;
 }
 
 /** Measure each endpoint: a warm-up run, then `runs` runs at 16 connections. */
@@ -112,6 +115,7 @@ export async function runHttpCases(
         runs: options.runs,
         seconds: options.seconds,
         onRun: (r) => options.onRun?.(ep.name, r),
+        checkCpus: options.checkCpus,
       }),
     );
   }
@@ -138,6 +142,8 @@ export async function runReadsUnderSearch(
 ): Promise<WrkCase> {
   const lua = corpusLua(options.seed);
   const half = CONNECTIONS / 2;
+  // Checked before the searches start: during them the check would measure the searches.
+  const cpus = await options.checkCpus?.();
   // Long enough to cover the reads' warm-up and runs, with a second of slack for each start.
   const searchSeconds = 1 + options.runs * (options.seconds + 1) + 2;
   const searches = runWrk(
@@ -164,6 +170,7 @@ request = req_get_memory
         runs: options.runs,
         seconds: options.seconds,
         onRun: (r) => options.onRun?.(READS_UNDER_SEARCH, r),
+        checkCpus: cpus === undefined ? undefined : () => Promise.resolve(cpus),
       },
     );
   } finally {

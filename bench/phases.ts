@@ -21,6 +21,7 @@ import type { WrkCase, WrkResult } from "./wrk.ts";
 import { ownMemory, type RssFigure, rssOf, sleep } from "./memory.ts";
 import { startFakeLlm } from "../tests/helpers/fake_llm.ts";
 import { runReferenceCases } from "./reference.ts";
+import type { CpuCheck } from "./cpu_probe.ts";
 
 /** Things to stop, newest first. */
 export class Cleanups {
@@ -53,6 +54,8 @@ export interface PhaseContext {
   settleSeconds: number;
   /** Extra environment for the core (SEARCH_WORKERS when set). */
   coreEnv: Record<string, string>;
+  /** Checks the CPUs' speed before each wrk case (bench/cpu_probe.ts); none when absent. */
+  checkCpus?: () => Promise<CpuCheck | null>;
 }
 
 const fmtRun = (name: string, r: WrkResult) =>
@@ -119,6 +122,7 @@ export async function benchHttp(ctx: PhaseContext): Promise<{
     seconds: ctx.seconds,
     runs: ctx.runs,
     onRun: (name: string, r: WrkResult) => ctx.log(fmtRun(name, r)),
+    checkCpus: ctx.checkCpus,
   };
   const http = await runReferenceCases(core.url, options);
   http.push(...await runHttpCases(core.url, options));
@@ -141,6 +145,7 @@ export async function benchSearchAt(ctx: PhaseContext, count: number): Promise<S
     seconds: ctx.seconds,
     runs: ctx.runs,
     onRun: (name, r) => ctx.log(`${count.toLocaleString("en-US")}: ${fmtRun(name, r)}`),
+    checkCpus: ctx.checkCpus,
   });
   await ctx.cleanups.run();
   return scalingRow(seed, count, cases);

@@ -12,6 +12,7 @@ import { runtimeFlags } from "./memory.ts";
 import { startReadyProcess } from "./ready_process.ts";
 import { REPO_ROOT } from "../tests/helpers/processes.ts";
 import { runWrkCase, type WrkCase, type WrkResult } from "./wrk.ts";
+import type { CpuCheck } from "./cpu_probe.ts";
 import { CONNECTIONS, HEALTH_CASE, REFERENCE_CASE } from "./http.ts";
 
 /** A running reference server. */
@@ -48,13 +49,19 @@ const HEALTH_LUA = 'request = function() return wrk.format("GET", "/health") end
  */
 export async function runReferenceCases(
   coreUrl: string,
-  options: { seconds: number; runs: number; onRun?: (name: string, r: WrkResult) => void },
+  options: {
+    seconds: number;
+    runs: number;
+    onRun?: (name: string, r: WrkResult) => void;
+    checkCpus?: () => Promise<CpuCheck | null>;
+  },
 ): Promise<WrkCase[]> {
   const wrkOptions = (name: string) => ({
     connections: CONNECTIONS,
     runs: options.runs,
     seconds: options.seconds,
     onRun: (r: WrkResult) => options.onRun?.(name, r),
+    checkCpus: options.checkCpus,
   });
   const server = await startReferenceServer();
   let bare: WrkCase;

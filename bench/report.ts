@@ -10,6 +10,7 @@ import { SOAK_GROWTH_MB, SOAK_SLOPE_MB_PER_MIN, type SoakResult } from "./soak.t
 import type { Spread } from "./stats.ts";
 import type { CpuShare, MachineInfo } from "./machine.ts";
 import { HEALTH_CASE, REFERENCE_CASE } from "./http.ts";
+import { cpuSpeeds, fastestCheck } from "./cpu_probe.ts";
 
 /** One pipeline configuration: its runs and their medians. */
 export interface PipelineCase {
@@ -125,6 +126,28 @@ const percentOf = (part: number, whole: number | undefined) =>
 /** The bare server's requests/s of the run (bench/reference.ts), or undefined for an older run. */
 const bareServerRps = (r: Pick<BenchResults, "http">) =>
   r.http.find((h) => h.name === REFERENCE_CASE)?.rps.median;
+/** The quickest CPU check of the run: the speed every check is compared with. */
+const runFastest = (r: Pick<BenchResults, "http" | "scaling">) =>
+  fastestCheck([
+    ...r.http.map((h) => h.cpus),
+    ...r.scaling.flatMap((x) => [x.rare.cpus, x.common.cpus]),
+  ]);
+
+/** A CPU running below this share of the run's fastest check counts as slowed. */
+export const SLOW_CPU = 0.75;
+
+/**
+ * A case's CPU check as each CPU's speed against the run's fastest ("100 / 52%"), in bold when a
+ * CPU was slowed; "-" for a run from before the check, "n/a" when it could not run.
+ */
+function cpuText(c: WrkCase, fastest: number | undefined): string {
+  if (c.cpus === null) return "n/a";
+  if (c.cpus === undefined || fastest === undefined) return "-";
+  const speeds = cpuSpeeds(c.cpus, fastest);
+  const text = `${speeds.map((x) => Math.round(100 * x)).join(" / ")}%`;
+  return speeds.some((x) => x < SLOW_CPU) ? `**${text}**` : text;
+}
+
 /** `median (min–max)`. */
 const sp = (s: Spread, f: (x: number) => string) => `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
 
@@ -260,6 +283,7 @@ const range = (ws: WordCount[]) => {
 /** The results as markdown tables. */
 export function markdownTables(r: BenchResults): string {
   const lines: string[] = [];
+  const fastest = runFastest(r);
   lines.push("| target | goal | measured: median (min–max of runs) | met |", "|---|---|---|---|");
   for (const t of r.targets) {
     lines.push(`| ${t.name} | ${t.target} | ${t.value} | ${t.met ? "yes" : "**no**"} |`);
@@ -268,13 +292,13 @@ export function markdownTables(r: BenchResults): string {
     lines.push("", "### HTTP (100,000 memories, 16 connections)", "");
     const bare = bareServerRps(r);
     lines.push(
-      "| endpoint | requests/s | of the bare server | p50 ms | p99 ms | errors |",
-      "|---|---:|---:|---:|---:|---:|",
+      "| endpoint | requests/s | of the bare server | p50 ms | p99 ms | errors | CPUs before it |",
+      "|---|---:|---:|---:|---:|---:|---:|",
     );
     for (const h of r.http) {
       lines.push(
         `| ${h.name} | ${sp(h.rps, f0)} | ${percentOf(h.rps.median, bare)} | ` +
-          `${sp(h.p50, f2)} | ${sp(h.p99, f2)} | ${h.errors} |`,
+          `${sp(h.p50, f2)} | ${sp(h.p99, f2)} | ${h.errors} | ${cpuText(h, fastest)} |`,
       );
     }
   }
@@ -282,15 +306,16 @@ export function markdownTables(r: BenchResults): string {
     lines.push("", "### Search scaling (16 connections)", "");
     lines.push(
       "| memories | seeding s | rare: words' memories | rare req/s | rare p50 / p99 ms | " +
-        "common: words' memories | common req/s | common p50 / p99 ms |",
-      "|---:|---:|---|---:|---:|---|---:|---:|",
+        "common: words' memories | common req/s | common p50 / p99 ms | CPUs before rare; common |",
+      "|---:|---:|---|---:|---:|---|---:|---:|---:|",
     );
     for (const s of r.scaling) {
       lines.push(
         `| ${f0(s.memories)} | ${f1(s.seedSeconds)} | ${range(s.rareWords)} | ` +
           `${sp(s.rare.rps, f0)} | ${f2(s.rare.p50.median)} / ${f2(s.rare.p99.median)} | ` +
           `${range(s.commonWords)} | ${sp(s.common.rps, f0)} | ` +
-          `${f2(s.common.p50.median)} / ${f2(s.common.p99.median)} |`,
+          `${f2(s.common.p50.median)} / ${f2(s.common.p99.median)} | ` +
+          `${cpuText(s.rare, fastest)}; ${cpuText(s.common, fastest)} |`,
       );
     }
   }
@@ -421,6 +446,32 @@ export function busyNote(r: BenchResults): string {
     : "";
 }
 
+/**
+ * A warning when a CPU check found a CPU slowed (below {@linkcode SLOW_CPU} of the run's fastest
+ * check) before some case: those figures were taken on a slower machine than the rest.
+ */
+export function slowCpuNote(r: Pick<BenchResults, "http" | "scaling">): string {
+  const fastest = runFastest(r);
+  if (fastest === undefined) return "";
+  // The HTTP phase's row of the scaling table reuses its cases: count those once.
+  const inHttp = new Set(r.http.map((h) => JSON.stringify(h)));
+  const cases = [
+    ...r.http,
+    ...r.scaling.flatMap((x) =>
+      [x.rare, x.common].filter((c) => !inHttp.has(JSON.stringify(c)))
+        .map((c) => ({ ...c, name: `${c.name} at ${f0(x.memories)} memories` }))
+    ),
+  ];
+  const slowed = cases.filter((c) =>
+    c.cpus && cpuSpeeds(c.cpus, fastest).some((x) => x < SLOW_CPU)
+  );
+  if (slowed.length === 0) return "";
+  const slowest = Math.min(...slowed.flatMap((c) => cpuSpeeds(c.cpus!, fastest)));
+  return `**A CPU ran slow before ${slowed.length} of the ${cases.length} wrk cases** ` +
+    `(${slowed.map((c) => c.name).join("; ")}), down to ${Math.round(100 * slowest)}% of the ` +
+    "run's fastest CPU check: those figures were taken on a slower machine than the others.";
+}
+
 /** The committed RESULTS.md: machine, how it was measured, the tables. */
 export function resultsMarkdown(r: BenchResults): string {
   const s = r.settings;
@@ -445,6 +496,8 @@ export function resultsMarkdown(r: BenchResults): string {
     "",
     busyNote(r),
     "",
+    slowCpuNote(r),
+    "",
     "How it measures (see `bench/`):",
     "",
     "- Everything on loopback: a private `redis-server`, the core and the worker started with " +
@@ -467,6 +520,14 @@ export function resultsMarkdown(r: BenchResults): string {
     "afternoon: GET /memories/{id} 6,678-11,365 req/s, 17-22% of the bare server; the searches " +
     "and writes 4-8%); GET /health's share varied most (41-75%). Compare shares between runs, " +
     "and read the bare figure for the phase the machine was in.",
+    "- CPU check: before each wrk case a fixed piece of the core's kind of work (lookups by key " +
+    "and an FTS5 ranked search in SQLite, JSON; `bench/cpu_probe_task.ts`) is timed on each CPU " +
+    "in turn, pinned with `taskset`. \"CPUs before it\" is each CPU's speed against the run's " +
+    `quickest check, in bold below ${Math.round(100 * SLOW_CPU)}%. On this VM one CPU at times ` +
+    "ran such work at half the other's speed for minutes (a common-word search on the 100,000 " +
+    "store: 5.7 against 2.9 ms, pinned, back to back) while a loop of integer arithmetic ran " +
+    "as fast on both, and nothing in the guest shows it (steal time stays 0): a figure taken " +
+    "then is low for a reason outside the code.",
     `- Corpus: memories written into the database file with direct SQL (one transaction, ` +
     "prepared statements, the search index built once at the end) before the core starts: " +
     "4 to 25 words each from a vocabulary with Zipf-like frequencies, 30% stop words, 10% " +
@@ -560,6 +621,8 @@ export function performanceSection(r: BenchResults): string {
     `medians of ${r.settings.runs} runs, 100,000 memories:`,
     "",
     busyNote(r),
+    "",
+    slowCpuNote(r),
     "",
     "| endpoint | req/s | p50 ms | p99 ms |",
     "|---|---:|---:|---:|",

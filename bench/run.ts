@@ -39,6 +39,7 @@ import { measureBreakdown } from "./memory.ts";
 import type { SoakResult } from "./soak.ts";
 import type { WrkCase } from "./wrk.ts";
 import { cpuMark, cpuShare, machineInfo } from "./machine.ts";
+import { checkCpus } from "./cpu_probe.ts";
 
 const HERE = decodeURIComponent(new URL(".", import.meta.url).pathname);
 const ROOT = join(HERE, "..");
@@ -133,6 +134,15 @@ async function main(): Promise<number> {
     seconds: Number(args.seconds ?? 5),
     settleSeconds,
     coreEnv: searchWorkers === undefined ? {} : { SEARCH_WORKERS: searchWorkers },
+    checkCpus: async () => {
+      const check = await checkCpus();
+      log(
+        check === null
+          ? "CPU check skipped: no taskset"
+          : `CPU check: ${check.map((ms, cpu) => `CPU ${cpu} ${ms.toFixed(1)} ms`).join(", ")}`,
+      );
+      return check;
+    },
   };
   const pipelineSettings = {
     modelMs: 100,

@@ -9,6 +9,7 @@
  * as one JSON line, which this module parses.
  */
 import { type Spread, spread } from "./stats.ts";
+import type { CpuCheck } from "./cpu_probe.ts";
 
 /** What one wrk run measured. */
 export interface WrkResult {
@@ -144,6 +145,11 @@ export interface WrkCase {
   p99: Spread;
   /** Errors over all measured runs. */
   errors: number;
+  /**
+   * Each CPU's time for the CPU check (bench/cpu_probe.ts) just before the case; null when the
+   * check could not run (no `taskset`); absent in runs from before the check.
+   */
+  cpus?: CpuCheck | null;
 }
 
 /** Options for {@linkcode runWrkCase}. */
@@ -158,6 +164,8 @@ export interface WrkCaseOptions {
   warmupSeconds?: number;
   /** Called after each measured run (progress). */
   onRun?: (result: WrkResult) => void;
+  /** Checks the CPUs' speed before the warm-up (bench/cpu_probe.ts); none when absent. */
+  checkCpus?: () => Promise<CpuCheck | null>;
 }
 
 /** Warm up, then measure `script` `runs` times. */
@@ -169,6 +177,7 @@ export async function runWrkCase(
 ): Promise<WrkCase> {
   const { connections } = options;
   const warmup = options.warmupSeconds ?? 1;
+  const cpus = await options.checkCpus?.();
   if (warmup > 0) await runWrk(baseUrl, script, { connections, seconds: warmup });
   const runs: WrkResult[] = [];
   for (let i = 0; i < options.runs; i++) {
@@ -184,5 +193,6 @@ export async function runWrkCase(
     p50: spread(runs.map((r) => r.p50)),
     p99: spread(runs.map((r) => r.p99)),
     errors: runs.reduce((s, r) => s + r.errors, 0),
+    ...(cpus === undefined ? {} : { cpus }),
   };
 }

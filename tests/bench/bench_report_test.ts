@@ -1,7 +1,8 @@
 /**
  * The bench's pure parts: the statistics, the soak's growth verdict, the corpus' rare and common
- * words, the Lua literals handed to wrk, the README section replacement and the HTTP table's share
- * of the bare server; and the bare server itself, which must answer what the core's /health does.
+ * words, the Lua literals handed to wrk, the README section replacement, the HTTP table's share
+ * of the bare server and its CPU check column; the bare server itself, which must answer what the
+ * core's /health does, and the CPU check, pinned to each CPU.
  * The load (wrk, the services) runs only in `deno task bench`.
  */
 import assert from "node:assert/strict";
@@ -9,7 +10,13 @@ import { join } from "node:path";
 import { linearFit, median, spread } from "../../bench/stats.ts";
 import { summarizeSeries } from "../../bench/soak.ts";
 import { luaList, luaString } from "../../bench/wrk.ts";
-import { type BenchResults, markdownTables, replaceSection } from "../../bench/report.ts";
+import {
+  type BenchResults,
+  markdownTables,
+  replaceSection,
+  slowCpuNote,
+} from "../../bench/report.ts";
+import { checkCpus } from "../../bench/cpu_probe.ts";
 import type { WrkCase } from "../../bench/wrk.ts";
 import { startReferenceServer } from "../../bench/reference.ts";
 import { healthRouter } from "../../core/routes/health.ts";
@@ -113,4 +120,34 @@ Deno.test("the bare server answers what the core's GET /health answers", async (
   } finally {
     await server.stop();
   }
+});
+
+Deno.test("HTTP table: each CPU's speed before a case, bold and warned about when one was slow", () => {
+  const at = (name: string, cpus: number[] | null | undefined) => ({
+    ...wrkCase(name, 10_000),
+    ...(cpus === undefined ? {} : { cpus }),
+  });
+  const http = [
+    at(REFERENCE_CASE, [60, 62]),
+    at(HEALTH_CASE, [66, 60]),
+    at("GET /memories/{id}", [61, 120]),
+  ];
+  const rows = httpRows(http);
+  // Against the run's quickest check (60 ms): 100 / 97%, 91 / 100%, 98 / 50%.
+  assert.match(rows[0], /\| 100 \/ 97% \|$/);
+  assert.match(rows[1], /\| 91 \/ 100% \|$/);
+  assert.match(rows[2], /\| \*\*98 \/ 50%\*\* \|$/);
+  const note = slowCpuNote({ http, scaling: [] });
+  assert.match(note, /before 1 of the 3 wrk cases\*\* \(GET \/memories\/\{id\}\), down to 50%/);
+  assert.equal(slowCpuNote({ http: http.slice(0, 2), scaling: [] }), "");
+  // Without taskset the check says so; a run from before the check has none.
+  assert.match(httpRows([at("GET /health", null)])[0], /\| n\/a \|$/);
+  assert.match(httpRows([at("GET /health", undefined)])[0], /\| - \|$/);
+});
+
+Deno.test("the CPU check times its workload pinned to each CPU", async () => {
+  const check = await checkCpus();
+  assert.ok(check !== null, "taskset (util-linux) should be on the machine");
+  assert.equal(check.length, navigator.hardwareConcurrency);
+  for (const ms of check) assert.ok(ms > 0 && ms < 60_000, `${ms} ms`);
 });

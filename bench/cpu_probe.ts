@@ -1,0 +1,60 @@
+/**
+ * The CPU check: before each wrk case, how fast each CPU runs a fixed piece of the core's kind of
+ * work (bench/cpu_probe_task.ts, pinned to the CPU with `taskset`). On a VM a CPU can run at
+ * half speed for minutes while the host is busy, which the machine's own counters do not show
+ * (steal time stays 0 here); a case measured then is low for a reason outside the code.
+ */
+import { join } from "node:path";
+import { REPO_ROOT } from "../tests/helpers/processes.ts";
+
+const TASK = join(REPO_ROOT, "bench/cpu_probe_task.ts");
+
+/** One check: the workload's milliseconds on each CPU, in CPU order. */
+export type CpuCheck = number[];
+
+async function runPinned(cpu: number): Promise<number> {
+  const out = await new Deno.Command("taskset", {
+    args: ["-c", String(cpu), "deno", "run", "--no-prompt", TASK],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const ms = Number(new TextDecoder().decode(out.stdout).trim());
+  if (!out.success || !(ms > 0)) {
+    throw new Error(
+      `the CPU check on CPU ${cpu} failed: ${new TextDecoder().decode(out.stderr).trim()}`,
+    );
+  }
+  return ms;
+}
+
+/**
+ * Run the check on each of the machine's CPUs in turn; null when `taskset` (util-linux) is not
+ * there, so a bench without it still runs.
+ */
+export async function checkCpus(
+  cpus: number = navigator.hardwareConcurrency,
+): Promise<CpuCheck | null> {
+  const out: number[] = [];
+  try {
+    for (let cpu = 0; cpu < cpus; cpu++) out.push(await runPinned(cpu));
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return null;
+    throw err;
+  }
+  return out;
+}
+
+/**
+ * Each CPU's speed in a check as a share of `fastest` (the quickest time any CPU took in any
+ * check of the run): 1 is as fast as the machine got, 0.5 half as fast.
+ */
+export function cpuSpeeds(check: CpuCheck, fastest: number): number[] {
+  return check.map((ms) => fastest / ms);
+}
+
+/** The quickest time of any CPU in any of `checks`, or undefined when there is none. */
+export function fastestCheck(checks: readonly (CpuCheck | null | undefined)[]): number | undefined {
+  const all = checks.flatMap((c) => c ?? []);
+  return all.length > 0 ? Math.min(...all) : undefined;
+}
