@@ -139,14 +139,19 @@ case "$service" in
       *) metrics_listen=0.0.0.0:$metrics_port ;;
     esac
     net=$(net_list "$redis" "$core" "$llm" "$metrics_listen")
-    # --max-opt=2: V8's top tier (TurboFan) off, its mid tier (Maglev) the highest. The worker
-    # waits on the model, the core and Redis; its CPU per job was the same without TurboFan
-    # (1.21-1.23 against 1.19-1.27 ms, 3,000 jobs, A/B twice), and the compiler's share of the
-    # `deno` binary is no longer paged in under load: ~4 MB less RSS after the pipeline bench
-    # (mapped files 41-42 against 45.5 MB). Sparkplug alone (--max-opt=1) cost 27% more CPU a job.
-    # The core keeps TurboFan: without it GET /memories/{id} took ~12% more CPU a request.
+    # --jitless: V8 runs the worker's JavaScript in its interpreter, with no compiler. The worker
+    # waits on the model, the core and Redis, so compiled code bought it little CPU and cost it
+    # memory: each compiler's code objects, and its share of the `deno` binary paged in. Measured
+    # (3,000 jobs, model 20 ms, A/B twice): CPU a job 1.71-1.98 ms against 1.16-1.18 with Maglev
+    # (V8's mid tier) and 1.49-1.65 with Sparkplug alone, RSS after them 90.2 against 103-106 and
+    # 92-95 MB. deno task bench --only=pipeline, twice each: worker idle 65.7-65.8 against
+    # 68.6-68.7 MB, after the pipeline bench 86.3-87.3 against 96.3-98.5 MB; one worker 149.5-151.0
+    # against 151.1-152.0 jobs/s, two 283.2-290.2 against 290.2-292.8. Next to a model that takes
+    # seconds a job, ~0.7 ms more CPU is nothing; 10 MB is. The worker uses no WebAssembly, which
+    # --jitless turns off. The core keeps its compilers: it is CPU-bound under load (without
+    # TurboFan, V8's top tier, GET /memories/{id} took ~12% more CPU a request).
     launch deno run --no-prompt --no-code-cache \
-      --v8-flags="$v8_flags,--max-opt=2" \
+      --v8-flags="$v8_flags,--jitless" \
       --allow-read="$image_dir" \
       ${net:+"--allow-net=$net"} \
       --allow-env="$worker_vars,$both_vars" --ignore-env \
