@@ -9,22 +9,12 @@
  * multiplications hardly uses). A check has to do the kind of work that slows down.
  */
 import { DatabaseSync } from "node:sqlite";
+import { prng } from "./prng.ts";
 
 const DOCS = 4_000;
 const WORDS_PER_DOC = 12;
 const VOCABULARY = 2_000;
 const ROUNDS = 3;
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function build(rnd: () => number): { db: DatabaseSync; ids: string[] } {
   const db = new DatabaseSync(":memory:");

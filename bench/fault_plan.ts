@@ -10,7 +10,7 @@ import {
   imageUrls,
   promptText,
 } from "../tests/helpers/fake_llm.ts";
-import { prng } from "./seed.ts";
+import { prng } from "./prng.ts";
 import type { FaultCounts } from "./faults.ts";
 
 /** The user who owns every job, memory and task of the run. */

@@ -5,7 +5,8 @@
  */
 import { luaList, luaString, runWrk, runWrkCase, type WrkCase, type WrkResult } from "./wrk.ts";
 import type { CpuCheck } from "./cpu_probe.ts";
-import { prng, SEED_OWNERS, type SeedResult, sentence, zipf } from "./seed.ts";
+import { SEED_OWNERS, type SeedResult, sentence, zipf } from "./seed.ts";
+import { prng } from "./prng.ts";
 
 /** The owner every search is made for: the heaviest (40% of the memories). */
 export const SEARCH_OWNER = SEED_OWNERS[0].id;

@@ -6,18 +6,7 @@
  * from a seeded PRNG, so every run indexes the same corpus and asks the same queries.
  */
 import { openDatabase, transaction } from "../core/db/open.ts";
-
-/** A seeded PRNG (mulberry32): numbers in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "./prng.ts";
 
 // Frequent words of personal notes first, so the head of the distribution reads like notes.
 const NOTE_WORDS = (

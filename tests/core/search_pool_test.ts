@@ -13,7 +13,8 @@ import { createSearchPool, type SearchPoolOptions } from "../../core/store/searc
 import { searchMemories, type SearchParams } from "../../core/store/search_query.ts";
 import { openReadOnly } from "../../core/store/search_thread.ts";
 import { DEFAULT_SEARCH_MMAP_MB } from "../../shared/config.ts";
-import { prng, SEED_OWNERS, seedMemories, zipf } from "../../bench/seed.ts";
+import { SEED_OWNERS, seedMemories, zipf } from "../../bench/seed.ts";
+import { prng } from "../../bench/prng.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { within } from "../../shared/timeout.ts";
 
