@@ -39,7 +39,7 @@ import { measureBreakdown } from "./memory.ts";
 import type { SoakResult } from "./soak.ts";
 import type { WrkCase } from "./wrk.ts";
 import { cpuMark, cpuShare, machineInfo } from "./machine.ts";
-import { checkCpus } from "./cpu_probe.ts";
+import { type CpuCheck, settledCheck } from "./cpu_probe.ts";
 
 const HERE = decodeURIComponent(new URL(".", import.meta.url).pathname);
 const ROOT = join(HERE, "..");
@@ -127,6 +127,7 @@ async function main(): Promise<number> {
   // with serve.sh's flags: read earlier, "idle" is a moment of start-up (~9 MB more for the core).
   const settleSeconds = 15;
   const searchWorkers = Deno.env.get("SEARCH_WORKERS");
+  const cpuChecks: (CpuCheck | null)[] = [];
   const ctx: PhaseContext = {
     cleanups: new Cleanups(),
     log,
@@ -135,7 +136,7 @@ async function main(): Promise<number> {
     settleSeconds,
     coreEnv: searchWorkers === undefined ? {} : { SEARCH_WORKERS: searchWorkers },
     checkCpus: async () => {
-      const check = await checkCpus();
+      const check = await settledCheck({ history: cpuChecks, log });
       log(
         check === null
           ? "CPU check skipped: no taskset"

@@ -16,7 +16,7 @@ import {
   replaceSection,
   slowCpuNote,
 } from "../../bench/report.ts";
-import { checkCpus } from "../../bench/cpu_probe.ts";
+import { checkCpus, type CpuCheck, settledCheck } from "../../bench/cpu_probe.ts";
 import type { WrkCase } from "../../bench/wrk.ts";
 import { startReferenceServer } from "../../bench/reference.ts";
 import { healthRouter } from "../../core/routes/health.ts";
@@ -150,4 +150,22 @@ Deno.test("the CPU check times its workload pinned to each CPU", async () => {
   assert.ok(check !== null, "taskset (util-linux) should be on the machine");
   assert.equal(check.length, navigator.hardwareConcurrency);
   for (const ms of check) assert.ok(ms > 0 && ms < 60_000, `${ms} ms`);
+});
+
+Deno.test("a case waits for a slowed CPU, a few checks at most", async () => {
+  const checks: CpuCheck[] = [[60, 61], [60, 120], [62, 110], [61, 63], [60, 150], [62, 140]];
+  const check = () => Promise.resolve(checks.shift()!);
+  const history: (CpuCheck | null)[] = [];
+  const lines: string[] = [];
+  const options = { history, check, pauseMs: 1, tries: 3, log: (l: string) => lines.push(l) };
+  assert.deepEqual(await settledCheck(options), [60, 61]);
+  // CPU 1 at 50% and 55% of the fastest: checked again until it is back.
+  assert.deepEqual(await settledCheck(options), [61, 63]);
+  assert.equal(lines.length, 2);
+  assert.match(lines[0], /^CPU 1 at 50% of the run's fastest check: checking again/);
+  // Still slow after three checks: measured anyway, with the last check.
+  assert.deepEqual(await settledCheck({ ...options, tries: 2 }), [62, 140]);
+  assert.equal(history.length, 6);
+  // Without taskset there is nothing to wait for.
+  assert.equal(await settledCheck({ history, check: () => Promise.resolve(null) }), null);
 });
