@@ -15,6 +15,12 @@ export type CpuCheck = number[];
 /** A CPU running below this share of the run's fastest check counts as slowed. */
 export const SLOW_CPU = 0.75;
 
+/** Checks in all before a case is measured anyway, by default ({@linkcode settledCheck}). */
+export const CHECK_TRIES = 4;
+
+/** Pause before checking a slowed CPU again, ms, by default ({@linkcode settledCheck}). */
+export const RECHECK_PAUSE_MS = 15_000;
+
 async function runPinned(cpu: number): Promise<number> {
   const out = await new Deno.Command("taskset", {
     args: ["-c", String(cpu), "deno", "run", "--no-prompt", TASK],
@@ -68,9 +74,9 @@ export interface SettledCheckOptions {
   history: (CpuCheck | null)[];
   /** Runs one check ({@linkcode checkCpus} by default). */
   check?: () => Promise<CpuCheck | null>;
-  /** Checks in all before measuring anyway (4 by default). */
+  /** Checks in all before measuring anyway ({@linkcode CHECK_TRIES} by default). */
   tries?: number;
-  /** Pause before checking again, ms (15,000 by default). */
+  /** Pause before checking again, ms ({@linkcode RECHECK_PAUSE_MS} by default). */
   pauseMs?: number;
   /** Progress lines. */
   log?: (line: string) => void;
@@ -84,7 +90,7 @@ export interface SettledCheckOptions {
  */
 export async function settledCheck(options: SettledCheckOptions): Promise<CpuCheck | null> {
   const { history, log = () => {} } = options;
-  const tries = options.tries ?? 4;
+  const tries = options.tries ?? CHECK_TRIES;
   for (let i = 1;; i++) {
     const check = await (options.check ?? checkCpus)();
     history.push(check);
@@ -93,7 +99,7 @@ export async function settledCheck(options: SettledCheckOptions): Promise<CpuChe
     const speeds = cpuSpeeds(check, fastest);
     const slowed = speeds.findIndex((x) => x < SLOW_CPU);
     if (slowed < 0 || i >= tries) return check;
-    const pauseMs = options.pauseMs ?? 15_000;
+    const pauseMs = options.pauseMs ?? RECHECK_PAUSE_MS;
     log(
       `CPU ${slowed} at ${Math.round(100 * speeds[slowed])}% of the run's fastest check: ` +
         `checking again in ${pauseMs / 1000} s (${i} of ${tries})`,

@@ -3,7 +3,15 @@
  * endpoint over a seeded corpus, and the cases the bench measures. Every case runs at 16
  * connections on loopback with wrk's 2 threads, the issue's setting.
  */
-import { luaList, luaString, runWrk, runWrkCase, type WrkCase, type WrkResult } from "./wrk.ts";
+import {
+  luaList,
+  luaString,
+  runWrk,
+  runWrkCase,
+  type WrkCase,
+  type WrkCaseOptions,
+  type WrkResult,
+} from "./wrk.ts";
 import type { CpuCheck } from "./cpu_probe.ts";
 import { SEED_OWNERS, type SeedResult, sentence, zipf } from "./seed.ts";
 import { prng } from "./prng.ts";
@@ -102,6 +110,20 @@ export interface HttpCasesOptions {
   checkCpus?: () => Promise<CpuCheck | null>;
 }
 
+/** What every case of the HTTP figures is run with (of {@linkcode HttpCasesOptions}). */
+export type CaseSettings = Pick<HttpCasesOptions, "seconds" | "runs" | "onRun" | "checkCpus">;
+
+/** How a case of the HTTP figures is run: what runWrkCase is given for the case `name`. */
+export function caseOptions(name: string, options: CaseSettings): WrkCaseOptions {
+  return {
+    connections: CONNECTIONS,
+    runs: options.runs,
+    seconds: options.seconds,
+    onRun: (r) => options.onRun?.(name, r),
+    checkCpus: options.checkCpus,
+  };
+}
+
 /** Measure each endpoint: a warm-up run, then `runs` runs at 16 connections. */
 export async function runHttpCases(
   baseUrl: string,
@@ -111,13 +133,12 @@ export async function runHttpCases(
   const out: WrkCase[] = [];
   for (const ep of options.endpoints ?? ENDPOINTS) {
     out.push(
-      await runWrkCase(ep.name, baseUrl, `${lua}\nrequest = ${ep.fn}\n`, {
-        connections: CONNECTIONS,
-        runs: options.runs,
-        seconds: options.seconds,
-        onRun: (r) => options.onRun?.(ep.name, r),
-        checkCpus: options.checkCpus,
-      }),
+      await runWrkCase(
+        ep.name,
+        baseUrl,
+        `${lua}\nrequest = ${ep.fn}\n`,
+        caseOptions(ep.name, options),
+      ),
     );
   }
   return out;
@@ -167,10 +188,8 @@ request = req_search_common
 request = req_get_memory
 `,
       {
+        ...caseOptions(READS_UNDER_SEARCH, options),
         connections: half,
-        runs: options.runs,
-        seconds: options.seconds,
-        onRun: (r) => options.onRun?.(READS_UNDER_SEARCH, r),
         checkCpus: cpus === undefined ? undefined : () => Promise.resolve(cpus),
       },
     );

@@ -11,9 +11,8 @@ import { freePort } from "./stack.ts";
 import { runtimeFlags } from "./memory.ts";
 import { startReadyProcess } from "./ready_process.ts";
 import { REPO_ROOT } from "../tests/helpers/processes.ts";
-import { runWrkCase, type WrkCase, type WrkResult } from "./wrk.ts";
-import type { CpuCheck } from "./cpu_probe.ts";
-import { CONNECTIONS, HEALTH_CASE, REFERENCE_CASE } from "./http.ts";
+import { runWrkCase, type WrkCase } from "./wrk.ts";
+import { caseOptions, type CaseSettings, HEALTH_CASE, REFERENCE_CASE } from "./http.ts";
 
 /** A running reference server. */
 export interface ReferenceServer {
@@ -49,26 +48,22 @@ const HEALTH_LUA = 'request = function() return wrk.format("GET", "/health") end
  */
 export async function runReferenceCases(
   coreUrl: string,
-  options: {
-    seconds: number;
-    runs: number;
-    onRun?: (name: string, r: WrkResult) => void;
-    checkCpus?: () => Promise<CpuCheck | null>;
-  },
+  options: CaseSettings,
 ): Promise<WrkCase[]> {
-  const wrkOptions = (name: string) => ({
-    connections: CONNECTIONS,
-    runs: options.runs,
-    seconds: options.seconds,
-    onRun: (r: WrkResult) => options.onRun?.(name, r),
-    checkCpus: options.checkCpus,
-  });
   const server = await startReferenceServer();
   let bare: WrkCase;
   try {
-    bare = await runWrkCase(REFERENCE_CASE, server.url, HEALTH_LUA, wrkOptions(REFERENCE_CASE));
+    bare = await runWrkCase(
+      REFERENCE_CASE,
+      server.url,
+      HEALTH_LUA,
+      caseOptions(REFERENCE_CASE, options),
+    );
   } finally {
     await server.stop();
   }
-  return [bare, await runWrkCase(HEALTH_CASE, coreUrl, HEALTH_LUA, wrkOptions(HEALTH_CASE))];
+  return [
+    bare,
+    await runWrkCase(HEALTH_CASE, coreUrl, HEALTH_LUA, caseOptions(HEALTH_CASE, options)),
+  ];
 }

@@ -10,7 +10,7 @@ import { SOAK_GROWTH_MB, SOAK_SLOPE_MB_PER_MIN, type SoakResult } from "./soak.t
 import type { Spread } from "./stats.ts";
 import type { CpuShare, MachineInfo } from "./machine.ts";
 import { HEALTH_CASE, REFERENCE_CASE } from "./http.ts";
-import { cpuSpeeds, fastestCheck, SLOW_CPU } from "./cpu_probe.ts";
+import { CHECK_TRIES, cpuSpeeds, fastestCheck, RECHECK_PAUSE_MS, SLOW_CPU } from "./cpu_probe.ts";
 
 /** One pipeline configuration: its runs and their medians. */
 export interface PipelineCase {
@@ -521,8 +521,9 @@ export function resultsMarkdown(r: BenchResults): string {
     "and an FTS5 ranked search in SQLite, JSON; `bench/cpu_probe_task.ts`) is timed on each CPU " +
     "in turn, pinned with `taskset`. \"CPUs before it\" is each CPU's speed against the run's " +
     `quickest check, in bold below ${Math.round(100 * SLOW_CPU)}%. When a check finds a CPU ` +
-    "below that against the quickest check so far, the bench waits 15 s and checks again, up to " +
-    "four checks, then measures anyway; the column shows the last check. On this VM one CPU at times " +
+    `below that against the quickest check so far, the bench waits ${RECHECK_PAUSE_MS / 1000} s ` +
+    `and checks again, up to ${CHECK_TRIES} checks, then measures anyway; the column shows the ` +
+    "last check. On this VM one CPU at times " +
     "ran such work at half the other's speed for minutes (a common-word search on the 100,000 " +
     "store: 5.7 against 2.9 ms, pinned, back to back) while a loop of integer arithmetic ran " +
     "as fast on both, and nothing in the guest shows it (steal time stays 0): a figure taken " +
