@@ -157,47 +157,67 @@ function completed(checked: Checked, kind: Kind): PlannedJob[] {
   );
 }
 
+/** The rows of a grouped count (`SELECT <key> AS key, count(*) AS n ... GROUP BY`) as a map. */
+function countsBy(db: DatabaseSync, sql: string): Map<string, number> {
+  return new Map(
+    (db.prepare(sql).all() as { key: string; n: number }[]).map((r) => [r.key, r.n]),
+  );
+}
+
+/** Options for {@linkcode checkOnePerJob}. */
+interface OnePerJob {
+  /** The jobs checked. */
+  kind: Kind;
+  /** The key a job's row is counted under, from its payload. */
+  key: (payload: Entry) => unknown;
+  /** The problem when a job has `n` rows and should have `want`. */
+  says: (job: PlannedJob, n: number, want: number) => string;
+}
+
+/** Each job of a kind made exactly one row, a marked one none (`counts` by key). */
+function checkOnePerJob(checked: Checked, counts: Map<string, number>, o: OnePerJob): void {
+  for (const job of checked.planned.filter((j) => j.kind === o.kind)) {
+    const n = counts.get(String(job.body.payload && o.key(job.body.payload))) ?? 0;
+    const want = job.marked ? 0 : 1;
+    if (n !== want) checked.problems.push(o.says(job, n, want));
+  }
+}
+
 /** Memories made by intent jobs: one per completed job, none for a marked one. */
 function countMemories(db: DatabaseSync, checked: Checked) {
-  const { planned, problems } = checked;
+  const { problems } = checked;
   // Memories made by intent jobs, by content (each job's message is unique).
-  const memoryCounts = new Map(
-    (db.prepare(
-      "SELECT content, count(*) AS n FROM memories WHERE content LIKE 'note to self fj-%' GROUP BY content",
-    ).all() as { content: string; n: number }[]).map((r) => [r.content, r.n]),
+  const memoryCounts = countsBy(
+    db,
+    "SELECT content AS key, count(*) AS n FROM memories WHERE content LIKE 'note to self fj-%' GROUP BY content",
   );
   let memoriesFound = 0;
   for (const [content, n] of memoryCounts) {
     memoriesFound += n;
     if (n > 1) problems.push(`memory "${content}" was created ${n} times`);
   }
-  const memoriesExpected = completed(checked, "intent_classify").length;
-  for (const job of planned.filter((j) => j.kind === "intent_classify")) {
-    const n = memoryCounts.get(String(job.body.payload && (job.body.payload as Entry).message));
-    const want = job.marked ? 0 : 1;
-    if ((n ?? 0) !== want) {
-      problems.push(`intent job ${job.id}: ${n ?? 0} memories, want ${want}`);
-    }
-  }
-  return { memoriesExpected, memoriesFound };
+  checkOnePerJob(checked, memoryCounts, {
+    kind: "intent_classify",
+    key: (payload) => payload.message,
+    says: (job, n, want) => `intent job ${job.id}: ${n} memories, want ${want}`,
+  });
+  return { memoriesExpected: completed(checked, "intent_classify").length, memoriesFound };
 }
 
 /** Events made by email jobs: one per completed job, none for a marked one. */
 function countEvents(db: DatabaseSync, checked: Checked) {
-  const { planned, problems } = checked;
   // Events made by email jobs, by source_detail (the unique subject).
-  const eventCounts = new Map(
-    (db.prepare(
-      "SELECT source_detail, count(*) AS n FROM events WHERE source_detail LIKE 'Appointment fj-%' GROUP BY source_detail",
-    ).all() as { source_detail: string; n: number }[]).map((r) => [r.source_detail, r.n]),
+  const eventCounts = countsBy(
+    db,
+    "SELECT source_detail AS key, count(*) AS n FROM events WHERE source_detail LIKE 'Appointment fj-%' GROUP BY source_detail",
   );
   let eventsFound = 0;
   for (const n of eventCounts.values()) eventsFound += n;
-  for (const job of planned.filter((j) => j.kind === "email_extract")) {
-    const n = eventCounts.get(String((job.body.payload as Entry).subject)) ?? 0;
-    const want = job.marked ? 0 : 1;
-    if (n !== want) problems.push(`email job ${job.id}: ${n} events, want ${want}`);
-  }
+  checkOnePerJob(checked, eventCounts, {
+    kind: "email_extract",
+    key: (payload) => payload.subject,
+    says: (job, n, want) => `email job ${job.id}: ${n} events, want ${want}`,
+  });
   return { eventsExpected: completed(checked, "email_extract").length, eventsFound };
 }
 
