@@ -28,6 +28,7 @@ import { requireMemory, requireUser } from "../store/lookups.ts";
 import {
   describeReferences,
   getMemoryRow,
+  insertMemory,
   loadMemoryWithTags,
   memoryReferences,
 } from "../store/memory_repo.ts";
@@ -260,24 +261,18 @@ function createMemory(
     const newId = crypto.randomUUID();
     const status = isImage ? "pending" : "confirmed";
     const expires = isImage ? new Date(now.getTime() + PENDING_TTL_MS).toISOString() : null;
-    db.prepare(
-      `INSERT INTO memories (id, owner_user_id, source_chat_id, source_message_id, content,
-         media_type, media_file_id, media_local_path, status, pending_expires_at, is_pinned,
-         created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, 0, ?, ?)`,
-    ).run(
-      newId,
-      body.owner_user_id,
-      body.source_chat_id ?? null,
-      body.source_message_id ?? null,
-      body.content ?? null,
-      body.media_type ?? null,
-      body.media_file_id ?? null,
+    insertMemory(db, {
+      id: newId,
+      owner_user_id: body.owner_user_id,
+      source_chat_id: body.source_chat_id ?? null,
+      source_message_id: body.source_message_id ?? null,
+      content: body.content ?? null,
+      media_type: body.media_type ?? null,
+      media_file_id: body.media_file_id ?? null,
       status,
-      expires,
+      pending_expires_at: expires,
       at,
-      at,
-    );
+    });
     rememberIdempotent(db, key, { type: "memory", id: newId, at });
     writeAudit(db, {
       entity_type: "memory",

@@ -70,6 +70,55 @@ export function memoryJson(row: MemoryRow, tags: TagJson[]): MemoryJson {
   };
 }
 
+/** A memory to insert: not pinned, and without an image file yet (the upload sets it). */
+export interface NewMemory {
+  /** UUID. */
+  id: string;
+  /** Telegram user id of the owner. */
+  owner_user_id: number;
+  /** Chat the memory came from, if any. */
+  source_chat_id: number | null;
+  /** Message the memory came from, if any. */
+  source_message_id: number | null;
+  /** Text; may be null for an image memory. */
+  content: string | null;
+  /** `image` or null. */
+  media_type: MediaType | null;
+  /** Telegram file id of the media. */
+  media_file_id: string | null;
+  /** `confirmed`, or `pending` for an image memory. */
+  status: MemoryStatus;
+  /** When a pending memory is dropped, ISO UTC. */
+  pending_expires_at: string | null;
+  /** Creation time, ISO UTC. */
+  at: string;
+}
+
+/**
+ * Insert a memory; call inside the caller's transaction. A confirmed one is indexed for search
+ * by the database's triggers (migration 010).
+ */
+export function insertMemory(db: DatabaseSync, memory: NewMemory): void {
+  db.prepare(
+    `INSERT INTO memories (id, owner_user_id, source_chat_id, source_message_id, content,
+       media_type, media_file_id, media_local_path, status, pending_expires_at, is_pinned,
+       created_at, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, 0, ?, ?)`,
+  ).run(
+    memory.id,
+    memory.owner_user_id,
+    memory.source_chat_id,
+    memory.source_message_id,
+    memory.content,
+    memory.media_type,
+    memory.media_file_id,
+    memory.status,
+    memory.pending_expires_at,
+    memory.at,
+    memory.at,
+  );
+}
+
 /** The `memories` row `id`, or null. */
 export function getMemoryRow(db: DatabaseSync, id: string): MemoryRow | null {
   return queryOne<MemoryRow>(db, `SELECT ${MEMORY_COLUMNS} FROM memories m WHERE m.id = ?`, id);
