@@ -147,6 +147,11 @@ export async function runHttpCases(
 /** The bare `Deno.serve` figure of bench/reference.ts: the machine's yardstick for the others. */
 export const REFERENCE_CASE = "bare Deno.serve, /health's answer (reference)";
 
+/** How a store floor figure (bench/reference.ts) is named where it stands among the core's. */
+export function floorLabel(endpoint: string): string {
+  return `store floor, ${endpoint}`;
+}
+
 /** The core's GET /health (bench/reference.ts): our HTTP stack with a handler that does nothing. */
 export const HEALTH_CASE = "GET /health";
 

@@ -20,7 +20,8 @@ import {
 import type { WrkCase, WrkResult } from "./wrk.ts";
 import { ownMemory, type RssFigure, rssOf, sleep } from "./memory.ts";
 import { startFakeLlm } from "../tests/helpers/fake_llm.ts";
-import { runReferenceCases } from "./reference.ts";
+import { runFloorCases, runReferenceCases } from "./reference.ts";
+import { join } from "node:path";
 import type { CpuCheck } from "./cpu_probe.ts";
 
 /** Things to stop, newest first. */
@@ -66,9 +67,15 @@ const fmtRun = (name: string, r: WrkResult) =>
 async function seededCore(
   ctx: PhaseContext,
   count: number,
-): Promise<
-  { seed: SeedResult; core: BenchCore; redisUrl: string; imageDir: string; databasePath: string }
-> {
+  options: { floorCopy?: boolean } = {},
+): Promise<{
+  seed: SeedResult;
+  core: BenchCore;
+  redisUrl: string;
+  imageDir: string;
+  databasePath: string;
+  floorPath?: string;
+}> {
   const dirs = await coreDirs(`memori_bench_${count}_`);
   ctx.cleanups.add(() => Deno.remove(dirs.root, { recursive: true }));
   ctx.log(`seeding ${count.toLocaleString("en-US")} memories`);
@@ -78,6 +85,8 @@ async function seededCore(
       `${seed.rare[0].memories}-${seed.rare.at(-1)!.memories} memories, common by ` +
       seed.common.map((w) => `${w.word} ${w.memories}`).join(", "),
   );
+  // Copied before the core opens the store: the same file, in a directory of its own.
+  const floorPath = options.floorCopy ? await copyForFloor(dirs) : undefined;
   const redis = await startBenchRedis();
   ctx.cleanups.add(() => redis.stop());
   const core = await startCore({ ...dirs, redisUrl: redis.url, env: ctx.coreEnv });
@@ -88,7 +97,17 @@ async function seededCore(
     redisUrl: redis.url,
     imageDir: dirs.imageDir,
     databasePath: dirs.databasePath,
+    floorPath,
   };
+}
+
+/** A copy of the seeded store for the store floor (bench/floor_server.ts). */
+async function copyForFloor(dirs: { root: string; databasePath: string }): Promise<string> {
+  const dir = join(dirs.root, "floor");
+  await Deno.mkdir(dir);
+  const path = join(dir, "memori.db");
+  await Deno.copyFile(dirs.databasePath, path);
+  return path;
 }
 
 function scalingRow(seed: SeedResult, count: number, cases: WrkCase[]): ScalingRow {
@@ -104,16 +123,17 @@ function scalingRow(seed: SeedResult, count: number, cases: WrkCase[]): ScalingR
 }
 
 /**
- * The HTTP figures at 100,000 memories, after the two reference figures (bench/reference.ts),
- * and the core's RSS idle and after them.
+ * The HTTP figures at 100,000 memories, after the two reference figures and the store floor's
+ * (bench/reference.ts), and the core's RSS idle and after them.
  */
 export async function benchHttp(ctx: PhaseContext): Promise<{
   http: WrkCase[];
+  floor: WrkCase[];
   row: ScalingRow;
   memory: MemoryFigures;
 }> {
   const count = 100_000;
-  const { seed, core } = await seededCore(ctx, count);
+  const { seed, core, redisUrl, floorPath } = await seededCore(ctx, count, { floorCopy: true });
   await sleep(ctx.settleSeconds * 1000);
   const coreIdle = await rssOf(core.pid);
   ctx.log(`core idle: ${coreIdle.rss.toFixed(1)} MB RSS`);
@@ -125,6 +145,7 @@ export async function benchHttp(ctx: PhaseContext): Promise<{
     checkCpus: ctx.checkCpus,
   };
   const http = await runReferenceCases(core.url, options);
+  const floor = await runFloorCases({ ...options, databasePath: floorPath!, redisUrl });
   http.push(...await runHttpCases(core.url, options));
   http.push(await runReadsUnderSearch(core.url, options));
   const coreAfter = await rssOf(core.pid);
@@ -133,7 +154,12 @@ export async function benchHttp(ctx: PhaseContext): Promise<{
   const coreRested = await rssOf(core.pid);
   ctx.log(`core ${ctx.settleSeconds} s after: ${coreRested.rss.toFixed(1)} MB RSS`);
   await ctx.cleanups.run();
-  return { http, row: scalingRow(seed, count, http), memory: { coreIdle, coreAfter, coreRested } };
+  return {
+    http,
+    floor,
+    row: scalingRow(seed, count, http),
+    memory: { coreIdle, coreAfter, coreRested },
+  };
 }
 
 /** Rare- and common-word search at `count` memories. */

@@ -5,14 +5,26 @@
  * access log, with a handler that does nothing). This VM's speed for HTTP has been seen to vary
  * by 2x within a day, so a figure alone says little about a change; its share of the bare server
  * of the same run varies less (bench/RESULTS.md gives both).
+ *
+ * The store floor (bench/floor_server.ts) is the third yardstick: each endpoint's store work
+ * behind a bare `Deno.serve`, measured with the same requests on a copy of the same store. What
+ * the floor cannot reach on this machine, no HTTP layer reaches.
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { freePort } from "./stack.ts";
 import { runtimeFlags } from "./memory.ts";
 import { startReadyProcess } from "./ready_process.ts";
 import { REPO_ROOT } from "../tests/helpers/processes.ts";
 import { runWrkCase, type WrkCase } from "./wrk.ts";
-import { caseOptions, type CaseSettings, HEALTH_CASE, REFERENCE_CASE } from "./http.ts";
+import {
+  caseOptions,
+  type CaseSettings,
+  floorLabel,
+  HEALTH_CASE,
+  type HttpCasesOptions,
+  REFERENCE_CASE,
+  runHttpCases,
+} from "./http.ts";
 
 /** A running reference server. */
 export interface ReferenceServer {
@@ -66,4 +78,55 @@ export async function runReferenceCases(
     bare,
     await runWrkCase(HEALTH_CASE, coreUrl, HEALTH_LUA, caseOptions(HEALTH_CASE, options)),
   ];
+}
+
+/** Where the store floor runs: a copy of the seeded store, and the phase's Redis. */
+export interface FloorServerOptions {
+  /** The copy's path; its directory is the only one the floor may read and write. */
+  databasePath: string;
+  /** `redis://host:port` of the phase's Redis. */
+  redisUrl: string;
+}
+
+/**
+ * Start bench/floor_server.ts with the services' runtime flags and the permissions the core's
+ * store needs: the database's directory, the modules of its search and checkpoint threads, the
+ * port and Redis.
+ */
+export async function startFloorServer(options: FloorServerOptions): Promise<ReferenceServer> {
+  const port = freePort();
+  const dir = dirname(options.databasePath);
+  const redis = new URL(options.redisUrl);
+  const server = await startReadyProcess([
+    "run",
+    "--no-prompt",
+    ...await runtimeFlags(),
+    `--allow-net=127.0.0.1:${port},${redis.hostname}:${redis.port || 6379}`,
+    `--allow-read=${dir},${join(REPO_ROOT, "core/store")},${join(REPO_ROOT, "core/db")}`,
+    `--allow-write=${dir}`,
+    "--ignore-env",
+    join(REPO_ROOT, "bench/floor_server.ts"),
+    String(port),
+    options.databasePath,
+    options.redisUrl,
+  ], { cwd: REPO_ROOT, what: "the store floor" });
+  return { url: `http://127.0.0.1:${port}`, stop: () => server.stop() };
+}
+
+/**
+ * The store floor's figure for each endpoint, measured as the core's are and named as they are
+ * (the results keep them apart). It runs alone, like the bare server: the core is idle meanwhile.
+ */
+export async function runFloorCases(
+  options: FloorServerOptions & HttpCasesOptions,
+): Promise<WrkCase[]> {
+  const server = await startFloorServer(options);
+  try {
+    return await runHttpCases(server.url, {
+      ...options,
+      onRun: (name, r) => options.onRun?.(floorLabel(name), r),
+    });
+  } finally {
+    await server.stop();
+  }
 }

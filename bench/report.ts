@@ -9,7 +9,7 @@ import type { MemoryBreakdown, RssFigure } from "./memory.ts";
 import { SOAK_GROWTH_MB, SOAK_SLOPE_MB_PER_MIN, type SoakResult } from "./soak.ts";
 import type { Spread } from "./stats.ts";
 import type { CpuShare, MachineInfo } from "./machine.ts";
-import { HEALTH_CASE, REFERENCE_CASE } from "./http.ts";
+import { floorLabel, HEALTH_CASE, REFERENCE_CASE } from "./http.ts";
 import { CHECK_TRIES, cpuSpeeds, fastestCheck, RECHECK_PAUSE_MS, SLOW_CPU } from "./cpu_probe.ts";
 
 /** One pipeline configuration: its runs and their medians. */
@@ -74,6 +74,13 @@ export interface TargetCheck {
   target: string;
   /** The measured figure, as text (median and, for run figures, min–max of the runs). */
   value: string;
+  /**
+   * The store floor's median of the same figure (bench/floor_server.ts), for the HTTP targets
+   * of a run that measured it.
+   */
+  floor?: string;
+  /** Whether the store floor's figure meets the target (with {@linkcode floor}). */
+  floorMet?: boolean;
   /** Met or not. */
   met: boolean;
 }
@@ -103,6 +110,11 @@ export interface BenchResults {
   };
   /** The HTTP figures (100,000 memories). */
   http: WrkCase[];
+  /**
+   * The store floor's figures for the same endpoints (bench/floor_server.ts); absent in runs
+   * from before it.
+   */
+  floor?: WrkCase[];
   /** Search at several corpus sizes. */
   scaling: ScalingRow[];
   /** Pipeline cases. */
@@ -127,9 +139,10 @@ const percentOf = (part: number, whole: number | undefined) =>
 const bareServerRps = (r: Pick<BenchResults, "http">) =>
   r.http.find((h) => h.name === REFERENCE_CASE)?.rps.median;
 /** The quickest CPU check of the run: the speed every check is compared with. */
-const runFastest = (r: Pick<BenchResults, "http" | "scaling">) =>
+const runFastest = (r: Pick<BenchResults, "http" | "floor" | "scaling">) =>
   fastestCheck([
     ...r.http.map((h) => h.cpus),
+    ...(r.floor ?? []).map((h) => h.cpus),
     ...r.scaling.flatMap((x) => [x.rare.cpus, x.common.cpus]),
   ]);
 
@@ -164,11 +177,14 @@ function httpTargets(r: Omit<BenchResults, "targets">, out: TargetCheck[]): void
   for (const t of HTTP_TARGETS) {
     const c = r.http.find((h) => h.name === t.name);
     if (!c) continue;
+    const floor = r.floor?.find((h) => h.name === t.name);
     if (t.rps !== undefined) {
       out.push({
         name: `${t.name}: requests/s`,
         target: `≥ ${f0(t.rps)}`,
         value: sp(c.rps, f0),
+        floor: floor && f0(floor.rps.median),
+        floorMet: floor && floor.rps.median >= t.rps,
         met: c.rps.median >= t.rps && c.errors === 0,
       });
     }
@@ -177,6 +193,8 @@ function httpTargets(r: Omit<BenchResults, "targets">, out: TargetCheck[]): void
         name: `${t.name}: p99`,
         target: `≤ ${t.p99} ms`,
         value: `${sp(c.p99, f2)} ms`,
+        floor: floor && `${f2(floor.p99.median)} ms`,
+        floorMet: floor && floor.p99.median <= t.p99,
         met: c.p99.median <= t.p99 && c.errors === 0,
       });
     }
@@ -281,9 +299,14 @@ const range = (ws: WordCount[]) => {
 export function markdownTables(r: BenchResults): string {
   const lines: string[] = [];
   const fastest = runFastest(r);
-  lines.push("| target | goal | measured: median (min–max of runs) | met |", "|---|---|---|---|");
+  lines.push(
+    "| target | goal | measured: median (min–max of runs) | store floor | met |",
+    "|---|---|---|---|---|",
+  );
   for (const t of r.targets) {
-    lines.push(`| ${t.name} | ${t.target} | ${t.value} | ${t.met ? "yes" : "**no**"} |`);
+    lines.push(
+      `| ${t.name} | ${t.target} | ${t.value} | ${t.floor ?? "-"} | ${t.met ? "yes" : "**no**"} |`,
+    );
   }
   if (r.http.length > 0) {
     lines.push("", "### HTTP (100,000 memories, 16 connections)", "");
@@ -299,6 +322,7 @@ export function markdownTables(r: BenchResults): string {
       );
     }
   }
+  lines.push(...floorTable(r, fastest));
   if (r.scaling.length > 0) {
     lines.push("", "### Search scaling (16 connections)", "");
     lines.push(
@@ -338,6 +362,45 @@ export function markdownTables(r: BenchResults): string {
   }
   lines.push(...memoryTables(r));
   return lines.join("\n");
+}
+
+/**
+ * The store floor's figures (bench/floor_server.ts) and the core's share of each: how much of an
+ * endpoint's cost is the HTTP layer rather than the store work. None for a run without them.
+ */
+function floorTable(r: BenchResults, fastest: number | undefined): string[] {
+  if (!r.floor?.length) return [];
+  const lines = [
+    "",
+    "### Store floor (each endpoint's store work behind a bare `Deno.serve`, same store, 16 connections)",
+    "",
+    "| endpoint | requests/s | the core's share | p50 ms | p99 ms | errors | CPUs before it |",
+    "|---|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const f of r.floor) {
+    const core = r.http.find((h) => h.name === f.name);
+    lines.push(
+      `| ${f.name} | ${sp(f.rps, f0)} | ${core ? percentOf(core.rps.median, f.rps.median) : "-"} ` +
+        `| ${sp(f.p50, f2)} | ${sp(f.p99, f2)} | ${f.errors} | ${cpuText(f, fastest)} |`,
+    );
+  }
+  return lines;
+}
+
+/**
+ * Which HTTP targets lie beyond the store floor of the run: a throughput the floor did not reach,
+ * or a p99 it did not get under. No HTTP layer gets those on this machine; only less store work
+ * would. Empty for a run without the floor or with no such target.
+ */
+export function floorNote(r: Pick<BenchResults, "targets">): string {
+  const withFloor = r.targets.filter((t) => t.floorMet !== undefined);
+  const beyond = withFloor.filter((t) => !t.floorMet);
+  if (beyond.length === 0) return "";
+  return `**${beyond.length} of the ${withFloor.length} HTTP targets are beyond the store floor ` +
+    "of this run** (each endpoint's store work behind a bare `Deno.serve`, with none of the " +
+    "HTTP layer): " +
+    beyond.map((t) => `${t.name} ${t.target} against the floor's ${t.floor}`).join("; ") +
+    ". On this machine no HTTP layer reaches those; only less work in the store would.";
 }
 
 /** " (N MB S s later)" for a figure read idle after a bench, or nothing without one. */
@@ -447,13 +510,14 @@ export function busyNote(r: BenchResults): string {
  * A warning when a CPU check found a CPU slowed (below {@linkcode SLOW_CPU} of the run's fastest
  * check) before some case: those figures were taken on a slower machine than the rest.
  */
-export function slowCpuNote(r: Pick<BenchResults, "http" | "scaling">): string {
+export function slowCpuNote(r: Pick<BenchResults, "http" | "floor" | "scaling">): string {
   const fastest = runFastest(r);
   if (fastest === undefined) return "";
   // The HTTP phase's row of the scaling table reuses its cases: count those once.
   const inHttp = new Set(r.http.map((h) => JSON.stringify(h)));
   const cases = [
     ...r.http,
+    ...(r.floor ?? []).map((c) => ({ ...c, name: floorLabel(c.name) })),
     ...r.scaling.flatMap((x) =>
       [x.rare, x.common].filter((c) => !inHttp.has(JSON.stringify(c)))
         .map((c) => ({ ...c, name: `${c.name} at ${f0(x.memories)} memories` }))
@@ -495,6 +559,8 @@ export function resultsMarkdown(r: BenchResults): string {
     "",
     slowCpuNote(r),
     "",
+    floorNote(r),
+    "",
     "How it measures (see `bench/`):",
     "",
     "- Everything on loopback: a private `redis-server`, the core and the worker started with " +
@@ -517,6 +583,14 @@ export function resultsMarkdown(r: BenchResults): string {
     "afternoon: GET /memories/{id} 6,678-11,365 req/s, 17-22% of the bare server; the searches " +
     "and writes 4-8%); GET /health's share varied most (41-75%). Compare shares between runs, " +
     "and read the bare figure for the phase the machine was in.",
+    "- Store floor: the same requests against `bench/floor_server.ts`, a bare `Deno.serve` " +
+    "doing only each endpoint's store work with the core's own code (the same database " +
+    "settings, search thread, WAL checkpoint thread, group commit, audit entries and Redis " +
+    "publish) on a copy of the same seeded store, measured alone after the bare server. It " +
+    "leaves out the whole HTTP layer: Hono, the middleware (request id, token, actor, body " +
+    "limit), validation, the access log and /metrics' counting. \"The core's share\" is the " +
+    "core's figure against the floor's, and the targets table gives the floor's figure: a " +
+    "target beyond it is out of reach on this machine for any HTTP layer.",
     "- CPU check: before each wrk case a fixed piece of the core's kind of work (lookups by key " +
     "and an FTS5 ranked search in SQLite, JSON; `bench/cpu_probe_task.ts`) is timed on each CPU " +
     "in turn, pinned with `taskset`. \"CPUs before it\" is each CPU's speed against the run's " +
@@ -629,6 +703,8 @@ export function performanceSection(r: BenchResults): string {
     ...rows,
     "",
     ...yardstickText(r),
+    floorNote(r),
+    "",
     "Search latency, p50 / p99 ms, by corpus size:",
     "",
     "| memories | rare word | common word |",

@@ -162,6 +162,7 @@ async function main(): Promise<number> {
   const cpuStart = await cpuMark();
 
   let http: WrkCase[] = [];
+  let floor: WrkCase[] = [];
   const scaling: ScalingRow[] = [];
   let pipeline: PipelineCase[] = [];
   let memory: MemoryFigures = {};
@@ -174,6 +175,7 @@ async function main(): Promise<number> {
     if (phases.has("http")) {
       const h = await benchHttp(ctx);
       http = h.http;
+      floor = h.floor;
       scaling.push(h.row);
       memory = { ...memory, ...h.memory };
     }
@@ -220,6 +222,7 @@ async function main(): Promise<number> {
       searchWorkers,
     },
     http,
+    floor,
     scaling,
     pipeline,
     memory,

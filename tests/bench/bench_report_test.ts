@@ -1,7 +1,7 @@
 /**
  * The bench's pure parts: the statistics, the soak's growth verdict, the corpus' rare and common
  * words, the Lua literals handed to wrk, the README section replacement, the HTTP table's share
- * of the bare server and its CPU check column; the bare server itself, which must answer what the
+ * of the bare server and its CPU check column, the store floor's figures and note; the bare server itself, which must answer what the
  * core's /health does, and the CPU check, pinned to each CPU.
  * The load (wrk, the services) runs only in `deno task bench`.
  */
@@ -12,6 +12,8 @@ import { summarizeSeries } from "../../bench/soak.ts";
 import { luaList, luaString } from "../../bench/wrk.ts";
 import {
   type BenchResults,
+  checkTargets,
+  floorNote,
   markdownTables,
   replaceSection,
   slowCpuNote,
@@ -107,6 +109,42 @@ Deno.test("HTTP table: each figure's share of the bare server of the same run", 
   assert.match(rows[2], /^\| GET \/memories\/\{id\} \| 11,000 [^|]*\| 22% \|/);
   // A saved run from before the yardstick has no share to give.
   assert.match(httpRows([wrkCase("GET /memories/{id}", 11_000)])[0], /\| 11,000 [^|]*\| - \|/);
+});
+
+Deno.test("store floor: its figure beside each HTTP target, the core's share, the note", () => {
+  const http = [wrkCase("GET /memories/{id}", 10_000), wrkCase("POST /memories", 4_000)];
+  const floor = [wrkCase("GET /memories/{id}", 20_000), wrkCase("POST /memories", 12_000)];
+  const run = { http, floor, scaling: [], pipeline: [], memory: {}, settings: {} };
+  const targets = checkTargets(run as unknown as Omit<BenchResults, "targets">);
+  const tables = markdownTables({ ...run, targets } as unknown as BenchResults).split("\n");
+  // The floor's 20,000 is short of GET's 40,000; its 12,000 meets POST /memories' 10,000.
+  assert.ok(tables.includes(
+    "| GET /memories/{id}: requests/s | ≥ 40,000 | " +
+      "10,000 (10,000–10,000) | 20,000 | **no** |",
+  ));
+  assert.ok(tables.includes(
+    "| POST /memories: requests/s | ≥ 10,000 | 4,000 (4,000–4,000) | " +
+      "12,000 | **no** |",
+  ));
+  const floorRows = tables.slice(tables.findIndex((l) => l.startsWith("### Store floor")));
+  assert.match(
+    floorRows.find((l) => l.startsWith("| GET /memories/{id} |"))!,
+    /\| 20,000 [^|]*\| 50% \|/,
+  );
+  assert.match(
+    floorRows.find((l) => l.startsWith("| POST /memories |"))!,
+    /\| 12,000 [^|]*\| 33% \|/,
+  );
+  const note = floorNote({ targets });
+  assert.match(note, /^\*\*1 of the 2 HTTP targets are beyond the store floor/);
+  assert.match(note, /GET \/memories\/\{id\}: requests\/s ≥ 40,000 against the floor's 20,000/);
+  // A run from before the floor: a "-" in its column, no table, no note.
+  const old = { ...run, floor: undefined };
+  const oldTargets = checkTargets(old as unknown as Omit<BenchResults, "targets">);
+  const oldTables = markdownTables({ ...old, targets: oldTargets } as unknown as BenchResults);
+  assert.match(oldTables, /\| 10,000 \(10,000–10,000\) \| - \| \*\*no\*\* \|/);
+  assert.doesNotMatch(oldTables, /Store floor/);
+  assert.equal(floorNote({ targets: oldTargets }), "");
 });
 
 Deno.test("the bare server answers what the core's GET /health answers", async () => {
