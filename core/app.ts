@@ -26,7 +26,7 @@ import { docsRouter } from "./routes/docs.ts";
 import { requireToken } from "./http/auth.ts";
 import { documentedRoutes } from "./http/route.ts";
 import { openApiDocument } from "./openapi.ts";
-import { checkActor } from "./http/actor.ts";
+import { claimedActor } from "./http/actor.ts";
 import { observeRequests } from "./http/observe.ts";
 import { createCoreMetrics } from "./metrics.ts";
 import { isDiskFull } from "./db/sqlite_errors.ts";
@@ -47,12 +47,12 @@ export function createApp(deps: CoreDeps): Hono {
   // First, so every answer (401, 413, 404 and errors too) is counted, timed and logged.
   app.use("*", observeRequests(log, metrics));
   // Before the body limits: a caller without the token learns nothing else. The admin page
-  // checks its own session cookie (a browser cannot send the bearer header).
-  app.use("*", requireToken(config.CORE_API_TOKEN, { except: isAdminWebPath }));
-  app.use("*", async (c, next) => {
-    c.set("maxJsonDepth", config.MAX_JSON_DEPTH);
-    await next();
-  });
+  // checks its own session cookie (a browser cannot send the bearer header). Without a token
+  // there is nothing to check, and no layer: each middleware layer is an async step of every
+  // request (the checks below share one for that reason).
+  if (config.CORE_API_TOKEN !== undefined) {
+    app.use("*", requireToken(config.CORE_API_TOKEN, { except: isAdminWebPath }));
+  }
 
   // Uploads are streamed to disk and counted by their route (core/files/image_upload.ts): Hono's
   // bodyLimit would hold a body without Content-Length in memory. Every other body is small JSON.
@@ -73,8 +73,13 @@ export function createApp(deps: CoreDeps): Hono {
     ),
   );
 
-  // Before any route: a forged X-Actor (e.g. the scheduler's name) must change nothing.
-  app.use("*", checkActor());
+  // Last before the routes, in one layer: the JSON depth limit the body parsers read, and the
+  // X-Actor check (a forged X-Actor, e.g. the scheduler's name, must change nothing).
+  app.use("*", async (c, next) => {
+    c.set("maxJsonDepth", config.MAX_JSON_DEPTH);
+    claimedActor(c);
+    await next();
+  });
 
   // The operations' routes first: the document lists the routes in the order they are mounted.
   app.route("/health", healthRouter());

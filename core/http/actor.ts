@@ -2,7 +2,7 @@
  * The `X-Actor` header: the one place the core reads it. A claim a client may not make is a 422,
  * answered before the route runs so nothing is half done.
  */
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context } from "hono";
 import { ApiError } from "./errors.ts";
 import { API_ACTOR, CLIENT_ACTORS_TEXT, isClientActor, userActor } from "../../shared/actors.ts";
 
@@ -27,12 +27,4 @@ export function actorOf(c: Context, ownerId?: number | null): string {
   const claimed = claimedActor(c);
   if (claimed !== undefined) return claimed;
   return ownerId === undefined || ownerId === null ? API_ACTOR : userActor(ownerId);
-}
-
-/** Middleware refusing (422) any request whose `X-Actor` a client may not claim. */
-export function checkActor(): MiddlewareHandler {
-  return async (c, next) => {
-    claimedActor(c);
-    return await next();
-  };
 }
