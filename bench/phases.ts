@@ -146,6 +146,7 @@ export async function benchHttp(ctx: PhaseContext): Promise<{
   };
   const http = await runReferenceCases(core.url, options);
   const floor = await runFloorCases({ ...options, databasePath: floorPath!, redisUrl });
+  ctx.log(`store floor after its cases: ${floor.rssAfter.rss.toFixed(1)} MB RSS`);
   http.push(...await runHttpCases(core.url, options));
   http.push(await runReadsUnderSearch(core.url, options));
   const coreAfter = await rssOf(core.pid);
@@ -156,9 +157,9 @@ export async function benchHttp(ctx: PhaseContext): Promise<{
   await ctx.cleanups.run();
   return {
     http,
-    floor,
+    floor: floor.cases,
     row: scalingRow(seed, count, http),
-    memory: { coreIdle, coreAfter, coreRested },
+    memory: { coreIdle, coreAfter, coreRested, floorAfter: floor.rssAfter },
   };
 }
 

@@ -12,7 +12,7 @@
  */
 import { dirname, join } from "node:path";
 import { freePort } from "./stack.ts";
-import { runtimeFlags } from "./memory.ts";
+import { type RssFigure, rssOf, runtimeFlags } from "./memory.ts";
 import { startReadyProcess } from "./ready_process.ts";
 import { REPO_ROOT } from "../tests/helpers/processes.ts";
 import { runWrkCase, type WrkCase } from "./wrk.ts";
@@ -93,7 +93,9 @@ export interface FloorServerOptions {
  * store needs: the database's directory, the modules of its search and checkpoint threads, the
  * port and Redis.
  */
-export async function startFloorServer(options: FloorServerOptions): Promise<ReferenceServer> {
+export async function startFloorServer(
+  options: FloorServerOptions,
+): Promise<ReferenceServer & { pid: number }> {
   const port = freePort();
   const dir = dirname(options.databasePath);
   const redis = new URL(options.redisUrl);
@@ -110,22 +112,24 @@ export async function startFloorServer(options: FloorServerOptions): Promise<Ref
     options.databasePath,
     options.redisUrl,
   ], { cwd: REPO_ROOT, what: "the store floor" });
-  return { url: `http://127.0.0.1:${port}`, stop: () => server.stop() };
+  return { url: `http://127.0.0.1:${port}`, pid: server.pid, stop: () => server.stop() };
 }
 
 /**
  * The store floor's figure for each endpoint, measured as the core's are and named as they are
- * (the results keep them apart). It runs alone, like the bare server: the core is idle meanwhile.
+ * (the results keep them apart), and its RSS after them. It runs alone, like the bare server: the
+ * core is idle meanwhile.
  */
 export async function runFloorCases(
   options: FloorServerOptions & HttpCasesOptions,
-): Promise<WrkCase[]> {
+): Promise<{ cases: WrkCase[]; rssAfter: RssFigure }> {
   const server = await startFloorServer(options);
   try {
-    return await runHttpCases(server.url, {
+    const cases = await runHttpCases(server.url, {
       ...options,
       onRun: (name, r) => options.onRun?.(floorLabel(name), r),
     });
+    return { cases, rssAfter: await rssOf(server.pid) };
   } finally {
     await server.stop();
   }

@@ -56,6 +56,11 @@ export interface MemoryFigures {
   coreAfter?: RssFigure;
   /** The core idle for as long again after the HTTP bench (for information, no target). */
   coreRested?: RssFigure;
+  /**
+   * The store floor (bench/floor_server.ts) right after its HTTP cases: the five endpoints, not
+   * GET /health and the reads under searches the core also served.
+   */
+  floorAfter?: RssFigure;
   /** A worker, idle after start and settling. */
   workerIdle?: RssFigure;
   /** The workers after the pipeline bench (the larger). */
@@ -75,8 +80,8 @@ export interface TargetCheck {
   /** The measured figure, as text (median and, for run figures, min–max of the runs). */
   value: string;
   /**
-   * The store floor's median of the same figure (bench/floor_server.ts), for the HTTP targets
-   * of a run that measured it.
+   * The store floor's figure of the same kind (bench/floor_server.ts): its median for the HTTP
+   * targets, its RSS after its cases for the core's; for a run that measured it.
    */
   floor?: string;
   /** Whether the store floor's figure meets the target (with {@linkcode floor}). */
@@ -253,18 +258,20 @@ function pipelineTargets(r: Omit<BenchResults, "targets">, out: TargetCheck[]): 
 
 function memoryTargets(r: Omit<BenchResults, "targets">, out: TargetCheck[]): void {
   const m = r.memory;
-  const rows: [string, RssFigure | undefined, number][] = [
+  const rows: [string, RssFigure | undefined, number, RssFigure?][] = [
     ["core RSS, idle", m.coreIdle, 70],
-    ["core RSS, after the HTTP bench", m.coreAfter, 110],
+    ["core RSS, after the HTTP bench", m.coreAfter, 110, m.floorAfter],
     ["worker RSS, idle", m.workerIdle, 70],
     ["worker RSS, after the pipeline bench", m.workerAfter, 100],
   ];
-  for (const [name, fig, limit] of rows) {
+  for (const [name, fig, limit, floor] of rows) {
     if (!fig) continue;
     out.push({
       name,
       target: `≤ ${limit} MB`,
       value: `${f1(fig.rss)} MB (peak ${f1(fig.peak)})`,
+      floor: floor && `${f1(floor.rss)} MB`,
+      floorMet: floor && floor.rss <= limit,
       met: fig.rss <= limit,
     });
   }
@@ -388,17 +395,17 @@ function floorTable(r: BenchResults, fastest: number | undefined): string[] {
 }
 
 /**
- * Which HTTP targets lie beyond the store floor of the run: a throughput the floor did not reach,
- * or a p99 it did not get under. No HTTP layer gets those on this machine; only less store work
- * would. Empty for a run without the floor or with no such target.
+ * Which targets lie beyond the store floor of the run: a throughput the floor did not reach, or a
+ * p99 or an RSS it did not get under. No HTTP layer gets those on this machine; only less store
+ * work would. Empty for a run without the floor or with no such target.
  */
 export function floorNote(r: Pick<BenchResults, "targets">): string {
   const withFloor = r.targets.filter((t) => t.floorMet !== undefined);
   const beyond = withFloor.filter((t) => !t.floorMet);
   if (beyond.length === 0) return "";
-  return `**${beyond.length} of the ${withFloor.length} HTTP targets are beyond the store floor ` +
-    "of this run** (each endpoint's store work behind a bare `Deno.serve`, with none of the " +
-    "HTTP layer): " +
+  return `**${beyond.length} of the ${withFloor.length} targets measured on the store floor ` +
+    "are beyond it in this run** (each endpoint's store work behind a bare `Deno.serve`, with " +
+    "none of the HTTP layer): " +
     beyond.map((t) => `${t.name} ${t.target} against the floor's ${t.floor}`).join("; ") +
     ". On this machine no HTTP layer reaches those; only less work in the store would.";
 }
@@ -421,6 +428,7 @@ function memoryTables(r: BenchResults): string[] {
   row("core", `idle, ${r.settings.settleSeconds} s after start`, m.coreIdle);
   row("core", "after the HTTP bench", m.coreAfter);
   row("core", `idle again, ${r.settings.settleSeconds} s after the HTTP bench`, m.coreRested);
+  row("store floor", "after its HTTP cases (the five endpoints)", m.floorAfter);
   row("worker", `idle, ${r.settings.settleSeconds} s after start`, m.workerIdle);
   row("worker", "after the pipeline bench (larger of the two)", m.workerAfter);
   row("worker", `idle again, ${r.settings.settleSeconds} s after it`, m.workerRested);
@@ -589,8 +597,10 @@ export function resultsMarkdown(r: BenchResults): string {
     "publish) on a copy of the same seeded store, measured alone after the bare server. It " +
     "leaves out the whole HTTP layer: Hono, the middleware (request id, token, actor, body " +
     "limit), validation, the access log and /metrics' counting. \"The core's share\" is the " +
-    "core's figure against the floor's, and the targets table gives the floor's figure: a " +
-    "target beyond it is out of reach on this machine for any HTTP layer.",
+    "core's figure against the floor's, and the targets table gives the floor's figure (for " +
+    "the core's RSS after the HTTP bench, the floor's RSS after its five cases; the core also " +
+    "served GET /health and the reads under searches): a target beyond it is out of reach on " +
+    "this machine for any HTTP layer.",
     "- CPU check: before each wrk case a fixed piece of the core's kind of work (lookups by key " +
     "and an FTS5 ranked search in SQLite, JSON; `bench/cpu_probe_task.ts`) is timed on each CPU " +
     "in turn, pinned with `taskset`. \"CPUs before it\" is each CPU's speed against the run's " +

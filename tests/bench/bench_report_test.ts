@@ -111,10 +111,12 @@ Deno.test("HTTP table: each figure's share of the bare server of the same run", 
   assert.match(httpRows([wrkCase("GET /memories/{id}", 11_000)])[0], /\| 11,000 [^|]*\| - \|/);
 });
 
-Deno.test("store floor: its figure beside each HTTP target, the core's share, the note", () => {
+Deno.test("store floor: its figure beside each target, the core's share, the note", () => {
   const http = [wrkCase("GET /memories/{id}", 10_000), wrkCase("POST /memories", 4_000)];
   const floor = [wrkCase("GET /memories/{id}", 20_000), wrkCase("POST /memories", 12_000)];
-  const run = { http, floor, scaling: [], pipeline: [], memory: {}, settings: {} };
+  const rss = (mb: number) => ({ rss: mb, peak: mb, file: 40 });
+  const memory = { coreAfter: rss(136), floorAfter: rss(112) };
+  const run = { http, floor, scaling: [], pipeline: [], memory, settings: {} };
   const targets = checkTargets(run as unknown as Omit<BenchResults, "targets">);
   const tables = markdownTables({ ...run, targets } as unknown as BenchResults).split("\n");
   // The floor's 20,000 is short of GET's 40,000; its 12,000 meets POST /memories' 10,000.
@@ -135,11 +137,20 @@ Deno.test("store floor: its figure beside each HTTP target, the core's share, th
     floorRows.find((l) => l.startsWith("| POST /memories |"))!,
     /\| 12,000 [^|]*\| 33% \|/,
   );
+  assert.ok(tables.includes(
+    "| core RSS, after the HTTP bench | ≤ 110 MB | 136.0 MB (peak 136.0) " +
+      "| 112.0 MB | **no** |",
+  ));
+  assert.ok(tables.includes(
+    "| store floor | after its HTTP cases (the five endpoints) | 112.0 | " +
+      "40.0 | 112.0 |",
+  ));
   const note = floorNote({ targets });
-  assert.match(note, /^\*\*1 of the 2 HTTP targets are beyond the store floor/);
+  assert.match(note, /^\*\*2 of the 3 targets measured on the store floor are beyond it/);
+  assert.match(note, /core RSS, after the HTTP bench ≤ 110 MB against the floor's 112\.0 MB/);
   assert.match(note, /GET \/memories\/\{id\}: requests\/s ≥ 40,000 against the floor's 20,000/);
   // A run from before the floor: a "-" in its column, no table, no note.
-  const old = { ...run, floor: undefined };
+  const old = { ...run, floor: undefined, memory: { coreAfter: rss(136) } };
   const oldTargets = checkTargets(old as unknown as Omit<BenchResults, "targets">);
   const oldTables = markdownTables({ ...old, targets: oldTargets } as unknown as BenchResults);
   assert.match(oldTables, /\| 10,000 \(10,000–10,000\) \| - \| \*\*no\*\* \|/);
