@@ -70,29 +70,13 @@ export function memoryJson(row: MemoryRow, tags: TagJson[]): MemoryJson {
   };
 }
 
-/** A memory to insert: not pinned, and without an image file yet (the upload sets it). */
-export interface NewMemory {
-  /** UUID. */
-  id: string;
-  /** Telegram user id of the owner. */
-  owner_user_id: number;
-  /** Chat the memory came from, if any. */
-  source_chat_id: number | null;
-  /** Message the memory came from, if any. */
-  source_message_id: number | null;
-  /** Text; may be null for an image memory. */
-  content: string | null;
-  /** `image` or null. */
-  media_type: MediaType | null;
-  /** Telegram file id of the media. */
-  media_file_id: string | null;
-  /** `confirmed`, or `pending` for an image memory. */
-  status: MemoryStatus;
-  /** When a pending memory is dropped, ISO UTC. */
-  pending_expires_at: string | null;
-  /** Creation time, ISO UTC. */
-  at: string;
-}
+/**
+ * A memory to insert: the row's own fields, without an image file yet (the upload sets it), not
+ * pinned, and created and updated `at`.
+ */
+export type NewMemory =
+  & Omit<MemoryRow, "media_local_path" | "is_pinned" | "created_at" | "updated_at">
+  & { at: string };
 
 /**
  * Insert a memory; call inside the caller's transaction. A confirmed one is indexed for search

@@ -29,6 +29,12 @@ async function both(
   };
 }
 
+/** POST `body` as JSON to the floor: its status and parsed answer. */
+async function post(floorUrl: string, path: string, body: unknown) {
+  const res = await fetch(`${floorUrl}${path}`, { method: "POST", body: JSON.stringify(body) });
+  return { status: res.status, body: await res.json() };
+}
+
 Deno.test("the store floor answers the bench's requests with the core's store work", async () => {
   const dir = await Deno.makeTempDir({ prefix: "memori_floor_test_" });
   const databasePath = join(dir, "core.db");
@@ -52,13 +58,10 @@ Deno.test("the store floor answers the bench's requests with the core's store wo
     }
 
     const memory = { owner_user_id: SEARCH_OWNER, content: "floor and core alike" };
-    const fromFloor = await fetch(`${floor.url}/memories`, {
-      method: "POST",
-      body: JSON.stringify(memory),
-    });
+    const fromFloor = await post(floor.url, "/memories", memory);
     const fromCore = await call(core.app, "POST", "/memories", memory);
     assert.equal(fromFloor.status, 201);
-    const made = await fromFloor.json();
+    const made = fromFloor.body;
     assert.deepEqual(Object.keys(made).sort(), Object.keys(fromCore.body).sort());
     assert.equal(made.content, memory.content);
     assert.equal(made.status, "confirmed");
@@ -68,13 +71,10 @@ Deno.test("the store floor answers the bench's requests with the core's store wo
       payload: { message: "what next?", context: "bench" },
       user_id: SEARCH_OWNER,
     };
-    const jobRes = await fetch(`${floor.url}/llm_jobs`, {
-      method: "POST",
-      body: JSON.stringify(job),
-    });
+    const jobRes = await post(floor.url, "/llm_jobs", job);
     const coreJob = await call(core.app, "POST", "/llm_jobs", job);
     assert.equal(jobRes.status, 201);
-    const queued = await jobRes.json();
+    const queued = jobRes.body;
     assert.deepEqual(Object.keys(queued).sort(), Object.keys(coreJob.body).sort());
     assert.equal(queued.status, "queued");
     const entries = await core.redis.xrange(JOB_STREAMS.followup, "-", "+");
