@@ -41,9 +41,11 @@ async function createMemory(deps: CoreDeps, body: Record<string, unknown>): Prom
   const id = crypto.randomUUID();
   const at = new Date().toISOString();
   await groupCommit(db, () => {
-    const memory = { id, owner_user_id: owner, content: body.content as string, at };
     insertMemory(db, {
-      ...memory,
+      id,
+      owner_user_id: owner,
+      content: body.content as string,
+      at,
       source_chat_id: null,
       source_message_id: null,
       media_type: null,
