@@ -6,7 +6,7 @@
  */
 import { CONNECTIONS, ENDPOINTS, runHttpCases, runReadsUnderSearch } from "./http.ts";
 import { type PipelineRun, runPipeline, scriptFake, summarize } from "./pipeline.ts";
-import type { MemoryFigures, PipelineCase, ScalingRow } from "./report.ts";
+import type { MemoryFigures, PipelineCase, ScalingRow } from "./results.ts";
 import { seedMemories, type SeedResult } from "./seed.ts";
 import { runSoak, type SoakResult } from "./soak.ts";
 import {

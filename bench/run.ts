@@ -11,7 +11,8 @@
  * runs: `deno task bench --soak=600`), `--soak-rate=N` its requests/s (1000), `--only=` a
  * comma-separated list of http, scaling, pipeline, soak, memory; `--no-write` (print only).
  * Only a full run writes RESULTS.md and the README. `--from=FILE` measures nothing: it checks and
- * writes the report of a saved run (bench/results/latest.json), e.g. after a change of report.ts.
+ * writes the report of a saved run (bench/results/latest.json), e.g. after a change of report.ts
+ * or targets.ts.
  */
 import { join } from "node:path";
 import {
@@ -23,17 +24,14 @@ import {
   type PhaseContext,
 } from "./phases.ts";
 import {
-  type BenchResults,
-  checkTargets,
   markdownTables,
-  type MemoryFigures,
   othersText,
   performanceSection,
-  type PipelineCase,
   replaceSection,
   resultsMarkdown,
-  type ScalingRow,
 } from "./report.ts";
+import type { BenchResults, MemoryFigures, PipelineCase, ScalingRow } from "./results.ts";
+import { checkTargets } from "./targets.ts";
 import { CONNECTIONS, SEARCH_OWNER } from "./http.ts";
 import { measureBreakdown } from "./memory.ts";
 import type { SoakResult } from "./soak.ts";

@@ -10,14 +10,9 @@ import { join } from "node:path";
 import { linearFit, median, spread } from "../../bench/stats.ts";
 import { summarizeSeries } from "../../bench/soak.ts";
 import { luaList, luaString } from "../../bench/wrk.ts";
-import {
-  type BenchResults,
-  checkTargets,
-  floorNote,
-  markdownTables,
-  replaceSection,
-  slowCpuNote,
-} from "../../bench/report.ts";
+import { markdownTables, replaceSection, slowCpuNote } from "../../bench/report.ts";
+import type { BenchResults } from "../../bench/results.ts";
+import { checkTargets, floorNote } from "../../bench/targets.ts";
 import { checkCpus, type CpuCheck, settledCheck } from "../../bench/cpu_probe.ts";
 import type { WrkCase } from "../../bench/wrk.ts";
 import { startReferenceServer } from "../../bench/reference.ts";
