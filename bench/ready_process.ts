@@ -1,6 +1,7 @@
 /**
  * A helper `deno run` process of the bench that prints "ready" once it is set up: the idle
- * processes of the memory breakdown (memory.ts) and the bare server (reference.ts).
+ * processes of the memory breakdown (memory.ts), the bare server and the store floor
+ * (reference.ts).
  */
 
 /** A started process that said it was ready. */

@@ -56,12 +56,11 @@ function malformedRefusal(c: Context): Response {
   return refusal(/^Bearer[ \t]+\S+$/i.test(header) ? INVALID : MISSING)(c);
 }
 
-/** Middleware answering 401 to a request without the right bearer token (none when unset). */
-export function requireToken(
-  token: string | undefined,
-  options: RequireTokenOptions = {},
-): MiddlewareHandler {
-  if (token === undefined) return async (_c, next) => await next();
+/**
+ * Middleware answering 401 to a request without the bearer `token`. Without a token the API is
+ * open, and the app registers no such layer at all (core/app.ts).
+ */
+export function requireToken(token: string, options: RequireTokenOptions = {}): MiddlewareHandler {
   const check = bearerAuth({
     verifyToken: tokenChecker(token),
     // bearerAuth answers a malformed header with 400; the API always said 401, and every refusal
