@@ -144,9 +144,11 @@ function pinnedMatch(words: string, owner: number): string {
  * words. The pinned subset keeps its `p<owner>` token, whose list is short
  * ({@linkcode pinnedMatch}). bm25 costs about a microsecond per ranked row, so one query ranks
  * the owner's newest
- * `candidateCap` matches (all of them for most owners and queries). Pinned matches are found
- * without ranking, and only pinned matches older than those are ranked separately. A common
- * word says little about relevance, and recent memories are the likelier target.
+ * `candidateCap` matches (all of them for most owners and queries). When those are fewer than
+ * the best matches it keeps, the rows loaded for the answer say which are pinned; otherwise
+ * pinned matches are found without ranking, and only pinned matches older than the ranked ones
+ * are ranked separately. A common word says little about relevance, and recent memories are the
+ * likelier target.
  */
 export function searchMemories(
   db: DatabaseSync,
@@ -189,20 +191,30 @@ function search(db: DatabaseSync, params: SearchParams, tuning: SearchTuning): S
   const words = buildMatchQuery(q);
   if (words === null) return [];
   const { candidateCap } = { ...DEFAULT_TUNING, ...tuning };
-  return load(db, rank(db, { words, owner: params.owner, pinnedOnly, cap: candidateCap }));
+  const pinnedOnes = pinnedMatch(words, params.owner);
+  if (pinnedOnly) return load(db, rankAll(db, pinnedOnes, SEARCH_LIMIT));
+  const ranked = rankNewest(db, {
+    match: wordsMatch(words),
+    owner: params.owner,
+    cap: candidateCap,
+  });
+  // Fewer rows than either limit of rankNewest: these are all the owner's matches, the pinned
+  // ones among them, and their rows say which (the index holds confirmed memories only, with
+  // the `p` token exactly when pinned). Matching the `p<owner>` list as well cost a rare-word
+  // search more the more the owner had pinned (~12 us at 10,000 memories, ~25 at 1,000,000).
+  if (ranked.length < Math.min(candidateCap, RANKED)) return loadPinnedFirst(db, ranked);
+  return load(db, pinnedFirst(db, ranked, pinnedOnes));
 }
 
-function rank(
-  db: DatabaseSync,
-  p: { words: string; owner: number; pinnedOnly: boolean; cap: number },
-): Ranked[] {
-  const pinnedOnes = pinnedMatch(p.words, p.owner);
-  if (p.pinnedOnly) return rankAll(db, pinnedOnes, SEARCH_LIMIT);
+/**
+ * The owner's pinned matches first, then the rest of `ranked`, at most SEARCH_LIMIT, for a
+ * search with more matches than `ranked` holds. `pinnedOnes` is the MATCH of the pinned ones.
+ */
+function pinnedFirst(db: DatabaseSync, ranked: Ranked[], pinnedOnes: string): Ranked[] {
   const pinned = new Set(
     (db.prepare("SELECT rowid AS rid FROM memories_fts WHERE memories_fts MATCH ?")
       .all(pinnedOnes) as { rid: number }[]).map((r) => r.rid),
   );
-  const ranked = rankNewest(db, { match: wordsMatch(p.words), owner: p.owner, cap: p.cap });
   if (pinned.size === 0) return ranked.slice(0, SEARCH_LIMIT);
   let first = ranked.filter((r) => pinned.has(r.rid));
   // Pinned matches older than the ranked ones still come first; rank them all (scores do not
@@ -217,6 +229,9 @@ function rank(
 function toRanked(rows: unknown[]): Ranked[] {
   return (rows as Ranked[]).map((r) => ({ rid: r.rid, score: r.score }));
 }
+
+/** How many of the owner's best matches rankNewest answers: twice what a search answers. */
+const RANKED = 2 * SEARCH_LIMIT;
 
 // bm25 column weights: content, tags, and 0 for the meta column (the pinned token).
 const BM25 = "-bm25(memories_fts, 1.0, 1.0, 0.0)";
@@ -251,22 +266,46 @@ function rankNewest(db: DatabaseSync, p: { match: string; owner: number; cap: nu
       `SELECT rid, score FROM (
          SELECT memories_fts.rowid AS rid, ${BM25} AS score ${OWNER_MATCHES}
          ORDER BY memories_fts.rowid DESC LIMIT ?)
-       ORDER BY score DESC, rid DESC LIMIT ${2 * SEARCH_LIMIT}`,
+       ORDER BY score DESC, rid DESC LIMIT ${RANKED}`,
     ).all(p.match, p.owner, p.cap),
   );
 }
 
 /** The ranked memories with their tags, in rank order. */
 function load(db: DatabaseSync, ranked: Ranked[]): SearchHit[] {
-  if (ranked.length === 0) return [];
+  return withScores(db, ranked, loadRows(db, ranked));
+}
+
+/**
+ * All of the owner's matches (`ranked`, in rank order): the pinned ones first, each part in rank
+ * order, at most SEARCH_LIMIT, with their tags.
+ */
+function loadPinnedFirst(db: DatabaseSync, ranked: Ranked[]): SearchHit[] {
+  const rows = loadRows(db, ranked);
+  const isPinned = (r: Ranked) => rows.get(r.rid)?.is_pinned === 1;
+  const order = [...ranked.filter(isPinned), ...ranked.filter((r) => !isPinned(r))];
+  return withScores(db, order.slice(0, SEARCH_LIMIT), rows);
+}
+
+/** The memory rows of `ranked`, by rowid. */
+function loadRows(db: DatabaseSync, ranked: Ranked[]): Map<number, MemoryRow> {
+  if (ranked.length === 0) return new Map();
   const marks = ranked.map(() => "?").join(", ");
   const rows = queryAll<MemoryRow & { rid: number }>(
     db,
     `SELECT m.rowid AS rid, ${MEMORY_COLUMNS} FROM memories m WHERE m.rowid IN (${marks})`,
     ...ranked.map((r) => r.rid),
   );
-  const byRid = new Map(rows.map((r) => [r.rid, r]));
-  const found = ranked.filter((r) => byRid.has(r.rid));
-  const memories = withTags(db, found.map((r) => byRid.get(r.rid)!));
+  return new Map(rows.map((r) => [r.rid, r]));
+}
+
+/** `ranked`'s memories from `rows`, with their tags and scores, in `ranked`'s order. */
+function withScores(
+  db: DatabaseSync,
+  ranked: Ranked[],
+  rows: Map<number, MemoryRow>,
+): SearchHit[] {
+  const found = ranked.filter((r) => rows.has(r.rid));
+  const memories = withTags(db, found.map((r) => rows.get(r.rid)!));
   return memories.map((memory, i) => ({ memory, score: found[i].score }));
 }
