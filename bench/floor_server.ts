@@ -26,6 +26,7 @@ import { silentLogger } from "../shared/log.ts";
 import { createRedis } from "../shared/redis.ts";
 import { userActor } from "../shared/actors.ts";
 import type { JobType } from "../shared/enums.ts";
+import { newRowId } from "../core/store/row_id.ts";
 
 const HEADERS = { "content-type": "application/json" };
 
@@ -38,7 +39,7 @@ async function createMemory(deps: CoreDeps, body: Record<string, unknown>): Prom
   const { db } = deps;
   const owner = body.owner_user_id as number;
   requireUser(db, owner);
-  const id = crypto.randomUUID();
+  const id = newRowId();
   const at = new Date().toISOString();
   await groupCommit(db, () => {
     insertMemory(db, {
@@ -72,7 +73,7 @@ async function createJob(deps: CoreDeps, body: Record<string, unknown>): Promise
   const userId = body.user_id as number;
   const row = await groupCommit(db, () => {
     const inserted = insertJob(db, {
-      id: crypto.randomUUID(),
+      id: newRowId(),
       job_type: body.job_type as JobType,
       payload: body.payload as Record<string, unknown>,
       user_id: userId,

@@ -36,6 +36,7 @@ import {
   llmJobRetryFailed,
   llmJobUpdate,
 } from "../../shared/schemas.ts";
+import { newRowId } from "../store/row_id.ts";
 
 const WHAT = "LLM job";
 
@@ -87,7 +88,7 @@ export function llmJobsRouter(deps: CoreDeps): Hono {
         if (prior) return { row: prior, replay: true };
       }
       const inserted = insertJob(db, {
-        id: crypto.randomUUID(),
+        id: newRowId(),
         job_type: body.job_type,
         payload,
         user_id: userId,

@@ -37,6 +37,7 @@ import { memoryCreate, memoryUpdate } from "../../shared/schemas.ts";
 import { bodyIssue, discardImage, isBlank, mustLoad } from "./memory_common.ts";
 import { memoryTagsRouter } from "./memory_tags.ts";
 import { memoryImageRouter } from "./memory_image.ts";
+import { newRowId } from "../store/row_id.ts";
 
 /** How long an image memory waits for the user's confirmation. */
 const PENDING_TTL_MS = 7 * 24 * 60 * 60 * 1000;
@@ -258,7 +259,7 @@ function createMemory(
       // than a dead end (its row would otherwise block the insert below).
       forgetIdempotent(db, key!);
     }
-    const newId = crypto.randomUUID();
+    const newId = newRowId();
     const status = isImage ? "pending" : "confirmed";
     const expires = isImage ? new Date(now.getTime() + PENDING_TTL_MS).toISOString() : null;
     insertMemory(db, {

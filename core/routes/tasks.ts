@@ -25,6 +25,7 @@ import {
   type TaskRow,
 } from "../store/task_repo.ts";
 import { taskCreate, taskListQuery, taskUpdate } from "../../shared/schemas.ts";
+import { newRowId } from "../store/row_id.ts";
 
 const WHAT = "Task";
 
@@ -47,7 +48,7 @@ export function tasksRouter(deps: CoreDeps): Hono {
     const row = transaction(db, () => {
       requireOwnedMemory(db, body);
       const task = insertTask(db, {
-        id: crypto.randomUUID(),
+        id: newRowId(),
         memory_id: body.memory_id.toLowerCase(),
         owner_user_id: body.owner_user_id,
         description: body.description,
@@ -184,7 +185,7 @@ function updateTask(
     // Only the transition creates the next task, so DONE sent twice makes one successor.
     if (becameDone && after.recurrence_minutes) {
       const successor = insertTask(db, {
-        id: crypto.randomUUID(),
+        id: newRowId(),
         memory_id: after.memory_id,
         owner_user_id: after.owner_user_id,
         description: after.description,

@@ -18,6 +18,7 @@ import {
 } from "./reminder_repo.ts";
 import { queryAll, queryOne } from "../db/query.ts";
 import { utcOut, utcSql } from "./time.ts";
+import { newRowId } from "./row_id.ts";
 
 /** An `events` row as stored. */
 export interface EventRow {
@@ -96,7 +97,7 @@ export interface NewEvent extends ChangeContext {
 
 /** Insert a pending event (pending since `at`) with its `created` audit entry. */
 export function insertEvent(db: DatabaseSync, input: NewEvent): EventRow {
-  const id = crypto.randomUUID();
+  const id = newRowId();
   db.prepare(
     `INSERT INTO events (id, memory_id, owner_user_id, description, event_time, source_type,
                          source_detail, status, pending_since, reminder_id, confirmed_at,
@@ -273,7 +274,7 @@ export function updateEvent(
 
 /** Create the confirmed memory an event without one is linked to; returns its id. */
 function createEventMemory(db: DatabaseSync, event: EventRow, context: ChangeContext): string {
-  const memoryId = crypto.randomUUID();
+  const memoryId = newRowId();
   db.prepare(
     `INSERT INTO memories (id, owner_user_id, content, status, is_pinned, created_at, updated_at)
      VALUES (?, ?, ?, 'confirmed', 0, ?, ?)`,

@@ -8,6 +8,7 @@ import type { reminderResponse } from "../../shared/response_schemas.ts";
 import { writeAudit } from "./audit.ts";
 import { queryAll, queryOne } from "../db/query.ts";
 import { utcOut, utcSql } from "./time.ts";
+import { newRowId } from "./row_id.ts";
 
 /** A `reminders` row as stored. */
 export interface ReminderRow {
@@ -88,7 +89,7 @@ export interface NewReminder extends ChangeContext {
  * so the reminder and whatever caused it land together.
  */
 export function createReminder(db: DatabaseSync, input: NewReminder): ReminderRow {
-  const id = input.id ?? crypto.randomUUID();
+  const id = input.id ?? newRowId();
   db.prepare(
     `INSERT INTO reminders (id, memory_id, owner_user_id, text, fire_at, recurrence_minutes,
                             fired, created_at, updated_at)
