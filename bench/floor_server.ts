@@ -15,7 +15,7 @@ import { openDatabase } from "../core/db/open.ts";
 import { groupCommit } from "../core/db/group_commit.ts";
 import { openSearch } from "../core/store/search_pool.ts";
 import { startCheckpointer } from "../core/background/checkpointer.ts";
-import { insertMemory, loadMemoryWithTags } from "../core/store/memory_repo.ts";
+import { insertMemory, loadMemoryWithTags, memoryJson } from "../core/store/memory_repo.ts";
 import { insertJob, jobJson } from "../core/store/job_repo.ts";
 import { writeAudit } from "../core/store/audit.ts";
 import { requireUser } from "../core/store/lookups.ts";
@@ -34,15 +34,18 @@ function json(value: unknown, status = 200): Response {
   return new Response(JSON.stringify(value), { status, headers: HEADERS });
 }
 
-/** POST /memories: what the core's route does once the body is valid (no idempotency key). */
+/**
+ * POST /memories: what the core's route does once the body is valid (no idempotency key),
+ * answering the row as written.
+ */
 async function createMemory(deps: CoreDeps, body: Record<string, unknown>): Promise<Response> {
   const { db } = deps;
   const owner = body.owner_user_id as number;
   requireUser(db, owner);
   const id = newRowId();
   const at = new Date().toISOString();
-  await groupCommit(db, () => {
-    insertMemory(db, {
+  const row = await groupCommit(db, () => {
+    const inserted = insertMemory(db, {
       id,
       owner_user_id: owner,
       content: body.content as string,
@@ -62,8 +65,9 @@ async function createMemory(deps: CoreDeps, body: Record<string, unknown>): Prom
       detail: { status: "confirmed", media_type: null },
       at,
     });
+    return inserted;
   });
-  return json(loadMemoryWithTags(db, id), 201);
+  return json(memoryJson(row, []), 201);
 }
 
 /** POST /llm_jobs: the row and its audit entry in a group commit, then the publish. */

@@ -30,7 +30,9 @@ import {
   getMemoryRow,
   insertMemory,
   loadMemoryWithTags,
+  memoryJson,
   memoryReferences,
+  type MemoryRow,
 } from "../store/memory_repo.ts";
 import { checkImageFile, imagePathInside } from "../../shared/images.ts";
 import { memoryCreate, memoryUpdate } from "../../shared/schemas.ts";
@@ -64,8 +66,9 @@ export function memoriesRouter(deps: CoreDeps): Hono {
     }
     requireUser(db, body.owner_user_id);
     // One commit for the memories of a turn (core/db/group_commit.ts).
-    const id = await groupCommit(db, () => createMemory(deps, c, { body, key, now: clock() }));
-    return c.json(mustLoad(deps, id), 201);
+    const made = await groupCommit(db, () => createMemory(deps, c, { body, key, now: clock() }));
+    // A new memory is answered as written (it has no tags yet); a replay as it is now.
+    return c.json(made.row ? memoryJson(made.row, []) : mustLoad(deps, made.id), 201);
   });
 
   defineRoute(app, {
@@ -240,13 +243,14 @@ function updateMemory(
 
 /**
  * Insert the memory in one transaction with its audit entry, or, for a repeated
- * `Idempotency-Key`, find the one it made; the memory's id either way.
+ * `Idempotency-Key`, find the one it made: the memory's id either way, and the row when it is
+ * new.
  */
 function createMemory(
   deps: CoreDeps,
   c: Context,
   request: { body: z.output<typeof memoryCreate>; key: IdempotencyKey | null; now: Date },
-): string {
+): { id: string; row?: MemoryRow } {
   const { db } = deps;
   const { body, key, now } = request;
   const isImage = body.media_type === "image";
@@ -254,7 +258,7 @@ function createMemory(
   return transaction(db, () => {
     const prior = findIdempotent(db, key, "memory");
     if (prior !== null) {
-      if (getMemoryRow(db, prior) !== null) return prior;
+      if (getMemoryRow(db, prior) !== null) return { id: prior };
       // The memory this key made has been deleted since; the key is free again rather
       // than a dead end (its row would otherwise block the insert below).
       forgetIdempotent(db, key!);
@@ -262,7 +266,7 @@ function createMemory(
     const newId = newRowId();
     const status = isImage ? "pending" : "confirmed";
     const expires = isImage ? new Date(now.getTime() + PENDING_TTL_MS).toISOString() : null;
-    insertMemory(db, {
+    const row = insertMemory(db, {
       id: newId,
       owner_user_id: body.owner_user_id,
       source_chat_id: body.source_chat_id ?? null,
@@ -283,6 +287,6 @@ function createMemory(
       detail: { status, media_type: body.media_type ?? null },
       at,
     });
-    return newId;
+    return { id: newId, row };
   });
 }

@@ -80,27 +80,39 @@ export type NewMemory =
 
 /**
  * Insert a memory; call inside the caller's transaction. A confirmed one is indexed for search
- * by the database's triggers (migration 010).
+ * by the database's triggers (migration 010). Answers the row as written, so a caller that
+ * answers with the new memory (which has no tags yet) need not read it back.
  */
-export function insertMemory(db: DatabaseSync, memory: NewMemory): void {
+export function insertMemory(db: DatabaseSync, memory: NewMemory): MemoryRow {
+  const { at, ...fields } = memory;
+  const row: MemoryRow = {
+    ...fields,
+    media_local_path: null,
+    is_pinned: 0,
+    created_at: at,
+    updated_at: at,
+  };
   db.prepare(
     `INSERT INTO memories (id, owner_user_id, source_chat_id, source_message_id, content,
        media_type, media_file_id, media_local_path, status, pending_expires_at, is_pinned,
        created_at, updated_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, 0, ?, ?)`,
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   ).run(
-    memory.id,
-    memory.owner_user_id,
-    memory.source_chat_id,
-    memory.source_message_id,
-    memory.content,
-    memory.media_type,
-    memory.media_file_id,
-    memory.status,
-    memory.pending_expires_at,
-    memory.at,
-    memory.at,
+    row.id,
+    row.owner_user_id,
+    row.source_chat_id,
+    row.source_message_id,
+    row.content,
+    row.media_type,
+    row.media_file_id,
+    row.media_local_path,
+    row.status,
+    row.pending_expires_at,
+    row.is_pinned,
+    row.created_at,
+    row.updated_at,
   );
+  return row;
 }
 
 /** The `memories` row `id`, or null. */
