@@ -4,7 +4,7 @@
  */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type { JobStatus, JobType } from "../../shared/enums.ts";
-import { toUtcIso } from "../../shared/schemas.ts";
+import { utcOut } from "./time.ts";
 import type { jobResponse } from "../../shared/response_schemas.ts";
 import type { z } from "zod";
 import { queryAll, queryOne } from "../db/query.ts";
@@ -60,11 +60,6 @@ function jsonColumn(text: string | null): JobJson["result"] {
   return parseJson(text) as JobJson["result"];
 }
 
-function utc(value: string): string {
-  // Rows written by the first version may lack the Z; the contract promises it.
-  return toUtcIso(value) ?? value;
-}
-
 /** A row as the contract's job object (payload and result as objects). */
 export function jobJson(row: JobRow): JobJson {
   return {
@@ -75,8 +70,8 @@ export function jobJson(row: JobRow): JobJson {
     status: row.status,
     result: jsonColumn(row.result),
     error_message: row.error_message,
-    created_at: utc(row.created_at),
-    updated_at: utc(row.updated_at),
+    created_at: utcOut(row.created_at),
+    updated_at: utcOut(row.updated_at),
   };
 }
 

@@ -13,8 +13,13 @@ export function utcSql(column: string): string {
   return `coalesce(strftime('%Y-%m-%dT%H:%M:%fZ', ${column}), ${column})`;
 }
 
+// A time as the core writes it (Date#toISOString), clock fields in range: toUtcIso would answer
+// it unchanged, so it is answered without parsing (a third of the time of building a job's
+// answer). A day out of range (02-30) is answered as stored either way.
+const AS_WRITTEN = /^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$/;
+
 /** A stored time as the contract's UTC `...Z` string (null stays null; unparseable kept). */
-export function utcOut(value: string | null): string | null {
-  if (value === null) return null;
-  return toUtcIso(value) ?? value;
+export function utcOut<T extends string | null>(value: T): T {
+  if (value === null || AS_WRITTEN.test(value)) return value;
+  return (toUtcIso(value) ?? value) as T;
 }
