@@ -32,7 +32,9 @@ export function searchRouter(deps: CoreDeps): Hono {
       throw new ApiError(400, "Query parameter q must not be empty (unless pinned=true)");
     }
     requireUser(db, query.owner);
-    return c.json(await deps.search({ owner: query.owner, q, pinnedOnly }), 200);
+    // The hits come as JSON text (SearchFn); answered as c.json would answer them.
+    const json = await deps.search({ owner: query.owner, q, pinnedOnly });
+    return c.body(json, 200, { "content-type": "application/json" });
   });
 
   return app;

@@ -11,11 +11,15 @@ import type { DatabaseSync } from "node:sqlite";
 import { type CoreConfig, DEFAULT_SEARCH_MMAP_MB } from "../../shared/config.ts";
 import type { Logger } from "../../shared/log.ts";
 import { ApiError } from "../http/errors.ts";
-import { type SearchHit, searchMemories, type SearchParams } from "./search_query.ts";
+import { searchMemories, type SearchParams } from "./search_query.ts";
 import type { SearchCommand, SearchReply } from "./search_thread.ts";
 
-/** Runs one search; what routes/search.ts is given (CoreDeps.search). */
-export type SearchFn = (params: SearchParams) => Promise<SearchHit[]>;
+/**
+ * Runs one search; what routes/search.ts is given (CoreDeps.search). Answers the hits
+ * (an array of search_query.ts's SearchHit) as JSON text, the body of GET /search's answer
+ * (see search_thread.ts).
+ */
+export type SearchFn = (params: SearchParams) => Promise<string>;
 
 /** How searches run: on the main thread or on a pool, and how to stop it. */
 export interface SearchBackend {
@@ -71,7 +75,7 @@ export interface SearchPool extends AsyncDisposable {
 
 interface Job {
   params: SearchParams;
-  resolve(hits: SearchHit[]): void;
+  resolve(json: string): void;
   reject(err: Error): void;
 }
 
@@ -217,7 +221,7 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
     if (reply.id !== slot.sent[0]?.id) return;
     const { job } = slot.sent.shift()!;
     armTimer(slot);
-    if (reply.kind === "hits") job.resolve(reply.hits);
+    if (reply.kind === "hits") job.resolve(reply.json);
     // A search that failed (not a crash): the app answers 500 and logs the message.
     else job.reject(new Error(`search failed: ${reply.error}`));
     next(slot);
@@ -255,7 +259,7 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
   return {
     search(params) {
       if (closed) return Promise.reject(shuttingDown());
-      return new Promise<SearchHit[]>((resolve, reject) => {
+      return new Promise<string>((resolve, reject) => {
         const job = { params, resolve, reject };
         const mayWait = waiting() < maxQueue;
         const slot = slotFor(slots, { mayWait });
@@ -327,7 +331,7 @@ async function stopWorker(slot: Slot, jobs: Job[]): Promise<void> {
 
 /** Search on the main thread with the core's own connection. */
 export function inlineSearch(db: DatabaseSync): SearchFn {
-  return (params) => Promise.resolve().then(() => searchMemories(db, params));
+  return (params) => Promise.resolve().then(() => JSON.stringify(searchMemories(db, params)));
 }
 
 /**

@@ -8,7 +8,7 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import { openConnection } from "../db/statement_cache.ts";
-import { type SearchHit, searchMemories, type SearchParams } from "./search_query.ts";
+import { searchMemories, type SearchParams } from "./search_query.ts";
 
 /** A message from the pool to a worker. */
 export type SearchCommand =
@@ -18,7 +18,12 @@ export type SearchCommand =
 
 /** A message from a worker to the pool. */
 export type SearchReply =
-  | { kind: "hits"; id: number; hits: SearchHit[] }
+  /**
+   * The hits as JSON text. A string crosses between threads as a plain copy; the hits as objects
+   * took a structured clone, ~9 us for a rare word's four against ~1.5 us to write them as JSON,
+   * which the main thread would then have done anyway for the answer.
+   */
+  | { kind: "hits"; id: number; json: string }
   | { kind: "failed"; id: number; error: string }
   /** The worker has loaded and tried to open the database: searches may be timed from now. */
   | { kind: "ready" }
@@ -72,7 +77,11 @@ export function searchMessageHandler(
           return;
         }
         try {
-          post({ kind: "hits", id: data.id, hits: searchMemories(db, data.params) });
+          post({
+            kind: "hits",
+            id: data.id,
+            json: JSON.stringify(searchMemories(db, data.params)),
+          });
         } catch (err) {
           post({ kind: "failed", id: data.id, error: (err as Error).message });
         }

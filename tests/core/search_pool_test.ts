@@ -92,8 +92,9 @@ async function sameAnswers(path: string, mmapBytes: number | undefined): Promise
     const pooled = await Promise.all(params.map((p) => searches.search(p)));
     let nonEmpty = 0;
     for (const [i, p] of params.entries()) {
-      assert.deepEqual(pooled[i], searchMemories(db, p), JSON.stringify(p));
-      if (pooled[i].length > 0) nonEmpty++;
+      // The same JSON text as the hits of a search on this thread.
+      assert.equal(pooled[i], JSON.stringify(searchMemories(db, p)), JSON.stringify(p));
+      if (JSON.parse(pooled[i]).length > 0) nonEmpty++;
     }
     assert.ok(nonEmpty > params.length / 2, `only ${nonEmpty} searches found anything`);
     assert.deepEqual(searches.stats(), { workers: 2, running: 0, queued: 0, replaced: 0 });
@@ -229,7 +230,7 @@ Deno.test("the pool replaces a crashed worker, and one running past the timeout"
   const crash = await apiError(searches.search({ owner: 1, q: "crash now" }));
   assert.equal(crash.status, 500);
   assert.deepEqual(searches.stats(), { workers: 0, running: 0, queued: 0, replaced: 1 });
-  assert.deepEqual(await searches.search({ owner: 1, q: "pelican" }), []);
+  assert.equal(await searches.search({ owner: 1, q: "pelican" }), "[]");
   assert.equal(searches.stats().workers, 1);
   const started = Date.now();
   const stuck = await apiError(searches.search({ owner: 1, q: "hang now" }));
@@ -237,7 +238,7 @@ Deno.test("the pool replaces a crashed worker, and one running past the timeout"
   assert.equal(stuck.headers["Retry-After"], "1");
   assert.ok(Date.now() - started >= 250, "answered before the timeout");
   assert.equal(searches.stats().replaced, 2);
-  assert.deepEqual(await searches.search({ owner: 1, q: "pelican" }), []);
+  assert.equal(await searches.search({ owner: 1, q: "pelican" }), "[]");
 });
 
 Deno.test("searches handed to a hung worker ahead of time run on its replacement", async () => {
@@ -260,7 +261,7 @@ Deno.test("searches handed to a hung worker ahead of time run on its replacement
   assert.equal((await apiError(searches.search({ owner: 1, q: "more" }))).status, 503);
   assert.equal((await stuck).status, 503);
   // Bounded, so a search the pool lost fails the test rather than hanging it.
-  assert.deepEqual(await within(Promise.all(behind), 5000, "the searches behind"), [[], []]);
+  assert.deepEqual(await within(Promise.all(behind), 5000, "the searches behind"), ["[]", "[]"]);
   assert.deepEqual(searches.stats(), { workers: 1, running: 0, queued: 0, replaced: 1 });
 });
 
@@ -278,7 +279,7 @@ Deno.test("a closed pool ends its workers and refuses new searches", async () =>
   await using tmp = await tempDir("memori_search_pool_");
   const path = databaseFile(tmp.path);
   const searches = pool(path, { size: 2 });
-  assert.deepEqual(await searches.search({ owner: 1, q: "pelican" }), []);
+  assert.equal(await searches.search({ owner: 1, q: "pelican" }), "[]");
   await searches.close();
   assert.equal(searches.stats().workers, 0);
   assert.equal((await apiError(searches.search({ owner: 1, q: "pelican" }))).status, 503);
@@ -299,6 +300,6 @@ Deno.test("workers start as searches need them and end after idling", async () =
     await new Promise((r) => setTimeout(r, 50));
   }
   assert.equal(searches.stats().workers, 0, "idle workers were ended");
-  assert.deepEqual(await searches.search({ owner: 1, q: "milk" }), []);
+  assert.equal(await searches.search({ owner: 1, q: "milk" }), "[]");
   assert.equal(searches.stats().workers, 1);
 });

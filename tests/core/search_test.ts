@@ -137,6 +137,17 @@ Deno.test("GET /search never fails on quotes or FTS operators in q", async () =>
   assert.equal((await call(core.app, "GET", `/memories/${milk}`)).status, 200);
 });
 
+Deno.test("GET /search answers its hits with the content type of every other JSON answer", async () => {
+  await using core = await coreWithUsers();
+  const id = await remember(core, "dentist appointment on Monday");
+  const hits = await core.app.request(`/search?owner=${ANN}&q=dentist`);
+  const memory = await core.app.request(`/memories/${id}`);
+  assert.equal(hits.headers.get("content-type"), memory.headers.get("content-type"));
+  assert.equal(hits.headers.get("content-type"), "application/json");
+  assert.deepEqual((await hits.json()).map((h: { memory: { id: string } }) => h.memory.id), [id]);
+  await memory.body?.cancel();
+});
+
 Deno.test("GET /search only searches the owner's memories", async () => {
   await using core = await coreWithUsers();
   const ann = await remember(core, "dentist appointment on Monday");
