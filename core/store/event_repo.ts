@@ -19,6 +19,7 @@ import {
 import { queryAll, queryOne } from "../db/query.ts";
 import { utcOut, utcSql } from "./time.ts";
 import { newRowId } from "./row_id.ts";
+import { insertMemory } from "./memory_repo.ts";
 
 /** An `events` row as stored. */
 export interface EventRow {
@@ -59,15 +60,15 @@ export function eventJson(row: EventRow): EventJson {
     id: row.id,
     memory_id: row.memory_id,
     owner_user_id: row.owner_user_id,
-    event_time: utcOut(row.event_time)!,
+    event_time: utcOut(row.event_time),
     description: row.description,
     status: row.status,
     source_type: row.source_type,
     source_detail: row.source_detail,
     reminder_id: row.reminder_id,
     confirmed_at: utcOut(row.confirmed_at),
-    created_at: utcOut(row.created_at)!,
-    updated_at: utcOut(row.updated_at)!,
+    created_at: utcOut(row.created_at),
+    updated_at: utcOut(row.updated_at),
   };
 }
 
@@ -275,10 +276,18 @@ export function updateEvent(
 /** Create the confirmed memory an event without one is linked to; returns its id. */
 function createEventMemory(db: DatabaseSync, event: EventRow, context: ChangeContext): string {
   const memoryId = newRowId();
-  db.prepare(
-    `INSERT INTO memories (id, owner_user_id, content, status, is_pinned, created_at, updated_at)
-     VALUES (?, ?, ?, 'confirmed', 0, ?, ?)`,
-  ).run(memoryId, event.owner_user_id, event.description, context.at, context.at);
+  insertMemory(db, {
+    id: memoryId,
+    owner_user_id: event.owner_user_id,
+    source_chat_id: null,
+    source_message_id: null,
+    content: event.description,
+    media_type: null,
+    media_file_id: null,
+    status: "confirmed",
+    pending_expires_at: null,
+    at: context.at,
+  });
   writeAudit(db, {
     entity_type: "memory",
     entity_id: memoryId,
