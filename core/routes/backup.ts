@@ -45,7 +45,7 @@ export function backupRouter(deps: CoreDeps): Hono {
     const answer: z.output<typeof backupStatusResponse> = {
       backup_id: row.backup_id,
       user_id: row.user_id,
-      started_at: utcOut(row.started_at)!,
+      started_at: utcOut(row.started_at),
       completed_at: utcOut(row.completed_at),
       status: row.status,
       file_path: row.file_path,

@@ -33,8 +33,8 @@ function settingsJson(row: SettingsRow): z.output<typeof settingsResponse> {
     user_id: row.user_id,
     timezone: row.timezone,
     language: row.language,
-    created_at: utcOut(row.created_at)!,
-    updated_at: utcOut(row.updated_at)!,
+    created_at: utcOut(row.created_at),
+    updated_at: utcOut(row.updated_at),
   };
 }
 

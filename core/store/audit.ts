@@ -84,7 +84,7 @@ export function auditJson(row: AuditRow): AuditEntryJson {
     action: row.action,
     actor: row.actor,
     detail: parseDetail(row.detail),
-    created_at: utcOut(row.created_at)!,
+    created_at: utcOut(row.created_at),
   };
 }
 

@@ -42,11 +42,11 @@ export function reminderJson(row: ReminderRow): ReminderJson {
     memory_id: row.memory_id,
     owner_user_id: row.owner_user_id,
     text: row.text ?? "",
-    fire_at: utcOut(row.fire_at)!,
+    fire_at: utcOut(row.fire_at),
     recurrence_minutes: row.recurrence_minutes,
     fired: row.fired !== 0,
-    created_at: utcOut(row.created_at)!,
-    updated_at: utcOut(row.updated_at)!,
+    created_at: utcOut(row.created_at),
+    updated_at: utcOut(row.updated_at),
   };
 }
 

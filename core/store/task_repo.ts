@@ -44,8 +44,8 @@ export function taskJson(row: TaskRow): TaskJson {
     due_at: utcOut(row.due_at),
     recurrence_minutes: row.recurrence_minutes,
     completed_at: utcOut(row.completed_at),
-    created_at: utcOut(row.created_at)!,
-    updated_at: utcOut(row.updated_at)!,
+    created_at: utcOut(row.created_at),
+    updated_at: utcOut(row.updated_at),
   };
 }
 
