@@ -93,7 +93,7 @@ async function createJob(deps: CoreDeps, body: Record<string, unknown>): Promise
     });
     return inserted;
   });
-  await publishJob(deps, row);
+  await publishJob(deps, row, { recordInBackground: true });
   return json(jobJson(row), 201);
 }
 

@@ -107,7 +107,7 @@ export function llmJobsRouter(deps: CoreDeps): Hono {
     });
     // Only after the commit: a worker must never receive a job id the database does not have.
     // A repeat of an idempotent request was published (or left to the republisher) the first time.
-    if (!replay) await publishJob(deps, row);
+    if (!replay) await publishJob(deps, row, { recordInBackground: true });
     return c.json(jobJson(row), 201);
   });
 

@@ -3,7 +3,7 @@ import { posix } from "node:path";
 import type { Redis } from "ioredis";
 import { Redis as RedisClient } from "ioredis";
 import { call, makeCore, sanitizeTests, type TestCore } from "../helpers/core_app.ts";
-import { manualClock } from "../helpers/fixtures.ts";
+import { manualClock, until } from "../helpers/fixtures.ts";
 import { freePort, startRedisServer } from "../helpers/redis_server.ts";
 import { republishOnce } from "../../core/background/republisher.ts";
 import { recordInBatch } from "../../core/jobs/job_publisher.ts";
@@ -615,6 +615,8 @@ Deno.test(
       });
       ids.push(res.body.id);
     }
+    // The requests' own records land in the group commit after their answers.
+    await until(() => ids.every((id) => row(core, id)!.stream_message_id !== null), "records");
     core.db.exec("UPDATE llm_jobs SET stream_message_id = NULL, published_at = NULL");
     const exec = core.db.exec.bind(core.db);
     let begins = 0;
@@ -634,7 +636,8 @@ Deno.test(
     await recordInBatch(core.db, { id: ids[0], messageId: "9-9", at });
     assert.equal(row(core, ids[0])!.stream_message_id, "1-0");
 
-    // Concurrent POSTs: each answers only once its publish is recorded.
+    // Concurrent POSTs: each answers once its entry is in Redis; its entry id is recorded in the
+    // group commit after the answer.
     const answers = await Promise.all(
       Array.from({ length: 8 }, (_, i) =>
         call(core.app, "POST", "/llm_jobs", {
@@ -643,9 +646,20 @@ Deno.test(
           user_id: 77,
         })),
     );
+    const inRedis = await core.redis.xrange("llm:followup", "-", "+");
+    const entryOf = new Map(
+      inRedis.map(([entry, fields]) => [JSON.parse(fields[1]).job_id, entry]),
+    );
     for (const a of answers) {
       assert.equal(a.status, 201);
-      assert.match(String(row(core, a.body.id)!.stream_message_id), /^\d+-\d+$/);
+      assert.ok(entryOf.has(a.body.id), "in the stream when answered");
+    }
+    await until(
+      () => answers.every((a) => row(core, a.body.id)!.stream_message_id !== null),
+      "the concurrent records",
+    );
+    for (const a of answers) {
+      assert.equal(row(core, a.body.id)!.stream_message_id, entryOf.get(a.body.id));
     }
   },
 );
