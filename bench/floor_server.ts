@@ -15,7 +15,7 @@ import { openDatabase } from "../core/db/open.ts";
 import { groupCommit } from "../core/db/group_commit.ts";
 import { openSearch } from "../core/store/search_pool.ts";
 import { startCheckpointer } from "../core/background/checkpointer.ts";
-import { insertMemory, loadMemoryWithTags, memoryJson } from "../core/store/memory_repo.ts";
+import { insertMemory, loadMemoryJsonText, memoryJson } from "../core/store/memory_repo.ts";
 import { insertJob, jobJson } from "../core/store/job_repo.ts";
 import { writeAudit } from "../core/store/audit.ts";
 import { requireUser } from "../core/store/lookups.ts";
@@ -102,8 +102,10 @@ function handler(deps: CoreDeps): (req: Request) => Promise<Response> {
     const url = new URL(req.url);
     const path = url.pathname;
     if (req.method === "GET" && path.startsWith("/memories/")) {
-      const memory = loadMemoryWithTags(deps.db, path.slice("/memories/".length));
-      return memory === null ? json({ detail: "Memory not found" }, 404) : json(memory);
+      const memory = loadMemoryJsonText(deps.db, path.slice("/memories/".length));
+      return memory === null
+        ? json({ detail: "Memory not found" }, 404)
+        : new Response(memory, { headers: HEADERS });
     }
     if (req.method === "GET" && path === "/search") {
       const owner = Number(url.searchParams.get("owner"));

@@ -29,7 +29,7 @@ import {
   describeReferences,
   getMemoryRow,
   insertMemory,
-  loadMemoryWithTags,
+  loadMemoryJsonText,
   memoryJson,
   memoryReferences,
   type MemoryRow,
@@ -40,6 +40,7 @@ import { bodyIssue, discardImage, isBlank, mustLoad } from "./memory_common.ts";
 import { memoryTagsRouter } from "./memory_tags.ts";
 import { memoryImageRouter } from "./memory_image.ts";
 import { newRowId } from "../store/row_id.ts";
+import { jsonText } from "../http/json_text.ts";
 
 /** How long an image memory waits for the user's confirmation. */
 const PENDING_TTL_MS = 7 * 24 * 60 * 60 * 1000;
@@ -79,9 +80,9 @@ export function memoriesRouter(deps: CoreDeps): Hono {
     responses: { 200: ok("Memory"), 404: fail("no such memory") },
   }, (c) => {
     const id = pathId(c, "id", "Memory");
-    const memory = loadMemoryWithTags(db, id);
+    const memory = loadMemoryJsonText(db, id);
     if (memory === null) throw notFound("Memory");
-    return c.json(memory, 200);
+    return jsonText(c, memory);
   });
 
   defineRoute(app, {

@@ -6,6 +6,7 @@ import type { CoreDeps } from "../deps.ts";
 import { ApiError } from "../http/errors.ts";
 import { requireUser } from "../store/lookups.ts";
 import { searchQuery } from "../../shared/schemas.ts";
+import { jsonText } from "../http/json_text.ts";
 
 /** Router for /search. */
 export function searchRouter(deps: CoreDeps): Hono {
@@ -34,7 +35,7 @@ export function searchRouter(deps: CoreDeps): Hono {
     requireUser(db, query.owner);
     // The hits come as JSON text (SearchFn); answered as c.json would answer them.
     const json = await deps.search({ owner: query.owner, q, pinnedOnly });
-    return c.body(json, 200, { "content-type": "application/json" });
+    return jsonText(c, json);
   });
 
   return app;

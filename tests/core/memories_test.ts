@@ -71,6 +71,11 @@ Deno.test("POST /memories creates a confirmed text memory with the full shape", 
   const got = await call(core.app, "GET", `/memories/${m.id}`);
   assert.equal(got.status, 200);
   assert.equal(JSON.stringify(got.body), JSON.stringify(m)); // the same fields in the same order
+  // GET's text is written by SQLite (loadMemoryJsonText): the same bytes and content type as the
+  // JSON Hono writes for the other answers.
+  const raw = await core.app.request(`/memories/${m.id}`);
+  assert.equal(await raw.text(), JSON.stringify(m));
+  assert.equal(raw.headers.get("content-type"), "application/json");
   const a = audits(core, m.id);
   assert.deepEqual(a.map((r) => [r.action, r.actor]), [["created", `user:${OWNER}`]]);
 });

@@ -1,0 +1,129 @@
+/**
+ * GET /memories/{id}'s JSON is written by SQLite (loadMemoryJsonText); it must be the exact text
+ * JSON.stringify makes of the memory as the other endpoints build it (loadMemoryWithTags):
+ * same keys in the same order, same escapes, booleans and nulls.
+ */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import type { DatabaseSync } from "node:sqlite";
+import { openDatabase } from "../../core/db/open.ts";
+import {
+  insertMemory,
+  loadMemoryJsonText,
+  loadMemoryWithTags,
+} from "../../core/store/memory_repo.ts";
+import { newRowId } from "../../core/store/row_id.ts";
+
+const OWNER = 4242;
+
+function store(): DatabaseSync {
+  const db = openDatabase(":memory:");
+  db.prepare(
+    "INSERT INTO users (telegram_user_id, display_name, is_allowed, created_at) VALUES (?, 'J', 1, ?)",
+  ).run(OWNER, new Date().toISOString());
+  return db;
+}
+
+// Every control character but NUL (below), the characters JSON and JS treat specially, non-BMP
+// and non-Latin text, and a lone surrogate (the API refuses one; node:sqlite stores U+FFFD).
+const ODD = [
+  ...Array.from({ length: 31 }, (_, i) => String.fromCharCode(i + 1)),
+  '"',
+  "\\",
+  "/",
+  "\x7f",
+  "\u0080",
+  "\u2028",
+  "\u2029",
+  "\ufeff",
+  "\ufffd",
+  "\ud800",
+  "é",
+  "日本",
+  "😀",
+  "👩‍👩‍👧",
+  "</script>",
+  " ",
+];
+
+const text = fc.array(fc.oneof(fc.constantFrom(...ODD), fc.string({ unit: "grapheme" })), {
+  maxLength: 8,
+}).map((parts) => parts.join("").replaceAll("\0", ""));
+
+Deno.test("a memory's JSON text from SQLite is JSON.stringify of the memory, for any text", () => {
+  const db = store();
+  try {
+    fc.assert(
+      fc.property(
+        fc.record({
+          content: fc.option(text),
+          tags: fc.uniqueArray(text.filter((t) => t !== ""), { maxLength: 4 }),
+          pinned: fc.boolean(),
+          pending: fc.boolean(),
+          chat: fc.option(fc.integer({ min: -(2 ** 52), max: 2 ** 52 })),
+          fileId: fc.option(text),
+        }),
+        (m) => {
+          const at = new Date().toISOString();
+          const row = insertMemory(db, {
+            id: newRowId(),
+            owner_user_id: OWNER,
+            source_chat_id: m.chat,
+            source_message_id: m.chat === null ? null : 7,
+            content: m.content,
+            media_type: m.fileId === null ? null : "image",
+            media_file_id: m.fileId,
+            status: m.pending ? "pending" : "confirmed",
+            pending_expires_at: m.pending ? at : null,
+            at,
+          });
+          db.prepare("UPDATE memories SET is_pinned = ? WHERE id = ?").run(
+            m.pinned ? 1 : 0,
+            row.id,
+          );
+          for (const [i, tag] of m.tags.entries()) {
+            db.prepare(
+              `INSERT INTO memory_tags (memory_id, tag, status, suggested_at, confirmed_at)
+               VALUES (?, ?, ?, ?, ?)`,
+            ).run(row.id, tag, i % 2 ? "pending" : "confirmed", at, i % 2 ? null : at);
+          }
+          const built = loadMemoryWithTags(db, row.id);
+          assert.ok(built !== null);
+          assert.equal(built.is_pinned, m.pinned);
+          assert.equal(built.tags.length, m.tags.length);
+          assert.equal(loadMemoryJsonText(db, row.id), JSON.stringify(built));
+        },
+      ),
+      { seed: 20261201, numRuns: 400 },
+    );
+  } finally {
+    db.close();
+  }
+});
+
+Deno.test("a NUL a first-version row holds is kept in the JSON text, not cut", () => {
+  const db = store();
+  try {
+    const id = newRowId();
+    const at = new Date().toISOString();
+    db.prepare(
+      `INSERT INTO memories (id, owner_user_id, content, status, created_at, updated_at)
+       VALUES (?, ?, ?, 'confirmed', ?, ?)`,
+    ).run(id, OWNER, "before\0after", at, at);
+    db.prepare("INSERT INTO memory_tags (memory_id, tag) VALUES (?, ?)").run(id, "a\0b");
+    const memory = JSON.parse(loadMemoryJsonText(db, id)!);
+    assert.equal(memory.content, "before\0after");
+    assert.deepEqual(memory.tags.map((t: { tag: string }) => t.tag), ["a\0b"]);
+  } finally {
+    db.close();
+  }
+});
+
+Deno.test("a memory's JSON text is null for an unknown id", () => {
+  const db = store();
+  try {
+    assert.equal(loadMemoryJsonText(db, crypto.randomUUID()), null);
+  } finally {
+    db.close();
+  }
+});
