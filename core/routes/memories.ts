@@ -243,9 +243,10 @@ function updateMemory(
 }
 
 /**
- * Insert the memory in one transaction with its audit entry, or, for a repeated
- * `Idempotency-Key`, find the one it made: the memory's id either way, and the row when it is
- * new.
+ * Insert the memory with its audit entry, or, for a repeated `Idempotency-Key`, find the one it
+ * made: the memory's id either way, and the row when it is new. Runs as a part of a group commit,
+ * whose savepoint keeps the part all or nothing (a transaction() of its own nested a second
+ * savepoint: ~4% of POST /memories).
  */
 function createMemory(
   deps: CoreDeps,
@@ -256,38 +257,36 @@ function createMemory(
   const { body, key, now } = request;
   const isImage = body.media_type === "image";
   const at = now.toISOString();
-  return transaction(db, () => {
-    const prior = findIdempotent(db, key, "memory");
-    if (prior !== null) {
-      if (getMemoryRow(db, prior) !== null) return { id: prior };
-      // The memory this key made has been deleted since; the key is free again rather
-      // than a dead end (its row would otherwise block the insert below).
-      forgetIdempotent(db, key!);
-    }
-    const newId = newRowId();
-    const status = isImage ? "pending" : "confirmed";
-    const expires = isImage ? new Date(now.getTime() + PENDING_TTL_MS).toISOString() : null;
-    const row = insertMemory(db, {
-      id: newId,
-      owner_user_id: body.owner_user_id,
-      source_chat_id: body.source_chat_id ?? null,
-      source_message_id: body.source_message_id ?? null,
-      content: body.content ?? null,
-      media_type: body.media_type ?? null,
-      media_file_id: body.media_file_id ?? null,
-      status,
-      pending_expires_at: expires,
-      at,
-    });
-    rememberIdempotent(db, key, { type: "memory", id: newId, at });
-    writeAudit(db, {
-      entity_type: "memory",
-      entity_id: newId,
-      action: "created",
-      actor: actorOf(c, body.owner_user_id),
-      detail: { status, media_type: body.media_type ?? null },
-      at,
-    });
-    return { id: newId, row };
+  const prior = findIdempotent(db, key, "memory");
+  if (prior !== null) {
+    if (getMemoryRow(db, prior) !== null) return { id: prior };
+    // The memory this key made has been deleted since; the key is free again rather
+    // than a dead end (its row would otherwise block the insert below).
+    forgetIdempotent(db, key!);
+  }
+  const newId = newRowId();
+  const status = isImage ? "pending" : "confirmed";
+  const expires = isImage ? new Date(now.getTime() + PENDING_TTL_MS).toISOString() : null;
+  const row = insertMemory(db, {
+    id: newId,
+    owner_user_id: body.owner_user_id,
+    source_chat_id: body.source_chat_id ?? null,
+    source_message_id: body.source_message_id ?? null,
+    content: body.content ?? null,
+    media_type: body.media_type ?? null,
+    media_file_id: body.media_file_id ?? null,
+    status,
+    pending_expires_at: expires,
+    at,
   });
+  rememberIdempotent(db, key, { type: "memory", id: newId, at });
+  writeAudit(db, {
+    entity_type: "memory",
+    entity_id: newId,
+    action: "created",
+    actor: actorOf(c, body.owner_user_id),
+    detail: { status, media_type: body.media_type ?? null },
+    at,
+  });
+  return { id: newId, row };
 }
