@@ -2,10 +2,15 @@
  * Group commit: the writes of requests that reach this point in the same turn of the event loop
  * share one transaction. A commit is a WAL write: one per request was most of the cost of
  * POST /memories and POST /llm_jobs (a single-row commit ~200 µs here, against ~55 µs a row in a
- * group of 16). Each request's writes run in a savepoint of their own, so one that fails is undone
- * alone and fails alone; each caller is answered only after the shared COMMIT, so it never
- * reports a write that is not in the database (durability is the same as a transaction of its
- * own: synchronous = NORMAL in WAL mode, core/db/open.ts).
+ * group of 16). Each caller is answered only after the shared COMMIT, so it never reports a write
+ * that is not in the database (durability is the same as a transaction of its own: synchronous =
+ * NORMAL in WAL mode, core/db/open.ts).
+ *
+ * A part that fails is undone alone and fails alone. The parts run one after another without
+ * savepoints; only when one fails is the group rolled back and run again with a savepoint around
+ * each part. A savepoint per part made FTS5 write each new memory's terms out as a segment of its
+ * own (core/store/search_index.ts): POST /memories' store work ~85 -> ~45 µs a memory without.
+ * So a part may run twice, and must only read and write the database.
  */
 import type { DatabaseSync } from "node:sqlite";
 import { setImmediate } from "node:timers";
@@ -22,8 +27,9 @@ interface Pending {
 const groups = new WeakMap<DatabaseSync, Pending[]>();
 
 /**
- * Run `fn` (synchronous database work) in the next group commit of `db`; resolves with its
- * result once that commit is done, or rejects with its own error (or the commit's).
+ * Run `fn` (synchronous database work, nothing else: it may run twice) in the next group commit
+ * of `db`; resolves with its result once that commit is done, or rejects with its own error (or
+ * the commit's).
  */
 export function groupCommit<T>(db: DatabaseSync, fn: () => T): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -44,25 +50,55 @@ export function groupCommit<T>(db: DatabaseSync, fn: () => T): Promise<T> {
   });
 }
 
+type Outcome = { ok: boolean; value: unknown };
+
 function flush(db: DatabaseSync, pending: Pending[]): void {
-  const results: { ok: boolean; value: unknown }[] = [];
+  let outcomes: Outcome[];
   try {
-    db.exec("BEGIN IMMEDIATE");
-    for (const p of pending) {
-      try {
-        results.push({ ok: true, value: savepoint(db, p.fn) });
-      } catch (err) {
-        if (!db.isTransaction) throw err; // the whole transaction is gone (e.g. a full disk)
-        results.push({ ok: false, value: err });
-      }
-    }
-    db.exec("COMMIT");
+    outcomes = runAll(db, pending) ?? runEachInSavepoint(db, pending);
   } catch (err) {
     rollbackIfActive(db);
     for (const p of pending) p.reject(err);
     return;
   }
   pending.forEach((p, i) =>
-    results[i].ok ? p.resolve(results[i].value) : p.reject(results[i].value)
+    outcomes[i].ok ? p.resolve(outcomes[i].value) : p.reject(outcomes[i].value)
   );
+}
+
+/**
+ * Every part in one transaction, committed. When a part fails: a group of one fails with it; a
+ * larger group is rolled back and answered null (run it part by part). Throws what fails the
+ * whole group (BEGIN, COMMIT, a transaction SQLite ended itself, e.g. on a full disk).
+ */
+function runAll(db: DatabaseSync, pending: Pending[]): Outcome[] | null {
+  db.exec("BEGIN IMMEDIATE");
+  const outcomes: Outcome[] = [];
+  for (const p of pending) {
+    try {
+      outcomes.push({ ok: true, value: p.fn() });
+    } catch (err) {
+      if (!db.isTransaction) throw err;
+      db.exec("ROLLBACK");
+      return pending.length === 1 ? [{ ok: false, value: err }] : null;
+    }
+  }
+  db.exec("COMMIT");
+  return outcomes;
+}
+
+/** Every part in a savepoint of its own, in one transaction; a failing part is undone alone. */
+function runEachInSavepoint(db: DatabaseSync, pending: Pending[]): Outcome[] {
+  db.exec("BEGIN IMMEDIATE");
+  const outcomes: Outcome[] = [];
+  for (const p of pending) {
+    try {
+      outcomes.push({ ok: true, value: savepoint(db, p.fn) });
+    } catch (err) {
+      if (!db.isTransaction) throw err; // the whole transaction is gone (e.g. a full disk)
+      outcomes.push({ ok: false, value: err });
+    }
+  }
+  db.exec("COMMIT");
+  return outcomes;
 }

@@ -12,7 +12,6 @@ import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
 import { writeAudit } from "../store/audit.ts";
 import { actorOf, claimedActor } from "../http/actor.ts";
-import { transaction } from "../db/open.ts";
 import { groupCommit } from "../db/group_commit.ts";
 import { ApiError, notFound, validationError, type ValidationIssue } from "../http/errors.ts";
 import { pathId } from "../http/validate.ts";
@@ -193,7 +192,10 @@ export function llmJobsRouter(deps: CoreDeps): Hono {
   return app;
 }
 
-/** Apply a worker's update in one transaction with its audit entry (terminal jobs are 409). */
+/**
+ * Apply a worker's update with its audit entry (terminal jobs are 409). A part of a group commit,
+ * which keeps it all or nothing (core/db/group_commit.ts).
+ */
 function updateJob(
   deps: CoreDeps,
   c: Context,
@@ -201,43 +203,41 @@ function updateJob(
 ): JobRow {
   const { db } = deps;
   const { id, body, now } = change;
-  return transaction(db, () => {
-    const before = getJob(db, id);
-    if (!before) throw notFound(WHAT);
-    if (TERMINAL_STATUSES.includes(before.status)) {
-      throw new ApiError(409, `${WHAT} is already ${before.status}`);
-    }
-    const sets: string[] = [];
-    const args: (string | null)[] = [];
-    if (body.status !== undefined) {
-      sets.push("status = ?");
-      args.push(body.status);
-    }
-    if (body.result !== undefined) {
-      sets.push("result = ?");
-      args.push(body.result === null ? null : JSON.stringify(body.result));
-    }
-    if (body.error_message !== undefined) {
-      sets.push("error_message = ?");
-      args.push(body.error_message);
-    }
-    if (sets.length === 0) return before;
-    db.prepare(`UPDATE llm_jobs SET ${sets.join(", ")}, updated_at = ? WHERE id = ?`)
-      .run(...args, now, id);
-    const detail: Record<string, unknown> = {
-      from: before.status,
-      to: body.status ?? before.status,
-    };
-    if (body.error_message) detail.error_message = body.error_message;
-    writeAudit(db, {
-      entity_type: "llm_job",
-      entity_id: id,
-      action: "updated",
-      // The worker is the one client that reports job progress (first-version contract).
-      actor: claimedActor(c) ?? WORKER_ACTOR,
-      detail,
-      at: now,
-    });
-    return getJob(db, id)!;
+  const before = getJob(db, id);
+  if (!before) throw notFound(WHAT);
+  if (TERMINAL_STATUSES.includes(before.status)) {
+    throw new ApiError(409, `${WHAT} is already ${before.status}`);
+  }
+  const sets: string[] = [];
+  const args: (string | null)[] = [];
+  if (body.status !== undefined) {
+    sets.push("status = ?");
+    args.push(body.status);
+  }
+  if (body.result !== undefined) {
+    sets.push("result = ?");
+    args.push(body.result === null ? null : JSON.stringify(body.result));
+  }
+  if (body.error_message !== undefined) {
+    sets.push("error_message = ?");
+    args.push(body.error_message);
+  }
+  if (sets.length === 0) return before;
+  db.prepare(`UPDATE llm_jobs SET ${sets.join(", ")}, updated_at = ? WHERE id = ?`)
+    .run(...args, now, id);
+  const detail: Record<string, unknown> = {
+    from: before.status,
+    to: body.status ?? before.status,
+  };
+  if (body.error_message) detail.error_message = body.error_message;
+  writeAudit(db, {
+    entity_type: "llm_job",
+    entity_id: id,
+    action: "updated",
+    // The worker is the one client that reports job progress (first-version contract).
+    actor: claimedActor(c) ?? WORKER_ACTOR,
+    detail,
+    at: now,
   });
+  return getJob(db, id)!;
 }

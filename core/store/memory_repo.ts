@@ -5,6 +5,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { queryAll, queryOne } from "../db/query.ts";
 import type { z } from "zod";
+import { indexNewMemory } from "./search_index.ts";
 import type { MediaType, MemoryStatus } from "../../shared/enums.ts";
 import type { memoryResponse, tagResponse } from "../../shared/response_schemas.ts";
 
@@ -94,9 +95,10 @@ export type NewMemory =
   & { at: string };
 
 /**
- * Insert a memory; call inside the caller's transaction. A confirmed one is indexed for search
- * by the database's triggers (migration 010). Answers the row as written, so a caller that
- * answers with the new memory (which has no tags yet) need not read it back.
+ * Insert a memory; call inside the caller's transaction. The one place the core inserts a
+ * memory, so the one place a confirmed one is indexed for search (core/store/search_index.ts).
+ * Answers the row as written, so a caller that answers with the new memory (which has no tags
+ * yet) need not read it back.
  */
 export function insertMemory(db: DatabaseSync, memory: NewMemory): MemoryRow {
   const { at, ...fields } = memory;
@@ -107,7 +109,7 @@ export function insertMemory(db: DatabaseSync, memory: NewMemory): MemoryRow {
     created_at: at,
     updated_at: at,
   };
-  db.prepare(
+  const { lastInsertRowid } = db.prepare(
     `INSERT INTO memories (id, owner_user_id, source_chat_id, source_message_id, content,
        media_type, media_file_id, media_local_path, status, pending_expires_at, is_pinned,
        created_at, updated_at)
@@ -127,6 +129,7 @@ export function insertMemory(db: DatabaseSync, memory: NewMemory): MemoryRow {
     row.created_at,
     row.updated_at,
   );
+  if (row.status === "confirmed") indexNewMemory(db, { ...row, rowid: lastInsertRowid });
   return row;
 }
 

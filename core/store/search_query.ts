@@ -9,6 +9,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { queryAll } from "../db/query.ts";
 import { MEMORY_COLUMNS, type MemoryRow, withTags } from "./memory_repo.ts";
+import { ownerTokenId } from "./search_index.ts";
 import type { z } from "zod";
 import type { searchHitResponse } from "../../shared/response_schemas.ts";
 
@@ -125,7 +126,7 @@ function wordsMatch(words: string): string {
  * memories is no longer used (see {@linkcode searchMemories}).
  */
 function pinnedMatch(words: string, owner: number): string {
-  return `meta : "p${String(owner).replace("-", "n")}" AND ${wordsMatch(words)}`;
+  return `meta : "p${ownerTokenId(owner)}" AND ${wordsMatch(words)}`;
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * core/db/group_commit.ts on a real SQLite database: the work of one turn shares one commit, a
- * failing part is undone alone, and a failed commit fails every part.
+ * failing part is undone alone (the group run again with a savepoint a part), and a failed commit
+ * fails every part.
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
@@ -60,6 +61,43 @@ Deno.test("groupCommit: a failing part is undone and fails alone", async () => {
   assert.deepEqual(
     db.prepare("SELECT v FROM t ORDER BY v").all().map((r) => (r as { v: string }).v),
     ["a", "c"],
+  );
+  db.close();
+});
+
+Deno.test("groupCommit: no savepoints unless a part fails; then each part runs again in one", async () => {
+  const db = openDb();
+  const savepoints: string[] = [];
+  const prepare = db.prepare.bind(db);
+  db.prepare = (sql: string) => {
+    if (sql.startsWith("SAVEPOINT")) savepoints.push(sql);
+    return prepare(sql);
+  };
+  const insert = (v: string | null) => db.prepare("INSERT INTO t (v) VALUES (?)").run(v);
+  const runs = { a: 0, b: 0, c: 0, bad: 0, alone: 0 };
+  await Promise.all([
+    groupCommit(db, () => void (runs.a++, insert("a"))),
+    groupCommit(db, () => void (runs.b++, insert("b"))),
+  ]);
+  assert.deepEqual(savepoints, [], "every part succeeded: no savepoint");
+
+  const ok = groupCommit(db, () => void (runs.c++, insert("c")));
+  const bad = groupCommit(db, () => {
+    runs.bad++;
+    insert("d");
+    insert(null);
+  });
+  await ok;
+  await assert.rejects(bad, /NOT NULL/);
+  assert.equal(savepoints.length, 2, "run again, a savepoint each");
+
+  // A group of one that fails is rolled back, not run again.
+  await assert.rejects(groupCommit(db, () => void (runs.alone++, insert("e"), insert(null))));
+  assert.deepEqual(runs, { a: 1, b: 1, c: 2, bad: 2, alone: 1 });
+  assert.deepEqual(
+    db.prepare("SELECT v FROM t ORDER BY v").all().map((r) => (r as { v: string }).v),
+    ["a", "b", "c"],
+    "a part that ran twice wrote once",
   );
   db.close();
 });

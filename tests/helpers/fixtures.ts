@@ -1,5 +1,6 @@
-/** Small fixtures the core tests share: a core on a movable clock, memories by SQL, row counts. */
+/** Small fixtures the core tests share: a core on a movable clock, memories, row counts. */
 import { makeCore, type TestCore } from "./core_app.ts";
+import { insertMemory as insertMemoryRow } from "../../core/store/memory_repo.ts";
 
 /** The instant the fixture memories are stamped with. */
 export const FIXTURE_T0 = "2026-03-01T00:00:00.000Z";
@@ -12,15 +13,23 @@ export async function coreAt(iso: string): Promise<TestCore & { time: { now: Dat
 }
 
 /**
- * A confirmed memory inserted by SQL, for tests of routers that only point at memories (so they
- * do not depend on the memories router). Returns its id.
+ * A confirmed memory inserted by the store (indexed for search like any), for tests of routers
+ * that only point at memories (so they do not depend on the memories router). Returns its id.
  */
 export function insertMemory(core: TestCore, owner: number, content = "a memory"): string {
   const id = crypto.randomUUID();
-  core.db.prepare(
-    `INSERT INTO memories (id, owner_user_id, content, status, created_at, updated_at)
-     VALUES (?, ?, ?, 'confirmed', ?, ?)`,
-  ).run(id, owner, content, FIXTURE_T0, FIXTURE_T0);
+  insertMemoryRow(core.db, {
+    id,
+    owner_user_id: owner,
+    source_chat_id: null,
+    source_message_id: null,
+    content,
+    media_type: null,
+    media_file_id: null,
+    status: "confirmed",
+    pending_expires_at: null,
+    at: FIXTURE_T0,
+  });
   return id;
 }
 

@@ -14,6 +14,7 @@ import m011 from "./011_idempotency_keys.sql" with { type: "text" };
 import m012 from "./012_event_reprompt_tracking.sql" with { type: "text" };
 import m013 from "./013_search_index_owner.sql" with { type: "text" };
 import m014 from "./014_idempotency_request_hash.sql" with { type: "text" };
+import m015 from "./015_index_new_memories_in_code.sql" with { type: "text" };
 
 /** One migration: its number (the `user_version` it leaves) and its SQL. */
 export interface Migration {
@@ -41,4 +42,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 12, name: "012_event_reprompt_tracking.sql", sql: m012 },
   { version: 13, name: "013_search_index_owner.sql", sql: m013 },
   { version: 14, name: "014_idempotency_request_hash.sql", sql: m014 },
+  { version: 15, name: "015_index_new_memories_in_code.sql", sql: m015 },
 ];
