@@ -41,10 +41,10 @@ function json(value: unknown, status = 200): Response {
 async function createMemory(deps: CoreDeps, body: Record<string, unknown>): Promise<Response> {
   const { db } = deps;
   const owner = body.owner_user_id as number;
-  requireUser(db, owner);
   const id = newRowId();
   const at = new Date().toISOString();
   const row = await groupCommit(db, () => {
+    requireUser(db, owner);
     const inserted = insertMemory(db, {
       id,
       owner_user_id: owner,
