@@ -99,6 +99,27 @@ Deno.test("POST /memories with an image is pending for 7 days and may have no co
   assert.equal(JSON.stringify(got.body), JSON.stringify(m));
 });
 
+Deno.test("POST /memories in one turn: an unknown owner is 404 alone, the others are kept once", async () => {
+  await using core = await coreWithUser();
+  // The same group commit; the 404 is thrown inside it, so the group is run again part by part.
+  const answers = await Promise.all(
+    [OWNER, 999, OWNER, OWNER].map((owner, i) =>
+      call(core.app, "POST", "/memories", { owner_user_id: owner, content: `turn ${i}` })
+    ),
+  );
+  assert.deepEqual(answers.map((a) => a.status), [201, 404, 201, 201]);
+  assert.deepEqual(answers[1].body, { detail: "User not found" });
+  assert.equal(count(core, "SELECT count(*) AS n FROM memories"), 3);
+  assert.equal(count(core, "SELECT count(*) AS n FROM memories_fts"), 3);
+  assert.equal(
+    count(core, "SELECT count(*) AS n FROM audit_log WHERE entity_type = 'memory'"),
+    3,
+  );
+  for (const a of [answers[0], answers[2], answers[3]]) {
+    assert.equal((await call(core.app, "GET", `/memories/${a.body.id}`)).status, 200);
+  }
+});
+
 Deno.test("POST /memories refuses bad input with 4xx and writes nothing", async () => {
   await using core = await coreWithUser();
   const unknown = await call(core.app, "POST", "/memories", {
