@@ -55,7 +55,8 @@ type Outcome = { ok: boolean; value: unknown };
 function flush(db: DatabaseSync, pending: Pending[]): void {
   let outcomes: Outcome[];
   try {
-    outcomes = runAll(db, pending) ?? runEachInSavepoint(db, pending);
+    outcomes = runGroup(db, pending, { eachInSavepoint: false }) ??
+      runGroup(db, pending, { eachInSavepoint: true })!;
   } catch (err) {
     rollbackIfActive(db);
     for (const p of pending) p.reject(err);
@@ -67,36 +68,29 @@ function flush(db: DatabaseSync, pending: Pending[]): void {
 }
 
 /**
- * Every part in one transaction, committed. When a part fails: a group of one fails with it; a
- * larger group is rolled back and answered null (run it part by part). Throws what fails the
+ * Every part in one transaction, committed. With `eachInSavepoint` a failing part is undone alone
+ * and the others are kept. Without, a failing part rolls the group back: a group of one fails
+ * with it, a larger group is answered null (run it again part by part). Throws what fails the
  * whole group (BEGIN, COMMIT, a transaction SQLite ended itself, e.g. on a full disk).
  */
-function runAll(db: DatabaseSync, pending: Pending[]): Outcome[] | null {
+function runGroup(
+  db: DatabaseSync,
+  pending: Pending[],
+  options: { eachInSavepoint: boolean },
+): Outcome[] | null {
   db.exec("BEGIN IMMEDIATE");
   const outcomes: Outcome[] = [];
   for (const p of pending) {
     try {
-      outcomes.push({ ok: true, value: p.fn() });
+      outcomes.push({ ok: true, value: options.eachInSavepoint ? savepoint(db, p.fn) : p.fn() });
     } catch (err) {
       if (!db.isTransaction) throw err;
+      if (options.eachInSavepoint) {
+        outcomes.push({ ok: false, value: err });
+        continue;
+      }
       db.exec("ROLLBACK");
       return pending.length === 1 ? [{ ok: false, value: err }] : null;
-    }
-  }
-  db.exec("COMMIT");
-  return outcomes;
-}
-
-/** Every part in a savepoint of its own, in one transaction; a failing part is undone alone. */
-function runEachInSavepoint(db: DatabaseSync, pending: Pending[]): Outcome[] {
-  db.exec("BEGIN IMMEDIATE");
-  const outcomes: Outcome[] = [];
-  for (const p of pending) {
-    try {
-      outcomes.push({ ok: true, value: savepoint(db, p.fn) });
-    } catch (err) {
-      if (!db.isTransaction) throw err; // the whole transaction is gone (e.g. a full disk)
-      outcomes.push({ ok: false, value: err });
     }
   }
   db.exec("COMMIT");

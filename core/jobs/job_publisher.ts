@@ -66,7 +66,7 @@ export interface PublishJobOptions extends PublishWithinOptions {
   /**
    * Answer as soon as the entry is in Redis; its id is recorded in the next group commit
    * without waiting for that commit. For POST /llm_jobs, whose answer does not carry the id:
-   * waiting for a second commit only delayed it (+11% req/s without the wait, bench store, 16
+   * waiting for a second commit only delayed it (+6% req/s without the wait, bench store, 16
    * connections). A crash before the record leaves the job as unpublished as a crash just before
    * an awaited one would; the republisher leaves jobs younger than 2 s to their own publish.
    */

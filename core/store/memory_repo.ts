@@ -86,6 +86,9 @@ export function memoryJson(row: MemoryRow, tags: TagJson[]): MemoryJson {
   };
 }
 
+const INSERT_MEMORY_SQL = `INSERT INTO memories (${MEMORY_FIELDS.join(", ")})
+  VALUES (${MEMORY_FIELDS.map(() => "?").join(", ")})`;
+
 /**
  * A memory to insert: the row's own fields, without an image file yet (the upload sets it), not
  * pinned, and created and updated `at`.
@@ -109,25 +112,8 @@ export function insertMemory(db: DatabaseSync, memory: NewMemory): MemoryRow {
     created_at: at,
     updated_at: at,
   };
-  const { lastInsertRowid } = db.prepare(
-    `INSERT INTO memories (id, owner_user_id, source_chat_id, source_message_id, content,
-       media_type, media_file_id, media_local_path, status, pending_expires_at, is_pinned,
-       created_at, updated_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  ).run(
-    row.id,
-    row.owner_user_id,
-    row.source_chat_id,
-    row.source_message_id,
-    row.content,
-    row.media_type,
-    row.media_file_id,
-    row.media_local_path,
-    row.status,
-    row.pending_expires_at,
-    row.is_pinned,
-    row.created_at,
-    row.updated_at,
+  const { lastInsertRowid } = db.prepare(INSERT_MEMORY_SQL).run(
+    ...MEMORY_FIELDS.map((f) => row[f]),
   );
   if (row.status === "confirmed") indexNewMemory(db, { ...row, rowid: lastInsertRowid });
   return row;
