@@ -34,6 +34,18 @@ const apiToken = z.string().regex(
  */
 export const DEFAULT_SEARCH_WORKERS = 1;
 
+/**
+ * Default of SEARCH_CANDIDATE_CAP: how many of an owner's newest matches a search ranks
+ * (core/store/search_query.ts; every pinned match is ranked too). bm25 costs about a microsecond
+ * per ranked row and searches run one at a time per thread, so the cap bounds a common word's
+ * search: 1,000 ranks every match of the bench's common words at 100,000 memories (~1,000 of the
+ * searching owner's), which keeps their results exact; there 16 connections searching common
+ * words got ~300 req/s, p99 ~80 ms. A cap of 250 ranked only the newest quarter of those matches
+ * and doubled that (~500-700 req/s, p99 ~38 ms). An owner with fewer matches than the cap has
+ * all of them ranked whatever its value.
+ */
+export const DEFAULT_SEARCH_CANDIDATE_CAP = 1000;
+
 /** Default of MAX_JSON_DEPTH: deeper than any body of the contract, far below stack limits. */
 export const DEFAULT_MAX_JSON_DEPTH = 32;
 
@@ -75,6 +87,7 @@ const coreShape = {
   // How much of the database file each search thread reads through a memory map (0: none); see
   // openReadOnly in core/store/search_thread.ts for why.
   SEARCH_MMAP_MB: nonNegativeInt.default(DEFAULT_SEARCH_MMAP_MB),
+  SEARCH_CANDIDATE_CAP: positiveInt.default(DEFAULT_SEARCH_CANDIDATE_CAP),
   SCHEDULER_INTERVAL_SECONDS: positiveInt.default(30),
   REPUBLISH_INTERVAL_SECONDS: positiveInt.default(5),
   LOG_LEVEL: logLevel.default("info"),

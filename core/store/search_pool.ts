@@ -8,10 +8,14 @@
  * before it answers, so a search sent after a POST /memories has answered finds that memory.
  */
 import type { DatabaseSync } from "node:sqlite";
-import { type CoreConfig, DEFAULT_SEARCH_MMAP_MB } from "../../shared/config.ts";
+import {
+  type CoreConfig,
+  DEFAULT_SEARCH_CANDIDATE_CAP,
+  DEFAULT_SEARCH_MMAP_MB,
+} from "../../shared/config.ts";
 import type { Logger } from "../../shared/log.ts";
 import { ApiError } from "../http/errors.ts";
-import { searchMemories, type SearchParams } from "./search_query.ts";
+import { searchMemories, type SearchParams, type SearchTuning } from "./search_query.ts";
 import type { SearchCommand, SearchReply } from "./search_thread.ts";
 
 /**
@@ -43,6 +47,8 @@ export interface SearchPoolOptions {
   timeoutMs: number;
   /** How much of the file each worker reads through a memory map (SEARCH_MMAP_MB's default). */
   mmapBytes?: number;
+  /** How the workers rank (SEARCH_CANDIDATE_CAP's default). */
+  tuning?: SearchTuning;
   /** Where crashes and timeouts are logged. */
   log: Logger;
   /** The worker's module; tests pass one that can crash or hang. search_worker.ts by default. */
@@ -156,6 +162,7 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
         kind: "open",
         path: databasePath,
         mmapBytes: options.mmapBytes ?? megabytes(DEFAULT_SEARCH_MMAP_MB),
+        tuning: options.tuning ?? { candidateCap: DEFAULT_SEARCH_CANDIDATE_CAP },
       } satisfies SearchCommand,
     );
     slot.worker = worker;
@@ -330,8 +337,9 @@ async function stopWorker(slot: Slot, jobs: Job[]): Promise<void> {
 }
 
 /** Search on the main thread with the core's own connection. */
-export function inlineSearch(db: DatabaseSync): SearchFn {
-  return (params) => Promise.resolve().then(() => JSON.stringify(searchMemories(db, params)));
+export function inlineSearch(db: DatabaseSync, tuning: SearchTuning): SearchFn {
+  return (params) =>
+    Promise.resolve().then(() => JSON.stringify(searchMemories(db, params, tuning)));
 }
 
 /**
@@ -348,12 +356,14 @@ export function openSearch(
     | "SEARCH_MAX_QUEUE"
     | "SEARCH_TIMEOUT_SECONDS"
     | "SEARCH_MMAP_MB"
+    | "SEARCH_CANDIDATE_CAP"
   >,
   log: Logger,
   options: { workerUrl?: URL } = {},
 ): SearchBackend {
+  const tuning = { candidateCap: config.SEARCH_CANDIDATE_CAP };
   if (config.SEARCH_WORKERS === 0 || config.DATABASE_PATH === ":memory:") {
-    return { search: inlineSearch(db), mode: "inline", close: () => Promise.resolve() };
+    return { search: inlineSearch(db, tuning), mode: "inline", close: () => Promise.resolve() };
   }
   const pool = createSearchPool({
     databasePath: config.DATABASE_PATH,
@@ -361,6 +371,7 @@ export function openSearch(
     maxQueue: config.SEARCH_MAX_QUEUE,
     timeoutMs: config.SEARCH_TIMEOUT_SECONDS * 1000,
     mmapBytes: megabytes(config.SEARCH_MMAP_MB),
+    tuning,
     log,
     workerUrl: options.workerUrl,
   });

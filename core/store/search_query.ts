@@ -92,21 +92,17 @@ export interface SearchParams {
 }
 
 /**
- * Bounds that keep a search fast on a large store; the default suits 100,000 memories. Tests
- * lower it to exercise every plan on a few rows.
+ * Bounds that keep a search fast on a large store: SEARCH_CANDIDATE_CAP (its default in
+ * shared/config.ts, which this module does not import: a search thread may load only the modules
+ * of core/store and core/db). Tests lower it to exercise every plan on a few rows.
  */
 export interface SearchTuning {
   /**
    * Rank at most the owner's newest this-many matches, plus every pinned match. An owner with
    * fewer matches has all of them ranked.
    */
-  candidateCap?: number;
+  candidateCap: number;
 }
-
-/** How many of the owner's newest matches are ranked, by default (see SearchTuning). */
-export const CANDIDATE_CAP = 1000;
-
-const DEFAULT_TUNING: Required<SearchTuning> = { candidateCap: CANDIDATE_CAP };
 
 /** A ranked match: the memory's rowid and its relevance. */
 interface Ranked {
@@ -154,7 +150,7 @@ function pinnedMatch(words: string, owner: number): string {
 export function searchMemories(
   db: DatabaseSync,
   params: SearchParams,
-  tuning: SearchTuning = {},
+  tuning: SearchTuning,
 ): SearchHit[] {
   return inReadTransaction(db, () => search(db, params, tuning));
 }
@@ -191,7 +187,7 @@ function search(db: DatabaseSync, params: SearchParams, tuning: SearchTuning): S
   }
   const words = buildMatchQuery(q);
   if (words === null) return [];
-  const { candidateCap } = { ...DEFAULT_TUNING, ...tuning };
+  const { candidateCap } = tuning;
   const pinnedOnes = pinnedMatch(words, params.owner);
   if (pinnedOnly) return load(db, rankAll(db, pinnedOnes, SEARCH_LIMIT));
   const ranked = rankNewest(db, {

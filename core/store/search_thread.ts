@@ -8,11 +8,11 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 import { openConnection } from "../db/statement_cache.ts";
-import { searchMemories, type SearchParams } from "./search_query.ts";
+import { searchMemories, type SearchParams, type SearchTuning } from "./search_query.ts";
 
 /** A message from the pool to a worker. */
 export type SearchCommand =
-  | { kind: "open"; path: string; mmapBytes: number }
+  | { kind: "open"; path: string; mmapBytes: number; tuning: SearchTuning }
   | { kind: "search"; id: number; params: SearchParams }
   | { kind: "close" };
 
@@ -59,6 +59,7 @@ export function searchMessageHandler(
   post: (reply: SearchReply) => void,
 ): (event: MessageEvent<SearchCommand>) => void {
   let db: DatabaseSync | undefined;
+  let tuning: SearchTuning | undefined;
   // Kept so every search says why there is no connection, rather than a bare "not open".
   let openError = "the search worker has no database open";
   return ({ data }) => {
@@ -66,13 +67,14 @@ export function searchMessageHandler(
       case "open":
         try {
           db = openReadOnly(data.path, { mmapBytes: data.mmapBytes });
+          tuning = data.tuning;
         } catch (err) {
           openError = `cannot open the database read-only: ${(err as Error).message}`;
         }
         post({ kind: "ready" });
         return;
       case "search":
-        if (db === undefined) {
+        if (db === undefined || tuning === undefined) {
           post({ kind: "failed", id: data.id, error: openError });
           return;
         }
@@ -80,7 +82,7 @@ export function searchMessageHandler(
           post({
             kind: "hits",
             id: data.id,
-            json: JSON.stringify(searchMemories(db, data.params)),
+            json: JSON.stringify(searchMemories(db, data.params, tuning)),
           });
         } catch (err) {
           post({ kind: "failed", id: data.id, error: (err as Error).message });

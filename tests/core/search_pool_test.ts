@@ -12,7 +12,7 @@ import { ApiError } from "../../core/http/errors.ts";
 import { createSearchPool, type SearchPoolOptions } from "../../core/store/search_pool.ts";
 import { searchMemories, type SearchParams } from "../../core/store/search_query.ts";
 import { openReadOnly } from "../../core/store/search_thread.ts";
-import { DEFAULT_SEARCH_MMAP_MB } from "../../shared/config.ts";
+import { DEFAULT_SEARCH_CANDIDATE_CAP, DEFAULT_SEARCH_MMAP_MB } from "../../shared/config.ts";
 import { SEED_OWNERS, seedMemories, zipf } from "../../bench/seed.ts";
 import { prng } from "../../bench/prng.ts";
 import { silentLogger } from "../../shared/log.ts";
@@ -93,7 +93,11 @@ async function sameAnswers(path: string, mmapBytes: number | undefined): Promise
     let nonEmpty = 0;
     for (const [i, p] of params.entries()) {
       // The same JSON text as the hits of a search on this thread.
-      assert.equal(pooled[i], JSON.stringify(searchMemories(db, p)), JSON.stringify(p));
+      assert.equal(
+        pooled[i],
+        JSON.stringify(searchMemories(db, p, { candidateCap: DEFAULT_SEARCH_CANDIDATE_CAP })),
+        JSON.stringify(p),
+      );
       if (JSON.parse(pooled[i]).length > 0) nonEmpty++;
     }
     assert.ok(nonEmpty > params.length / 2, `only ${nonEmpty} searches found anything`);

@@ -4,19 +4,17 @@
  * memories in the same order with the same scores. The reference has none of the search's plans
  * (no index choice, no candidate cap, pinned ranked with the rest): every owner match, pinned
  * first, then by -bm25, newer first on ties. Words with more owner matches than the candidate cap
- * (CANDIDATE_CAP) are left out: there the search ranks the newest of them by design.
+ * (SEARCH_CANDIDATE_CAP) are left out: there the search ranks the newest of them by design.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { openDatabase } from "../../core/db/open.ts";
-import {
-  buildMatchQuery,
-  CANDIDATE_CAP,
-  SEARCH_LIMIT,
-  searchMemories,
-} from "../../core/store/search_query.ts";
+import { buildMatchQuery, SEARCH_LIMIT, searchMemories } from "../../core/store/search_query.ts";
 import { SEED_OWNERS, seedMemories } from "../../bench/seed.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { DEFAULT_SEARCH_CANDIDATE_CAP } from "../../shared/config.ts";
+
+const TUNING = { candidateCap: DEFAULT_SEARCH_CANDIDATE_CAP };
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
@@ -61,9 +59,9 @@ Deno.test("search answers what a plain ranked query over every match answers", a
     let pinnedSeen = false;
     for (const word of words) {
       for (const { id: owner } of SEED_OWNERS) {
-        if (ownerMatches(db, word, owner) > CANDIDATE_CAP) continue;
+        if (ownerMatches(db, word, owner) > DEFAULT_SEARCH_CANDIDATE_CAP) continue;
         const want = reference(db, word, owner);
-        const got = searchMemories(db, { owner, q: word });
+        const got = searchMemories(db, { owner, q: word }, TUNING);
         assert.deepEqual(
           got.map((h) => h.memory.id),
           want.map((e) => e.id),

@@ -6,6 +6,9 @@ import {
   searchMemories,
   searchWords,
 } from "../../core/store/search_query.ts";
+import { DEFAULT_SEARCH_CANDIDATE_CAP } from "../../shared/config.ts";
+import { tempDir } from "../helpers/fixtures.ts";
+import { join } from "node:path";
 
 await sanitizeTests();
 
@@ -279,7 +282,9 @@ Deno.test(
     await call(core.app, "PATCH", `/memories/${bobPinned}`, { is_pinned: true });
     const pending = await remember(core, "tea pending", { image: true });
 
-    const exact = searchMemories(core.db, { owner: ANN, q: "tea" });
+    const exact = searchMemories(core.db, { owner: ANN, q: "tea" }, {
+      candidateCap: DEFAULT_SEARCH_CANDIDATE_CAP,
+    });
     assert.equal(exact[0].memory.id, oldPinned);
     assert.equal(exact.length, 7);
     // Ann has 7 matches: past a cap of 2 only her 2 newest are ranked, and her pinned match,
@@ -302,6 +307,25 @@ Deno.test(
     assert.deepEqual(pinnedOnly.map((h) => h.memory.id), [oldPinned]);
   },
 );
+
+Deno.test("SEARCH_CANDIDATE_CAP bounds the ranked matches, inline and on a search thread", async (t) => {
+  await using tmp = await tempDir("memori_search_cap_");
+  for (const workers of ["0", "1"]) {
+    await t.step(`SEARCH_WORKERS=${workers}`, async () => {
+      let at = Date.parse("2026-04-01T08:00:00.000Z");
+      await using core = await makeCore({
+        clock: () => new Date(at += 1000),
+        databasePath: join(tmp.path, `cap_${workers}.db`),
+        env: { SEARCH_CANDIDATE_CAP: "2", SEARCH_WORKERS: workers },
+      });
+      await createUser(core.app, ANN, "Ann");
+      const made: string[] = [];
+      for (let i = 0; i < 5; i++) made.push(await remember(core, `tea number ${i}`));
+      // Five matches past a cap of 2: only the two newest are ranked and answered.
+      assert.deepEqual((await ids(core, "tea")).sort(), made.slice(-2).sort());
+    });
+  }
+});
 
 Deno.test("GET /search keeps owner and pinned filters in the index through edits", async () => {
   await using core = await coreWithUsers();
