@@ -38,10 +38,10 @@ export const DEFAULT_SEARCH_WORKERS = 1;
  * Default of SEARCH_CANDIDATE_CAP: how many of an owner's newest matches a search ranks
  * (core/store/search_query.ts; every pinned match is ranked too). bm25 costs about a microsecond
  * per ranked row and searches run one at a time per thread, so the cap bounds a common word's
- * search: 1,000 ranks every match of the bench's common words at 100,000 memories (~1,000 of the
- * searching owner's), which keeps their results exact; there 16 connections searching common
- * words got ~300 req/s, p99 ~80 ms. A cap of 250 ranked only the newest quarter of those matches
- * and doubled that (~500-700 req/s, p99 ~38 ms). An owner with fewer matches than the cap has
+ * search. The bench's common words at 100,000 memories have 913-1,050 matches of the searching
+ * owner: 1000 ranks all of them for four of the five, so their results are exact, and 16
+ * connections searching them got ~200-330 req/s, p99 ~60-95 ms. A cap of 250 ranked only the
+ * newest quarter of those matches and doubled that (~470-710 req/s, p99 ~35-63 ms). An owner with fewer matches than the cap has
  * all of them ranked whatever its value.
  */
 export const DEFAULT_SEARCH_CANDIDATE_CAP = 1000;
