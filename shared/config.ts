@@ -41,8 +41,8 @@ export const DEFAULT_SEARCH_WORKERS = 1;
  * search. The bench's common words at 100,000 memories have 913-1,050 matches of the searching
  * owner: 1000 ranks all of them for four of the five, so their results are exact, and 16
  * connections searching them got ~200-330 req/s, p99 ~60-95 ms. A cap of 250 ranked only the
- * newest quarter of those matches and doubled that (~470-710 req/s, p99 ~35-63 ms). An owner with fewer matches than the cap has
- * all of them ranked whatever its value.
+ * newest quarter of those matches and doubled that (~470-710 req/s, p99 ~35-63 ms). An owner
+ * with fewer matches than the cap has all of them ranked whatever its value.
  */
 export const DEFAULT_SEARCH_CANDIDATE_CAP = 1000;
 

@@ -58,23 +58,25 @@ export function openReadOnly(path: string, options: { mmapBytes: number }): Data
 export function searchMessageHandler(
   post: (reply: SearchReply) => void,
 ): (event: MessageEvent<SearchCommand>) => void {
-  let db: DatabaseSync | undefined;
-  let tuning: SearchTuning | undefined;
+  // The connection and how to rank on it, both from the `open` command.
+  let open: { db: DatabaseSync; tuning: SearchTuning } | undefined;
   // Kept so every search says why there is no connection, rather than a bare "not open".
   let openError = "the search worker has no database open";
   return ({ data }) => {
     switch (data.kind) {
       case "open":
         try {
-          db = openReadOnly(data.path, { mmapBytes: data.mmapBytes });
-          tuning = data.tuning;
+          open = {
+            db: openReadOnly(data.path, { mmapBytes: data.mmapBytes }),
+            tuning: data.tuning,
+          };
         } catch (err) {
           openError = `cannot open the database read-only: ${(err as Error).message}`;
         }
         post({ kind: "ready" });
         return;
       case "search":
-        if (db === undefined || tuning === undefined) {
+        if (open === undefined) {
           post({ kind: "failed", id: data.id, error: openError });
           return;
         }
@@ -82,15 +84,15 @@ export function searchMessageHandler(
           post({
             kind: "hits",
             id: data.id,
-            json: JSON.stringify(searchMemories(db, data.params, tuning)),
+            json: JSON.stringify(searchMemories(open.db, data.params, open.tuning)),
           });
         } catch (err) {
           post({ kind: "failed", id: data.id, error: (err as Error).message });
         }
         return;
       case "close":
-        db?.close();
-        db = undefined;
+        open?.db.close();
+        open = undefined;
         post({ kind: "closed" });
         return;
     }
