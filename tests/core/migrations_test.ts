@@ -134,6 +134,35 @@ Deno.test("tag lookups of the search-index triggers use the primary key, not eve
   assert.doesNotMatch(expiry, /TEMP B-TREE/);
 });
 
+Deno.test("a new text memory is written to two indexes; pinned, pending and image ones have theirs", () => {
+  using db = openDatabase(":memory:");
+  const plan = (sql: string) =>
+    db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all().map((r) => String(r.detail)).join("\n");
+  // Every index on memories is written by each insert unless it is partial (migration 016).
+  const full = db.prepare(
+    "SELECT name FROM pragma_index_list('memories') WHERE partial = 0 ORDER BY name",
+  ).all().map((r) => String(r.name));
+  assert.deepEqual(full, ["idx_memories_owner", "sqlite_autoindex_memories_1"]);
+  // An owner's pinned memories, newest first (core/store/search_query.ts), in index order.
+  const pinned = plan(
+    "SELECT m.id FROM memories m WHERE m.owner_user_id = ? AND m.is_pinned = 1 " +
+      "AND m.status = 'confirmed' ORDER BY m.created_at DESC, m.rowid DESC LIMIT ?",
+  );
+  assert.match(pinned, /USING INDEX idx_memories_pinned \(owner_user_id=\?\)/);
+  assert.doesNotMatch(pinned, /TEMP B-TREE/);
+  // The scheduler's expiry of pending image memories (core/background/scheduler.ts).
+  const expiry = plan(
+    "SELECT id, owner_user_id, media_local_path, pending_expires_at FROM memories " +
+      "WHERE status = 'pending' AND pending_expires_at IS NOT NULL " +
+      "AND (pending_expires_at <= ? OR pending_expires_at NOT LIKE '%Z') " +
+      "AND (pending_expires_at, id) > (?, ?) ORDER BY pending_expires_at, id LIMIT ?",
+  );
+  assert.match(expiry, /USING INDEX idx_memories_pending_expires/);
+  // Whether another memory still names an image file (core/routes/memory_common.ts).
+  const imageUsed = plan("SELECT 1 AS x FROM memories WHERE media_local_path IN (?, ?) LIMIT 1");
+  assert.match(imageUsed, /USING COVERING INDEX idx_memories_image/);
+});
+
 Deno.test("openDatabase reuses prepared statements by SQL text", () => {
   using db = openDatabase(":memory:");
   assert.equal(db.prepare("SELECT 1 AS x"), db.prepare("SELECT 1 AS x"));
