@@ -132,6 +132,15 @@ export interface JobFilter {
 
 /** Jobs matching `filter`, newest first. */
 export function listJobs(db: DatabaseSync, filter: JobFilter): JobRow[] {
+  const { sql, args } = listJobsQuery(filter);
+  return queryAll<JobRow>(db, sql, ...args);
+}
+
+/**
+ * The query of {@linkcode listJobs}. Each filter has an index ending in `created_at` (migration
+ * 017), so a page is read in order rather than sorted from every matching job.
+ */
+export function listJobsQuery(filter: JobFilter): { sql: string; args: SQLInputValue[] } {
   const where: string[] = [];
   const args: SQLInputValue[] = [];
   if (filter.status !== undefined) {
@@ -148,7 +157,7 @@ export function listJobs(db: DatabaseSync, filter: JobFilter): JobRow[] {
   }
   const sql = `SELECT * FROM llm_jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
     ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?`;
-  return queryAll<JobRow>(db, sql, ...args, filter.limit, filter.offset);
+  return { sql, args: [...args, filter.limit, filter.offset] };
 }
 
 /** Options for {@linkcode recordPublished}. */

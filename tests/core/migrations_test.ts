@@ -4,6 +4,8 @@ import { openDatabase } from "../../core/db/open.ts";
 import { migrate, schemaVersion } from "../../core/db/migrate.ts";
 import { MIGRATIONS } from "../../core/db/migrations/mod.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { listJobsQuery } from "../../core/store/job_repo.ts";
+import { JOB_COUNTS_SQL } from "../../core/jobs/queue_stats.ts";
 
 // Nothing here touches Redis: the sanitizers go on directly.
 Deno.test.sanitizer({ ops: true, resources: true });
@@ -161,6 +163,32 @@ Deno.test("a new text memory is written to two indexes; pinned, pending and imag
   // Whether another memory still names an image file (core/routes/memory_common.ts).
   const imageUsed = plan("SELECT 1 AS x FROM memories WHERE media_local_path IN (?, ?) LIMIT 1");
   assert.match(imageUsed, /USING COVERING INDEX idx_memories_image/);
+});
+
+Deno.test("job lists read a page in order from an index, and the counts read no job row", () => {
+  using db = openDatabase(":memory:");
+  const plan = (sql: string) =>
+    db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all().map((r) => String(r.detail)).join("\n");
+  const filters = [
+    {},
+    { status: "failed" },
+    { job_type: "followup" },
+    { user_id: 7 },
+    {
+      status: "completed",
+      job_type: "followup",
+    },
+    { status: "queued", user_id: 7 },
+    { job_type: "followup", user_id: 7 },
+  ];
+  for (const filter of filters) {
+    const list = plan(listJobsQuery({ ...filter, limit: 50, offset: 0 }).sql);
+    // A sort would read every matching job before the first row of the page.
+    assert.doesNotMatch(list, /TEMP B-TREE/, JSON.stringify(filter));
+    assert.match(list, /USING INDEX idx_llm_jobs_/, JSON.stringify(filter));
+  }
+  assert.match(plan(JOB_COUNTS_SQL), /USING COVERING INDEX idx_llm_jobs_type_status/);
+  assert.doesNotMatch(plan(JOB_COUNTS_SQL), /TEMP B-TREE/);
 });
 
 Deno.test("openDatabase reuses prepared statements by SQL text", () => {
