@@ -106,6 +106,15 @@ export interface AuditFilter {
 
 /** Audit entries matching `filter`, newest first, as answered. */
 export function listAudit(db: DatabaseSync, filter: AuditFilter): AuditEntryJson[] {
+  const { sql, args } = listAuditQuery(filter);
+  return queryAll<AuditRow>(db, sql, ...args).map(auditJson);
+}
+
+/**
+ * The query of {@linkcode listAudit}: a page read in order from idx_audit_entity with an
+ * `entity_id`, else from idx_audit_created (migration 018).
+ */
+export function listAuditQuery(filter: AuditFilter): { sql: string; args: SQLInputValue[] } {
   const where: string[] = [];
   const args: SQLInputValue[] = [];
   if (filter.entity_type !== undefined) {
@@ -119,14 +128,8 @@ export function listAudit(db: DatabaseSync, filter: AuditFilter): AuditEntryJson
     where.push(`${col} = ?`);
     args.push(value);
   }
-  const rows = queryAll<AuditRow>(
-    db,
-    `SELECT id, entity_type, entity_id, action, actor, detail, created_at FROM audit_log
+  const sql = `SELECT id, entity_type, entity_id, action, actor, detail, created_at FROM audit_log
      ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
-     ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
-    ...args,
-    filter.limit,
-    filter.offset,
-  );
-  return rows.map(auditJson);
+     ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`;
+  return { sql, args: [...args, filter.limit, filter.offset] };
 }

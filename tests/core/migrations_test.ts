@@ -5,6 +5,7 @@ import { migrate, schemaVersion } from "../../core/db/migrate.ts";
 import { MIGRATIONS } from "../../core/db/migrations/mod.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { listJobsQuery } from "../../core/store/job_repo.ts";
+import { type AuditFilter, listAuditQuery } from "../../core/store/audit.ts";
 import { JOB_COUNTS_SQL } from "../../core/jobs/queue_stats.ts";
 
 // Nothing here touches Redis: the sanitizers go on directly.
@@ -189,6 +190,22 @@ Deno.test("job lists read a page in order from an index, and the counts read no 
   }
   assert.match(plan(JOB_COUNTS_SQL), /USING COVERING INDEX idx_llm_jobs_type_status/);
   assert.doesNotMatch(plan(JOB_COUNTS_SQL), /TEMP B-TREE/);
+});
+
+Deno.test("an entity's audit trail is read in order from an index, and so is the whole log", () => {
+  using db = openDatabase(":memory:");
+  const plan = (filter: Partial<AuditFilter>) =>
+    db.prepare(`EXPLAIN QUERY PLAN ${listAuditQuery({ limit: 100, offset: 0, ...filter }).sql}`)
+      .all().map((r) => String(r.detail)).join("\n");
+  const id = "0190a4c2-7d1e-4f00-8000-000000000001";
+  for (const filter of [{ entity_id: id }, { entity_type: "memory", entity_id: id }]) {
+    assert.match(plan(filter), /USING INDEX idx_audit_entity \(entity_id=\?\)/);
+    assert.doesNotMatch(plan(filter), /TEMP B-TREE/);
+  }
+  for (const filter of [{}, { entity_type: "memory" }, { action: "created" }]) {
+    assert.match(plan(filter), /USING INDEX idx_audit_created/);
+    assert.doesNotMatch(plan(filter), /TEMP B-TREE/);
+  }
 });
 
 Deno.test("openDatabase reuses prepared statements by SQL text", () => {
