@@ -12,6 +12,11 @@ import { JOB_COUNTS_SQL } from "../../core/jobs/queue_stats.ts";
 Deno.test.sanitizer({ ops: true, resources: true });
 
 const DIR = new URL("../../core/db/migrations/", import.meta.url);
+
+/** SQLite's plan for `sql`, one line per step. */
+function queryPlan(db: DatabaseSync, sql: string): string {
+  return db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all().map((r) => String(r.detail)).join("\n");
+}
 const LATEST = MIGRATIONS.at(-1)!.version;
 
 Deno.test("every NNN_*.sql migration file is listed in mod.ts, in order, with its own text", async () => {
@@ -112,8 +117,7 @@ Deno.test("a failing migration leaves the database as it was", () => {
 
 Deno.test("tag lookups of the search-index triggers use the primary key, not every confirmed tag", () => {
   using db = openDatabase(":memory:");
-  const plan = (sql: string) =>
-    db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all().map((r) => String(r.detail)).join("\n");
+  const plan = (sql: string) => queryPlan(db, sql);
   // The subquery every memories_fts trigger runs (migration 010). Through
   // idx_memory_tags_status (dropped by 013) it read all confirmed tags in the database.
   const triggerLookup = plan(
@@ -139,8 +143,7 @@ Deno.test("tag lookups of the search-index triggers use the primary key, not eve
 
 Deno.test("a new text memory is written to two indexes; pinned, pending and image ones have theirs", () => {
   using db = openDatabase(":memory:");
-  const plan = (sql: string) =>
-    db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all().map((r) => String(r.detail)).join("\n");
+  const plan = (sql: string) => queryPlan(db, sql);
   // Every index on memories is written by each insert unless it is partial (migration 016).
   const full = db.prepare(
     "SELECT name FROM pragma_index_list('memories') WHERE partial = 0 ORDER BY name",
@@ -168,17 +171,13 @@ Deno.test("a new text memory is written to two indexes; pinned, pending and imag
 
 Deno.test("job lists read a page in order from an index, and the counts read no job row", () => {
   using db = openDatabase(":memory:");
-  const plan = (sql: string) =>
-    db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all().map((r) => String(r.detail)).join("\n");
+  const plan = (sql: string) => queryPlan(db, sql);
   const filters = [
     {},
     { status: "failed" },
     { job_type: "followup" },
     { user_id: 7 },
-    {
-      status: "completed",
-      job_type: "followup",
-    },
+    { status: "completed", job_type: "followup" },
     { status: "queued", user_id: 7 },
     { job_type: "followup", user_id: 7 },
   ];
@@ -195,8 +194,7 @@ Deno.test("job lists read a page in order from an index, and the counts read no 
 Deno.test("an entity's audit trail is read in order from an index, and so is the whole log", () => {
   using db = openDatabase(":memory:");
   const plan = (filter: Partial<AuditFilter>) =>
-    db.prepare(`EXPLAIN QUERY PLAN ${listAuditQuery({ limit: 100, offset: 0, ...filter }).sql}`)
-      .all().map((r) => String(r.detail)).join("\n");
+    queryPlan(db, listAuditQuery({ limit: 100, offset: 0, ...filter }).sql);
   const id = "0190a4c2-7d1e-4f00-8000-000000000001";
   for (const filter of [{ entity_id: id }, { entity_type: "memory", entity_id: id }]) {
     assert.match(plan(filter), /USING INDEX idx_audit_entity \(entity_id=\?\)/);
