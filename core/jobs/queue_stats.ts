@@ -39,8 +39,8 @@ function zeroCounts(): StatusCounts {
 }
 
 /**
- * The counts {@linkcode jobCounts} reads: every job, but from an index of type and status alone
- * (migration 017), not from the table's rows.
+ * The counts {@linkcode jobCounts} reads: every job, but from idx_llm_jobs_type_status (job_type,
+ * status, created_at; migration 017), not from the table's rows.
  */
 export const JOB_COUNTS_SQL =
   "SELECT job_type, status, count(*) AS n FROM llm_jobs GROUP BY job_type, status";
