@@ -6,7 +6,7 @@ import { MIGRATIONS } from "../../core/db/migrations/mod.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { listJobsQuery } from "../../core/store/job_repo.ts";
 import { type AuditFilter, listAuditQuery } from "../../core/store/audit.ts";
-import { JOB_COUNTS_SQL } from "../../core/jobs/queue_stats.ts";
+import { JOB_ACTIVITY_SQL, JOB_COUNTS_SQL } from "../../core/jobs/queue_stats.ts";
 
 // Nothing here touches Redis: the sanitizers go on directly.
 Deno.test.sanitizer({ ops: true, resources: true });
@@ -189,6 +189,33 @@ Deno.test("job lists read a page in order from an index, and the counts read no 
   }
   assert.match(plan(JOB_COUNTS_SQL), /USING COVERING INDEX idx_llm_jobs_type_status/);
   assert.doesNotMatch(plan(JOB_COUNTS_SQL), /TEMP B-TREE/);
+});
+
+Deno.test("the admin overview's job activity reads the finished jobs' index, not every job", () => {
+  using db = openDatabase(":memory:");
+  const plan = queryPlan(db, JOB_ACTIVITY_SQL);
+  assert.equal(
+    plan.match(/USING (COVERING )?INDEX idx_llm_jobs_finished \(updated_at>\?\)/g)?.length,
+    2,
+  );
+  assert.match(plan, /USING COVERING INDEX idx_llm_jobs_status \(status=\?\)/);
+  assert.doesNotMatch(plan, /SCAN llm_jobs/);
+});
+
+Deno.test("deleting a reminder finds its events through an index, foreign key check included", () => {
+  using db = openDatabase(":memory:");
+  assert.match(
+    queryPlan(db, "SELECT id FROM events WHERE reminder_id = ?"),
+    /USING (COVERING )?INDEX idx_events_reminder \(reminder_id=\?\)/,
+  );
+  // EXPLAIN QUERY PLAN leaves out the foreign key's check of events; the DELETE's program shows
+  // which b-trees it opens, by root page.
+  const root = (name: string) =>
+    Number(db.prepare("SELECT rootpage FROM sqlite_schema WHERE name = ?").get(name)!.rootpage);
+  const opened = db.prepare("EXPLAIN DELETE FROM reminders WHERE id = ?").all()
+    .filter((op) => op.opcode === "OpenRead").map((op) => Number(op.p2));
+  assert.ok(opened.includes(root("idx_events_reminder")), "the check reads idx_events_reminder");
+  assert.ok(!opened.includes(root("events")), "and not the events table");
 });
 
 Deno.test("an entity's audit trail is read in order from an index, and so is the whole log", () => {

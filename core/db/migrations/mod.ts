@@ -18,6 +18,7 @@ import m015 from "./015_index_new_memories_in_code.sql" with { type: "text" };
 import m016 from "./016_memory_write_indexes.sql" with { type: "text" };
 import m017 from "./017_job_list_indexes.sql" with { type: "text" };
 import m018 from "./018_audit_entity_index.sql" with { type: "text" };
+import m019 from "./019_finished_jobs_and_event_reminder_indexes.sql" with { type: "text" };
 
 /** One migration: its number (the `user_version` it leaves) and its SQL. */
 export interface Migration {
@@ -49,4 +50,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 16, name: "016_memory_write_indexes.sql", sql: m016 },
   { version: 17, name: "017_job_list_indexes.sql", sql: m017 },
   { version: 18, name: "018_audit_entity_index.sql", sql: m018 },
+  { version: 19, name: "019_finished_jobs_and_event_reminder_indexes.sql", sql: m019 },
 ];
