@@ -110,9 +110,19 @@ export function listAudit(db: DatabaseSync, filter: AuditFilter): AuditEntryJson
   return queryAll<AuditRow>(db, sql, ...args).map(auditJson);
 }
 
+/** The entity types most entries have: idx_audit_type (migration 020) leaves them out. */
+export const FREQUENT_AUDIT_TYPES: readonly EntityType[] = ["memory", "llm_job"];
+
+/** idx_audit_type's WHERE, word for word as in migration 020. */
+export const AUDIT_TYPE_INDEX_WHERE = `entity_type NOT IN (${
+  FREQUENT_AUDIT_TYPES.map((t) => `'${t}'`).join(", ")
+})`;
+
 /**
  * The query of {@linkcode listAudit}: a page read in order from idx_audit_entity with an
- * `entity_id`, else from idx_audit_created (migration 018).
+ * `entity_id` (migration 018); from idx_audit_type with one of the types it holds (020), whose
+ * WHERE the query repeats (always true for such a type, and how SQLite knows the index serves
+ * it); else from idx_audit_created, newest first.
  */
 export function listAuditQuery(filter: AuditFilter): { sql: string; args: SQLInputValue[] } {
   const where: string[] = [];
@@ -121,6 +131,11 @@ export function listAuditQuery(filter: AuditFilter): { sql: string; args: SQLInp
     const names = storedEntityTypes(filter.entity_type);
     where.push(`entity_type IN (${names.map(() => "?").join(", ")})`);
     args.push(...names);
+    const frequent = names.some((n) => (FREQUENT_AUDIT_TYPES as readonly string[]).includes(n));
+    // With an entity_id, idx_audit_entity finds the few entries of that entity instead.
+    if (!frequent && filter.entity_id === undefined) {
+      where.push(AUDIT_TYPE_INDEX_WHERE);
+    }
   }
   for (const col of ["entity_id", "action", "actor"] as const) {
     const value = filter[col];

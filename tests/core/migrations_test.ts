@@ -5,7 +5,11 @@ import { migrate, schemaVersion } from "../../core/db/migrate.ts";
 import { MIGRATIONS } from "../../core/db/migrations/mod.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { listJobsQuery } from "../../core/store/job_repo.ts";
-import { type AuditFilter, listAuditQuery } from "../../core/store/audit.ts";
+import {
+  AUDIT_TYPE_INDEX_WHERE,
+  type AuditFilter,
+  listAuditQuery,
+} from "../../core/store/audit.ts";
 import { JOB_ACTIVITY_SQL, JOB_COUNTS_SQL } from "../../core/jobs/queue_stats.ts";
 
 // Nothing here touches Redis: the sanitizers go on directly.
@@ -231,6 +235,19 @@ Deno.test("an entity's audit trail is read in order from an index, and so is the
     assert.match(plan(filter), /USING INDEX idx_audit_created/);
     assert.doesNotMatch(plan(filter), /TEMP B-TREE/);
   }
+  // A type most entries do not have is read from its own index, not looked for through the log.
+  for (const filter of [{ entity_type: "task" }, { entity_type: "tag", action: "deleted" }]) {
+    assert.match(plan(filter), /USING INDEX idx_audit_type \(entity_type=\?\)/);
+    assert.doesNotMatch(plan(filter), /TEMP B-TREE/);
+  }
+  // user_settings has a legacy name too: two ranges, sorted (a few entries).
+  assert.match(plan({ entity_type: "user_settings" }), /USING INDEX idx_audit_type/);
+  assert.match(plan({ entity_type: "task", entity_id: id }), /USING INDEX idx_audit_entity/);
+  const migration = MIGRATIONS.find((m) => m.sql.includes("CREATE INDEX idx_audit_type"))!;
+  assert.ok(
+    migration.sql.includes(`WHERE ${AUDIT_TYPE_INDEX_WHERE};`),
+    "the query's WHERE is the index's",
+  );
 });
 
 Deno.test("openDatabase reuses prepared statements by SQL text", () => {
