@@ -31,7 +31,7 @@ async function main(): Promise<void> {
       await Deno.mkdir(dirname(config.DATABASE_PATH), { recursive: true });
     }
     await Deno.mkdir(config.IMAGE_STORAGE_PATH, { recursive: true });
-    db = openDatabase(config.DATABASE_PATH);
+    db = openDatabase(config.DATABASE_PATH, { log });
   } catch (err) {
     log.error("cannot open the database or the image directory", {
       database_path: config.DATABASE_PATH,

@@ -2,6 +2,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import { type Migration, MIGRATIONS } from "./migrations/mod.ts";
 import { rollbackIfActive } from "./sqlite_errors.ts";
+import { flushLogs, type Logger } from "../../shared/log.ts";
 
 /** Options for {@linkcode migrate}. */
 export interface MigrateOptions {
@@ -9,6 +10,12 @@ export interface MigrateOptions {
   upTo?: number;
   /** Migrations to apply; all of them by default. */
   migrations?: readonly Migration[];
+  /**
+   * Told when an upgrade starts and when it is done. It runs before the core listens, and on a
+   * large store its index builds take seconds (017: ~5 s at 1,000,000 jobs), so the start is
+   * written out at once rather than with the next turn's lines.
+   */
+  log?: Logger;
 }
 
 /** The `user_version` of `db`. */
@@ -32,10 +39,18 @@ export function migrate(db: DatabaseSync, options: MigrateOptions = {}): string[
         "upgrade the program instead of opening the file with an older one",
     );
   }
+  const pending = all.filter((m) =>
+    m.version > current && (options.upTo === undefined || m.version <= options.upTo)
+  );
+  if (pending.length === 0) return [];
+  const to = pending.at(-1)!.version;
+  const started = performance.now();
+  if (options.log) {
+    options.log.info("upgrading the database schema", { from: current, to });
+    flushLogs();
+  }
   const applied: string[] = [];
-  for (const m of all) {
-    if (m.version <= current) continue;
-    if (options.upTo !== undefined && m.version > options.upTo) break;
+  for (const m of pending) {
     db.exec("BEGIN IMMEDIATE");
     try {
       db.exec(m.sql);
@@ -47,5 +62,10 @@ export function migrate(db: DatabaseSync, options: MigrateOptions = {}): string[
     }
     applied.push(m.name);
   }
+  options.log?.info("database schema upgraded", {
+    from: current,
+    to,
+    ms: Math.round(performance.now() - started),
+  });
   return applied;
 }

@@ -4,6 +4,7 @@ import { openDatabase } from "../../core/db/open.ts";
 import { migrate, schemaVersion } from "../../core/db/migrate.ts";
 import { MIGRATIONS } from "../../core/db/migrations/mod.ts";
 import { tempDir } from "../helpers/fixtures.ts";
+import { createLogger } from "../../shared/log.ts";
 import { listJobsQuery } from "../../core/store/job_repo.ts";
 import {
   AUDIT_TYPE_INDEX_WHERE,
@@ -82,6 +83,21 @@ Deno.test("each intermediate version upgrades to the latest", () => {
     assert.equal(applied.length, LATEST - v, `from ${v}`);
     assert.equal(schemaVersion(db), LATEST);
   }
+});
+
+Deno.test("an upgrade says when it starts and how long it took; an up-to-date file says nothing", () => {
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger("core", { sink: (line) => lines.push(JSON.parse(line)) });
+  using db = openDatabase(":memory:", { upTo: 12 });
+  migrate(db, { log });
+  assert.deepEqual(lines.map((l) => [l.message, l.from, l.to]), [
+    ["upgrading the database schema", 12, LATEST],
+    ["database schema upgraded", 12, LATEST],
+  ]);
+  assert.equal(typeof lines[1].ms, "number");
+  lines.length = 0;
+  migrate(db, { log });
+  assert.deepEqual(lines, []);
 });
 
 Deno.test("a database file newer than this program is refused with a clear message", async () => {
