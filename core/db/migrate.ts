@@ -49,7 +49,6 @@ export function migrate(db: DatabaseSync, options: MigrateOptions = {}): string[
     options.log.info("upgrading the database schema", { from: current, to });
     flushLogs();
   }
-  const applied: string[] = [];
   for (const m of pending) {
     db.exec("BEGIN IMMEDIATE");
     try {
@@ -60,12 +59,11 @@ export function migrate(db: DatabaseSync, options: MigrateOptions = {}): string[
       rollbackIfActive(db);
       throw new Error(`migration ${m.name} failed: ${(err as Error).message}`);
     }
-    applied.push(m.name);
   }
   options.log?.info("database schema upgraded", {
     from: current,
     to,
     ms: Math.round(performance.now() - started),
   });
-  return applied;
+  return pending.map((m) => m.name);
 }
