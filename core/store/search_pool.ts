@@ -162,7 +162,7 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
         kind: "open",
         path: databasePath,
         mmapBytes: options.mmapBytes ?? megabytes(DEFAULT_SEARCH_MMAP_MB),
-        tuning: options.tuning ?? { candidateCap: DEFAULT_SEARCH_CANDIDATE_CAP },
+        tuning: options.tuning ?? DEFAULT_SEARCH_TUNING,
       } satisfies SearchCommand,
     );
     slot.worker = worker;
@@ -335,6 +335,13 @@ async function stopWorker(slot: Slot, jobs: Job[]): Promise<void> {
   });
   worker.terminate();
 }
+
+/**
+ * How a search ranks when nothing sets SEARCH_CANDIDATE_CAP. It lives here, not in
+ * search_query.ts: a search thread loads only modules of core/store and core/db, and the default
+ * is shared/config.ts's.
+ */
+export const DEFAULT_SEARCH_TUNING: SearchTuning = { candidateCap: DEFAULT_SEARCH_CANDIDATE_CAP };
 
 /** Search on the main thread with the core's own connection. */
 export function inlineSearch(db: DatabaseSync, tuning: SearchTuning): SearchFn {

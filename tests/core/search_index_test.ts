@@ -11,9 +11,7 @@ import { insertMemory, type NewMemory } from "../../core/store/memory_repo.ts";
 import { metaTokens } from "../../core/store/search_index.ts";
 import { searchMemories } from "../../core/store/search_query.ts";
 import { newRowId } from "../../core/store/row_id.ts";
-import { DEFAULT_SEARCH_CANDIDATE_CAP } from "../../shared/config.ts";
-
-const TUNING = { candidateCap: DEFAULT_SEARCH_CANDIDATE_CAP };
+import { DEFAULT_SEARCH_TUNING } from "../../core/store/search_pool.ts";
 
 const OWNERS = [1001, -100123];
 
@@ -63,7 +61,7 @@ Deno.test("a new confirmed memory is indexed as the triggers index a changed one
     assert.deepEqual({ ...indexRow(db, row.id) }, byInsert);
     db.prepare("UPDATE memories SET is_pinned = 1 WHERE id = ?").run(row.id);
     assert.equal(indexRow(db, row.id)!.meta, metaTokens(owner, true));
-    const hits = searchMemories(db, { owner, q: "umbrella" }, TUNING);
+    const hits = searchMemories(db, { owner, q: "umbrella" }, DEFAULT_SEARCH_TUNING);
     assert.deepEqual(hits.map((h) => h.memory.id), [row.id]);
   }
   const pending = insertMemory(db, memory(1001, "umbrella photo", "pending"));
@@ -89,6 +87,6 @@ Deno.test("the new memories of one group commit reach the index as one segment",
   // One new segment is a leaf (plus the structure record rewritten in place); a segment a
   // memory, as through an insert trigger or a savepoint a part, added 16 or more.
   assert.ok(dataRows() - before <= 2, `${dataRows() - before} new rows in memories_fts_data`);
-  const hits = searchMemories(db, { owner: 1001, q: "tea" }, TUNING);
+  const hits = searchMemories(db, { owner: 1001, q: "tea" }, DEFAULT_SEARCH_TUNING);
   assert.deepEqual(new Set(hits.map((h) => h.memory.id)), new Set(made.map((m) => m.id)));
 });

@@ -9,10 +9,14 @@ import { call, createUser, makeCore, sanitizeTests } from "../helpers/core_app.t
 import { tempDir } from "../helpers/fixtures.ts";
 import { openDatabase } from "../../core/db/open.ts";
 import { ApiError } from "../../core/http/errors.ts";
-import { createSearchPool, type SearchPoolOptions } from "../../core/store/search_pool.ts";
+import {
+  createSearchPool,
+  DEFAULT_SEARCH_TUNING,
+  type SearchPoolOptions,
+} from "../../core/store/search_pool.ts";
 import { searchMemories, type SearchParams } from "../../core/store/search_query.ts";
 import { openReadOnly } from "../../core/store/search_thread.ts";
-import { DEFAULT_SEARCH_CANDIDATE_CAP, DEFAULT_SEARCH_MMAP_MB } from "../../shared/config.ts";
+import { DEFAULT_SEARCH_MMAP_MB } from "../../shared/config.ts";
 import { SEED_OWNERS, seedMemories, zipf } from "../../bench/seed.ts";
 import { prng } from "../../bench/prng.ts";
 import { silentLogger } from "../../shared/log.ts";
@@ -95,7 +99,7 @@ async function sameAnswers(path: string, mmapBytes: number | undefined): Promise
       // The same JSON text as the hits of a search on this thread.
       assert.equal(
         pooled[i],
-        JSON.stringify(searchMemories(db, p, { candidateCap: DEFAULT_SEARCH_CANDIDATE_CAP })),
+        JSON.stringify(searchMemories(db, p, DEFAULT_SEARCH_TUNING)),
         JSON.stringify(p),
       );
       if (JSON.parse(pooled[i]).length > 0) nonEmpty++;

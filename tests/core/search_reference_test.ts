@@ -12,9 +12,7 @@ import { openDatabase } from "../../core/db/open.ts";
 import { buildMatchQuery, SEARCH_LIMIT, searchMemories } from "../../core/store/search_query.ts";
 import { SEED_OWNERS, seedMemories } from "../../bench/seed.ts";
 import { tempDir } from "../helpers/fixtures.ts";
-import { DEFAULT_SEARCH_CANDIDATE_CAP } from "../../shared/config.ts";
-
-const TUNING = { candidateCap: DEFAULT_SEARCH_CANDIDATE_CAP };
+import { DEFAULT_SEARCH_TUNING } from "../../core/store/search_pool.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
@@ -59,9 +57,9 @@ Deno.test("search answers what a plain ranked query over every match answers", a
     let pinnedSeen = false;
     for (const word of words) {
       for (const { id: owner } of SEED_OWNERS) {
-        if (ownerMatches(db, word, owner) > DEFAULT_SEARCH_CANDIDATE_CAP) continue;
+        if (ownerMatches(db, word, owner) > DEFAULT_SEARCH_TUNING.candidateCap) continue;
         const want = reference(db, word, owner);
-        const got = searchMemories(db, { owner, q: word }, TUNING);
+        const got = searchMemories(db, { owner, q: word }, DEFAULT_SEARCH_TUNING);
         assert.deepEqual(
           got.map((h) => h.memory.id),
           want.map((e) => e.id),

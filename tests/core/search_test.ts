@@ -6,7 +6,7 @@ import {
   searchMemories,
   searchWords,
 } from "../../core/store/search_query.ts";
-import { DEFAULT_SEARCH_CANDIDATE_CAP } from "../../shared/config.ts";
+import { DEFAULT_SEARCH_TUNING } from "../../core/store/search_pool.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { join } from "node:path";
 
@@ -282,9 +282,7 @@ Deno.test(
     await call(core.app, "PATCH", `/memories/${bobPinned}`, { is_pinned: true });
     const pending = await remember(core, "tea pending", { image: true });
 
-    const exact = searchMemories(core.db, { owner: ANN, q: "tea" }, {
-      candidateCap: DEFAULT_SEARCH_CANDIDATE_CAP,
-    });
+    const exact = searchMemories(core.db, { owner: ANN, q: "tea" }, DEFAULT_SEARCH_TUNING);
     assert.equal(exact[0].memory.id, oldPinned);
     assert.equal(exact.length, 7);
     // Ann has 7 matches: past a cap of 2 only her 2 newest are ranked, and her pinned match,
