@@ -37,11 +37,17 @@ const PASS_THROUGH = ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "DENO_CERT",
 export interface SpawnTaskOptions {
   /** The checkout to run it in; the repository root by default. */
   cwd?: string;
+  /**
+   * Append stdout and stderr to this file instead of piping them: `sh` redirects them and
+   * `exec`s `deno task`, so the child's pid is still `deno task`'s.
+   */
+  outputFile?: string;
 }
 
 /**
  * Spawn `deno task <service>` with only `env` plus PATH, HOME and Deno's cache location (the
- * service must see nothing else), stdout and stderr piped for the caller to drain.
+ * service must see nothing else), stdout and stderr piped for the caller to drain (or written
+ * to `options.outputFile`).
  */
 export function spawnTask(
   service: string,
@@ -53,14 +59,19 @@ export function spawnTask(
     const value = Deno.env.get(name);
     if (value !== undefined) base[name] = value;
   }
-  return new Deno.Command("deno", {
-    args: ["task", service],
+  const { outputFile } = options;
+  const [command, args] = outputFile === undefined
+    ? ["deno", ["task", service]]
+    : ["sh", ["-c", 'exec deno task "$0" >>"$1" 2>&1', service, outputFile]];
+  const output = outputFile === undefined ? "piped" : "null";
+  return new Deno.Command(command, {
+    args,
     cwd: options.cwd ?? REPO_ROOT,
     clearEnv: true,
     env: { ...base, ...env },
     stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
+    stdout: output,
+    stderr: output,
   }).spawn();
 }
 
