@@ -297,8 +297,10 @@ export function resultsMarkdown(r: BenchResults): string {
     "",
     "- Everything on loopback: a private `redis-server`, the core and the worker started with " +
     "`deno task core` / `deno task worker` (the real permission flags, LOG_LEVEL=info, the " +
-    "default" + (s.searchWorkers ? `, SEARCH_WORKERS=${s.searchWorkers}` : "") + "), the fake " +
-    "OpenAI-compatible model (`tests/helpers/fake_llm.ts`) in the bench process.",
+    "default" + (s.searchWorkers ? `, SEARCH_WORKERS=${s.searchWorkers}` : "") + "; their " +
+    "output, a line per request, appended to a file: a pipe the bench process drained took a " +
+    "third of a CPU from them during searches), the fake OpenAI-compatible model " +
+    "(`tests/helpers/fake_llm.ts`) in the bench process.",
     `- HTTP: \`wrk\` with ${s.wrkThreads} threads and ${s.connections} connections; a Lua ` +
     "script varies bodies, ids and words per request and prints wrk's latency percentiles. " +
     `Each figure is the median of ${s.runs} runs of ${s.httpSeconds} s after a 1 s warm-up; ` +
