@@ -163,15 +163,23 @@ const TAGS_JSON_SQL = `(SELECT json_group_array(json_object(${
 const MEMORY_WITH_TAGS_SQL = `SELECT ${MEMORY_COLUMNS}, ${TAGS_JSON_SQL} AS tags_json
   FROM memories m WHERE m.id = ?`;
 
-// memoryJson's text, written by SQLite: is_pinned a JSON boolean, then the tags (json(): a JSON
-// array, whether or not the subquery keeps its JSON subtype).
-const MEMORY_JSON_SQL = `SELECT json_object(${
+/**
+ * memoryJson's text for the row of `memories m`, written by SQLite, as an SQL expression:
+ * is_pinned a JSON boolean, then the tags (json(): a JSON array, whether or not the subquery
+ * keeps its JSON subtype). The same text as `JSON.stringify(memoryJson(row, tags))`
+ * (tests/core/memory_json_text_test.ts), except that a NUL in a text column is kept (escaped),
+ * where node:sqlite cuts a text it reads at its first NUL; the API refuses NUL, so only a row the
+ * first version wrote can hold one.
+ */
+export const MEMORY_JSON_EXPR: string = `json_object(${
   MEMORY_FIELDS.map((f) =>
     f === "is_pinned"
       ? `'${f}', json(CASE m.${f} WHEN 1 THEN 'true' ELSE 'false' END)`
       : `'${f}', m.${f}`
   ).join(", ")
-}, 'tags', json(${TAGS_JSON_SQL})) AS j FROM memories m WHERE m.id = ?`;
+}, 'tags', json(${TAGS_JSON_SQL}))`;
+
+const MEMORY_JSON_SQL = `SELECT ${MEMORY_JSON_EXPR} AS j FROM memories m WHERE m.id = ?`;
 
 /** Memory `id` with its tags, or null when there is no such memory. */
 export function loadMemoryWithTags(db: DatabaseSync, id: string): MemoryJson | null {
@@ -182,12 +190,11 @@ export function loadMemoryWithTags(db: DatabaseSync, id: string): MemoryJson | n
 }
 
 /**
- * Memory `id` with its tags as JSON text, the same text as `JSON.stringify` of
- * {@linkcode loadMemoryWithTags}'s answer, or null when there is no such memory. For an answer
- * that is only sent: building the row's and the tags' objects and then their JSON in JS was a
- * quarter of GET /memories/{id}'s store work (~19 -> ~14 µs on the bench's store). One
- * difference: a NUL in a text column is kept (escaped), where node:sqlite cuts a text it reads at
- * its first NUL. The API refuses NUL, so only a row the first version wrote can hold one.
+ * Memory `id` with its tags as JSON text ({@linkcode MEMORY_JSON_EXPR}), the same text as
+ * `JSON.stringify` of {@linkcode loadMemoryWithTags}'s answer, or null when there is no such
+ * memory. For an answer that is only sent: building the row's and the tags' objects and then
+ * their JSON in JS was a quarter of GET /memories/{id}'s store work (~19 -> ~14 µs on the
+ * bench's store).
  */
 export function loadMemoryJsonText(db: DatabaseSync, id: string): string | null {
   return queryOne<{ j: string }>(db, MEMORY_JSON_SQL, id)?.j ?? null;

@@ -2,7 +2,7 @@
  * GET /search off the main thread: a few Deno Workers (search_worker.ts), each with its own
  * read-only connection to the database file, run searches in parallel, so concurrent searches
  * use every CPU instead of waiting in turn on the thread that serves HTTP and writes. They run
- * the same {@linkcode searchMemories} as an inline search (search_thread.ts).
+ * the same {@linkcode searchMemoriesJson} as an inline search (search_thread.ts).
  *
  * Reads see every committed write: the database is in WAL mode and the core commits a write
  * before it answers, so a search sent after a POST /memories has answered finds that memory.
@@ -15,7 +15,7 @@ import {
 } from "../../shared/config.ts";
 import type { Logger } from "../../shared/log.ts";
 import { ApiError } from "../http/errors.ts";
-import { searchMemories, type SearchParams, type SearchTuning } from "./search_query.ts";
+import { searchMemoriesJson, type SearchParams, type SearchTuning } from "./search_query.ts";
 import type { SearchCommand, SearchReply } from "./search_thread.ts";
 
 /**
@@ -345,8 +345,7 @@ export const DEFAULT_SEARCH_TUNING: SearchTuning = { candidateCap: DEFAULT_SEARC
 
 /** Search on the main thread with the core's own connection. */
 export function inlineSearch(db: DatabaseSync, tuning: SearchTuning): SearchFn {
-  return (params) =>
-    Promise.resolve().then(() => JSON.stringify(searchMemories(db, params, tuning)));
+  return (params) => Promise.resolve().then(() => searchMemoriesJson(db, params, tuning));
 }
 
 /**

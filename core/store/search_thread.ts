@@ -1,14 +1,14 @@
 /**
  * What a search worker does (core/store/search_worker.ts is its entry point, search_pool.ts the
  * main thread's side): hold a read-only connection to the database file and answer searches with
- * the same {@linkcode searchMemories} as an inline search, so the two cannot drift apart.
+ * the same {@linkcode searchMemoriesJson} as an inline search, so the two cannot drift apart.
  *
  * Only what searching needs is imported here: under `deno task core` a worker may read just the
  * modules it loads (scripts/serve.sh), and the migrations are not among them.
  */
 import type { DatabaseSync } from "node:sqlite";
 import { openConnection } from "../db/statement_cache.ts";
-import { searchMemories, type SearchParams, type SearchTuning } from "./search_query.ts";
+import { searchMemoriesJson, type SearchParams, type SearchTuning } from "./search_query.ts";
 
 /** A message from the pool to a worker. */
 export type SearchCommand =
@@ -19,9 +19,10 @@ export type SearchCommand =
 /** A message from a worker to the pool. */
 export type SearchReply =
   /**
-   * The hits as JSON text. A string crosses between threads as a plain copy; the hits as objects
-   * took a structured clone, ~9 us for a rare word's four against ~1.5 us to write them as JSON,
-   * which the main thread would then have done anyway for the answer.
+   * The hits as JSON text (SQLite writes the memories' part). A string crosses between threads
+   * as a plain copy; the hits as objects took a structured clone, ~9 us for a rare word's four
+   * against ~1.5 us to write them as JSON, which the main thread would then have done anyway for
+   * the answer.
    */
   | { kind: "hits"; id: number; json: string }
   | { kind: "failed"; id: number; error: string }
@@ -84,7 +85,7 @@ export function searchMessageHandler(
           post({
             kind: "hits",
             id: data.id,
-            json: JSON.stringify(searchMemories(open.db, data.params, open.tuning)),
+            json: searchMemoriesJson(open.db, data.params, open.tuning),
           });
         } catch (err) {
           post({ kind: "failed", id: data.id, error: (err as Error).message });

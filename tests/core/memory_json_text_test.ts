@@ -1,7 +1,8 @@
 /**
- * GET /memories/{id}'s JSON is written by SQLite (loadMemoryJsonText); it must be the exact text
- * JSON.stringify makes of the memory as the other endpoints build it (loadMemoryWithTags):
- * same keys in the same order, same escapes, booleans and nulls.
+ * GET /memories/{id}'s JSON is written by SQLite (loadMemoryJsonText), and so are GET /search's
+ * memories (searchMemoriesJson); each must be the exact text JSON.stringify makes of the memory
+ * as the other endpoints build it (loadMemoryWithTags): same keys in the same order, same
+ * escapes, booleans and nulls.
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
@@ -13,6 +14,8 @@ import {
   loadMemoryWithTags,
 } from "../../core/store/memory_repo.ts";
 import { newRowId } from "../../core/store/row_id.ts";
+import { DEFAULT_SEARCH_TUNING } from "../../core/store/search_pool.ts";
+import { searchMemoriesJson, type SearchParams } from "../../core/store/search_query.ts";
 
 const OWNER = 4242;
 
@@ -95,6 +98,70 @@ Deno.test("a memory's JSON text from SQLite is JSON.stringify of the memory, for
         },
       ),
       { seed: 20261201, numRuns: 400 },
+    );
+  } finally {
+    db.close();
+  }
+});
+
+/** `params`' search as JSON text, checked against its hits rebuilt by loadMemoryWithTags. */
+function searchedText(db: DatabaseSync, params: SearchParams): { memory: { id: string } }[] {
+  const text = searchMemoriesJson(db, params, DEFAULT_SEARCH_TUNING);
+  const hits = JSON.parse(text) as { memory: { id: string }; score: number }[];
+  const rebuilt = hits.map((h) => ({
+    memory: loadMemoryWithTags(db, h.memory.id),
+    score: h.score,
+  }));
+  assert.equal(text, JSON.stringify(rebuilt));
+  return hits;
+}
+
+Deno.test("a search's JSON text is JSON.stringify of its hits, for any text", () => {
+  const db = store();
+  try {
+    let n = 0;
+    fc.assert(
+      fc.property(
+        fc.record({
+          content: text,
+          tags: fc.uniqueArray(text.filter((t) => t !== ""), { maxLength: 4 }),
+          pinned: fc.boolean(),
+        }),
+        (m) => {
+          // A word of its own (letters and digits: one token, no plural form), so the search
+          // finds this memory alone.
+          const word = `zebra${++n}`;
+          const at = new Date().toISOString();
+          const row = insertMemory(db, {
+            id: newRowId(),
+            owner_user_id: OWNER,
+            source_chat_id: null,
+            source_message_id: null,
+            content: `${m.content} ${word}`,
+            media_type: null,
+            media_file_id: null,
+            status: "confirmed",
+            pending_expires_at: null,
+            at,
+          });
+          db.prepare("UPDATE memories SET is_pinned = ? WHERE id = ?").run(
+            m.pinned ? 1 : 0,
+            row.id,
+          );
+          for (const [i, tag] of m.tags.entries()) {
+            db.prepare(
+              `INSERT INTO memory_tags (memory_id, tag, status, suggested_at, confirmed_at)
+               VALUES (?, ?, ?, ?, ?)`,
+            ).run(row.id, tag, i % 2 ? "pending" : "confirmed", at, i % 2 ? null : at);
+          }
+          const found = searchedText(db, { owner: OWNER, q: word });
+          assert.deepEqual(found.map((h) => h.memory.id), [row.id]);
+          const pinned = searchedText(db, { owner: OWNER, q: word, pinnedOnly: true });
+          assert.deepEqual(pinned.map((h) => h.memory.id), m.pinned ? [row.id] : []);
+          searchedText(db, { owner: OWNER, q: "", pinnedOnly: true });
+        },
+      ),
+      { seed: 20261201, numRuns: 200 },
     );
   } finally {
     db.close();
