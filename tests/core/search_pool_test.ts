@@ -259,8 +259,8 @@ Deno.test("searches handed to a hung worker ahead of time run on its replacement
     workerUrl: FAULTY_WORKER,
   });
   const stuck = apiError(searches.search({ owner: 1, q: "hang now" }));
-  // One is sent to the busy worker at once, the other waits in the pool's queue; both count
-  // against SEARCH_MAX_QUEUE.
+  // Both are sent to the busy worker at once, to wait in its own queue; both count against
+  // SEARCH_MAX_QUEUE.
   const behind = [
     searches.search({ owner: 1, q: "pelican" }),
     searches.search({ owner: 1, q: "x" }),
