@@ -109,10 +109,12 @@ function handler(deps: CoreDeps): (req: Request) => Promise<Response> {
     }
     if (req.method === "GET" && path === "/search") {
       const owner = Number(url.searchParams.get("owner"));
-      requireUser(deps.db, owner);
-      // The hits as JSON text, answered as the core answers them (core/routes/search.ts).
+      // The hits as JSON text, answered as the core answers them (core/routes/search.ts); the
+      // search checks the owner.
       const hits = await deps.search({ owner, q: url.searchParams.get("q") ?? "" });
-      return new Response(hits, { headers: HEADERS });
+      return hits === null
+        ? json({ detail: "User not found" }, 404)
+        : new Response(hits, { headers: HEADERS });
     }
     if (req.method === "POST" && path === "/memories") return createMemory(deps, await req.json());
     if (req.method === "POST" && path === "/llm_jobs") return createJob(deps, await req.json());

@@ -1,11 +1,11 @@
 /** Existence checks that turn unknown ids into 404s instead of foreign-key 500s. */
 import type { DatabaseSync } from "node:sqlite";
 import { ApiError, notFound } from "../http/errors.ts";
+import { userExists } from "./users.ts";
 
 /** Throw 404 "User not found" unless `userId` exists. */
 export function requireUser(db: DatabaseSync, userId: number): void {
-  const row = db.prepare("SELECT 1 AS x FROM users WHERE telegram_user_id = ?").get(userId);
-  if (!row) throw notFound("User");
+  if (!userExists(db, userId)) throw notFound("User");
 }
 
 /** Throw 404 "Memory not found" unless memory `id` exists; returns its owner. */

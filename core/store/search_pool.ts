@@ -21,9 +21,9 @@ import type { SearchCommand, SearchReply } from "./search_thread.ts";
 /**
  * Runs one search; what routes/search.ts is given (CoreDeps.search). Answers the hits
  * (an array of search_query.ts's SearchHit) as JSON text, the body of GET /search's answer
- * (see search_thread.ts).
+ * (see search_thread.ts), or null when the owner does not exist.
  */
-export type SearchFn = (params: SearchParams) => Promise<string>;
+export type SearchFn = (params: SearchParams) => Promise<string | null>;
 
 /** How searches run: on the main thread or on a pool, and how to stop it. */
 export interface SearchBackend {
@@ -81,7 +81,7 @@ export interface SearchPool extends AsyncDisposable {
 
 interface Job {
   params: SearchParams;
-  resolve(json: string): void;
+  resolve(json: string | null): void;
   reject(err: Error): void;
 }
 
@@ -278,7 +278,7 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
   return {
     search(params) {
       if (closed) return Promise.reject(shuttingDown());
-      return new Promise<string>((resolve, reject) => {
+      return new Promise<string | null>((resolve, reject) => {
         const job = { params, resolve, reject };
         const mayWait = waiting() < maxQueue;
         const slot = slotFor(slots, { mayWait });

@@ -10,6 +10,7 @@ import type { DatabaseSync } from "node:sqlite";
 import { queryAll } from "../db/query.ts";
 import { MEMORY_JSON_EXPR } from "./memory_repo.ts";
 import { ownerTokenId } from "./search_index.ts";
+import { userExists } from "./users.ts";
 import type { z } from "zod";
 import type { searchHitResponse } from "../../shared/response_schemas.ts";
 
@@ -126,7 +127,9 @@ function pinnedMatch(words: string, owner: number): string {
 }
 
 /**
- * Search the owner's confirmed memories. With words: FTS5 MATCH over content and confirmed
+ * Search the owner's confirmed memories; null when there is no such owner (checked in the
+ * search's own read transaction: on a search thread that spares the main thread a statement and
+ * its lock calls, ~3 system calls). With words: FTS5 MATCH over content and confirmed
  * tags, pinned first, then by relevance (`-bm25`, higher is better; newer first on ties), at
  * most {@linkcode SEARCH_LIMIT}. Without words and with `pinnedOnly`: the owner's pinned
  * confirmed memories, newest first, also at most {@linkcode SEARCH_LIMIT}, score 0 (nothing was
@@ -152,20 +155,23 @@ export function searchMemoriesJson(
   db: DatabaseSync,
   params: SearchParams,
   tuning: SearchTuning,
-): string {
-  return inReadTransaction(db, () => search(db, params, tuning));
+): string | null {
+  return inReadTransaction(
+    db,
+    () => userExists(db, params.owner) ? search(db, params, tuning) : null,
+  );
 }
 
 /**
  * {@linkcode searchMemoriesJson}'s hits as objects, for callers that read them rather than send
- * them (tests, the reference comparison).
+ * them (tests, the reference comparison); none for an unknown owner.
  */
 export function searchMemories(
   db: DatabaseSync,
   params: SearchParams,
   tuning: SearchTuning,
 ): SearchHit[] {
-  return JSON.parse(searchMemoriesJson(db, params, tuning)) as SearchHit[];
+  return JSON.parse(searchMemoriesJson(db, params, tuning) ?? "[]") as SearchHit[];
 }
 
 /**

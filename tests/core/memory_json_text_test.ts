@@ -107,6 +107,7 @@ Deno.test("a memory's JSON text from SQLite is JSON.stringify of the memory, for
 /** `params`' search as JSON text, checked against its hits rebuilt by loadMemoryWithTags. */
 function searchedText(db: DatabaseSync, params: SearchParams): { memory: { id: string } }[] {
   const text = searchMemoriesJson(db, params, DEFAULT_SEARCH_TUNING);
+  assert.ok(text !== null, "the owner exists");
   const hits = JSON.parse(text) as { memory: { id: string }; score: number }[];
   const rebuilt = hits.map((h) => ({
     memory: loadMemoryWithTags(db, h.memory.id),

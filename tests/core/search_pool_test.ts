@@ -12,6 +12,7 @@ import { ApiError } from "../../core/http/errors.ts";
 import {
   createSearchPool,
   DEFAULT_SEARCH_TUNING,
+  inlineSearch,
   type SearchPoolOptions,
 } from "../../core/store/search_pool.ts";
 import { searchMemories, type SearchParams } from "../../core/store/search_query.ts";
@@ -42,7 +43,13 @@ function searchQueries(words: string[], count: number): SearchParams[] {
 function databaseFile(dir: string, seed = 0): string {
   const path = join(dir, "memori.db");
   if (seed > 0) seedMemories(path, { count: seed, vocabularySize: 2000 });
-  else openDatabase(path).close();
+  else {
+    // Owner 1 exists and has no memories: its searches answer "[]".
+    using db = openDatabase(path);
+    db.prepare(
+      "INSERT INTO users (telegram_user_id, display_name, is_allowed, created_at) VALUES (1, 'U', 1, ?)",
+    ).run(new Date().toISOString());
+  }
   return path;
 }
 
@@ -153,6 +160,10 @@ Deno.test("GET /search on the pool sees each memory as soon as POST /memories an
     assert.deepEqual(await find(ann, `number${i}`), [res.body.id]);
   }
   assert.equal((await find(ann, "pelican")).length, 20);
+  // An unknown owner is a 404, as on the main thread (the worker checks it).
+  const unknown = await call(core.app, "GET", "/search?owner=803&q=pelican");
+  assert.equal(unknown.status, 404);
+  assert.equal(unknown.body.detail, "User not found");
   // Owner isolation: Bob has no pelicans, and his own memory is his alone.
   assert.deepEqual(await find(bob, "pelican"), []);
   const bobs = await call(core.app, "POST", "/memories", {
@@ -271,6 +282,19 @@ Deno.test("searches handed to a hung worker ahead of time run on its replacement
   // Bounded, so a search the pool lost fails the test rather than hanging it.
   assert.deepEqual(await within(Promise.all(behind), 5000, "the searches behind"), ["[]", "[]"]);
   assert.deepEqual(searches.stats(), { workers: 1, running: 0, queued: 0, replaced: 1 });
+});
+
+Deno.test("a search for an unknown owner answers null, inline and on the pool", async () => {
+  await using tmp = await tempDir("memori_search_pool_");
+  const path = databaseFile(tmp.path);
+  await using searches = pool(path, { size: 1 });
+  assert.equal(await searches.search({ owner: 2, q: "pelican" }), null);
+  assert.equal(await searches.search({ owner: 2, q: "", pinnedOnly: true }), null);
+  assert.equal(await searches.search({ owner: 1, q: "pelican" }), "[]");
+  using db = openDatabase(path);
+  const inline = inlineSearch(db, DEFAULT_SEARCH_TUNING);
+  assert.equal(await inline({ owner: 2, q: "pelican" }), null);
+  assert.equal(await inline({ owner: 1, q: "pelican" }), "[]");
 });
 
 Deno.test("a search the worker cannot run fails with the reason, and the worker stays", async () => {
