@@ -10,6 +10,7 @@
 import type { DatabaseSync } from "node:sqlite";
 import {
   type CoreConfig,
+  DEFAULT_SEARCH_CACHE_MB,
   DEFAULT_SEARCH_CANDIDATE_CAP,
   DEFAULT_SEARCH_MMAP_MB,
 } from "../../shared/config.ts";
@@ -47,6 +48,8 @@ export interface SearchPoolOptions {
   timeoutMs: number;
   /** How much of the file each worker reads through a memory map (SEARCH_MMAP_MB's default). */
   mmapBytes?: number;
+  /** Each worker's page cache (SEARCH_CACHE_MB's default). */
+  cacheBytes?: number;
   /** How the workers rank (SEARCH_CANDIDATE_CAP's default). */
   tuning?: SearchTuning;
   /** Where crashes and timeouts are logged. */
@@ -174,6 +177,7 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
         kind: "open",
         path: databasePath,
         mmapBytes: options.mmapBytes ?? megabytes(DEFAULT_SEARCH_MMAP_MB),
+        cacheBytes: options.cacheBytes ?? megabytes(DEFAULT_SEARCH_CACHE_MB),
         tuning: options.tuning ?? DEFAULT_SEARCH_TUNING,
       } satisfies SearchCommand,
     );
@@ -380,6 +384,7 @@ export function openSearch(
     | "SEARCH_MAX_QUEUE"
     | "SEARCH_TIMEOUT_SECONDS"
     | "SEARCH_MMAP_MB"
+    | "SEARCH_CACHE_MB"
     | "SEARCH_CANDIDATE_CAP"
   >,
   log: Logger,
@@ -395,6 +400,7 @@ export function openSearch(
     maxQueue: config.SEARCH_MAX_QUEUE,
     timeoutMs: config.SEARCH_TIMEOUT_SECONDS * 1000,
     mmapBytes: megabytes(config.SEARCH_MMAP_MB),
+    cacheBytes: megabytes(config.SEARCH_CACHE_MB),
     tuning,
     log,
     workerUrl: options.workerUrl,

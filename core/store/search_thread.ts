@@ -12,7 +12,7 @@ import { searchMemoriesJson, type SearchParams, type SearchTuning } from "./sear
 
 /** A message from the pool to a worker. */
 export type SearchCommand =
-  | { kind: "open"; path: string; mmapBytes: number; tuning: SearchTuning }
+  | { kind: "open"; path: string; mmapBytes: number; cacheBytes: number; tuning: SearchTuning }
   | { kind: "search"; id: number; params: SearchParams }
   | { kind: "close" };
 
@@ -32,7 +32,8 @@ export type SearchReply =
 
 /**
  * Open `path` read-only, reading up to `mmapBytes` of it through a memory map (SEARCH_MMAP_MB;
- * 0 turns the map off). The writer (core/db/open.ts) put the file in WAL mode, so this connection
+ * 0 turns the map off), with a page cache of `cacheBytes` (SEARCH_CACHE_MB; SQLite's 2 MB when
+ * not given). The writer (core/db/open.ts) put the file in WAL mode, so this connection
  * reads the last committed state without blocking the writer or being blocked by it.
  *
  * Why the map: Deno's SQLite is built with SQLITE_ENABLE_MEMORY_MANAGEMENT, which
@@ -45,9 +46,16 @@ export type SearchReply =
  * its whole map once any commit has landed (SQLite's pager, on a changed WAL), so with writes
  * going on each search paid a munmap and page faults (DEFAULT_SEARCH_MMAP_MB in shared/config.ts).
  */
-export function openReadOnly(path: string, options: { mmapBytes: number }): DatabaseSync {
+export function openReadOnly(
+  path: string,
+  options: { mmapBytes: number; cacheBytes?: number },
+): DatabaseSync {
   const db = openConnection(path, { readOnly: true });
   db.exec(`PRAGMA mmap_size = ${Math.trunc(options.mmapBytes)}`);
+  // A negative cache_size is in KiB.
+  if (options.cacheBytes !== undefined) {
+    db.exec(`PRAGMA cache_size = -${Math.max(1, Math.trunc(options.cacheBytes / 1024))}`);
+  }
   return db;
 }
 
@@ -68,7 +76,7 @@ export function searchMessageHandler(
       case "open":
         try {
           open = {
-            db: openReadOnly(data.path, { mmapBytes: data.mmapBytes }),
+            db: openReadOnly(data.path, { mmapBytes: data.mmapBytes, cacheBytes: data.cacheBytes }),
             tuning: data.tuning,
           };
         } catch (err) {

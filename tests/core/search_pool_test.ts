@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import type { DatabaseSync } from "node:sqlite";
 import { call, createUser, makeCore, sanitizeTests } from "../helpers/core_app.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { openDatabase } from "../../core/db/open.ts";
@@ -13,11 +14,16 @@ import {
   createSearchPool,
   DEFAULT_SEARCH_TUNING,
   inlineSearch,
+  openSearch,
   type SearchPoolOptions,
 } from "../../core/store/search_pool.ts";
 import { searchMemories, type SearchParams } from "../../core/store/search_query.ts";
 import { openReadOnly } from "../../core/store/search_thread.ts";
-import { DEFAULT_SEARCH_MMAP_MB } from "../../shared/config.ts";
+import {
+  DEFAULT_SEARCH_CACHE_MB,
+  DEFAULT_SEARCH_MMAP_MB,
+  loadCoreConfig,
+} from "../../shared/config.ts";
 import { SEED_OWNERS, seedMemories, zipf } from "../../bench/seed.ts";
 import { prng } from "../../bench/prng.ts";
 import { silentLogger } from "../../shared/log.ts";
@@ -129,6 +135,52 @@ Deno.test("a search connection reads through a memory map of the size asked", as
     } finally {
       db.close();
     }
+  }
+});
+
+Deno.test("a search connection keeps a page cache of the size asked", async () => {
+  await using tmp = await tempDir("memori_search_pool_");
+  const path = databaseFile(tmp.path);
+  const cacheKib = (db: DatabaseSync) =>
+    (db.prepare("PRAGMA cache_size").get() as { cache_size: number }).cache_size;
+  // SQLite's default (-2000: 2,000 KiB) without the option; a negative size is in KiB.
+  for (const [asked, want] of [[undefined, -2000], [16 << 20, -16384], [1 << 20, -1024]]) {
+    using db = openReadOnly(path, { mmapBytes: 0, cacheBytes: asked });
+    assert.equal(cacheKib(db), want);
+  }
+});
+
+Deno.test("the pool hands its workers SEARCH_MMAP_MB, SEARCH_CACHE_MB and the cap", async () => {
+  await using tmp = await tempDir("memori_search_pool_");
+  const path = databaseFile(tmp.path);
+  const opened = async (options: Partial<SearchPoolOptions>) => {
+    await using searches = pool(path, { ...options, size: 1, workerUrl: FAULTY_WORKER });
+    return JSON.parse((await searches.search({ owner: 1, q: "open settings" }))!);
+  };
+  assert.deepEqual(await opened({}), {
+    mmapBytes: DEFAULT_SEARCH_MMAP_MB << 20,
+    cacheBytes: DEFAULT_SEARCH_CACHE_MB << 20,
+    tuning: DEFAULT_SEARCH_TUNING,
+  });
+  const config = loadCoreConfig({
+    DATABASE_PATH: path,
+    REDIS_URL: "redis://127.0.0.1:1",
+    SEARCH_MMAP_MB: "3",
+    SEARCH_CACHE_MB: "5",
+    SEARCH_CANDIDATE_CAP: "7",
+  });
+  using db = openDatabase(path);
+  const searching = openSearch(db, config, silentLogger, {
+    workerUrl: FAULTY_WORKER,
+  });
+  try {
+    assert.deepEqual(JSON.parse((await searching.search({ owner: 1, q: "open settings" }))!), {
+      mmapBytes: 3 << 20,
+      cacheBytes: 5 << 20,
+      tuning: { candidateCap: 7 },
+    });
+  } finally {
+    await searching.close();
   }
 });
 
