@@ -1,7 +1,7 @@
 /**
- * What the core writes into the search index (memories_fts, migration 013) itself rather than
- * through a trigger: a new confirmed memory's row. Edits, deletions and tag changes are still
- * indexed by the triggers of migration 013.
+ * What the core writes into the search index (memories_fts, migrations 013 and 021) itself rather
+ * than through a trigger: a new confirmed memory's row, and the numbering of the index's rows.
+ * Edits, deletions and tag changes are still indexed by triggers (migration 021's).
  *
  * Why not a trigger: FTS5 writes the terms it holds in memory out as a new segment of the index
  * whenever a savepoint opens, and SQLite opens one (a statement journal) for every INSERT into a
@@ -24,9 +24,28 @@ export function metaTokens(owner: number, pinned: boolean): string {
   return pinned ? `o${id} p${id}` : `o${id}`;
 }
 
+/**
+ * The span of rowids of an owner's part of the search index (migration 021): a memory's index
+ * row is numbered `part * SEARCH_PART_SPAN + rowid`, `part` being the owner's
+ * `search_owners.part`, so one range of rowids holds exactly an owner's memories. 2^40: a
+ * memory's rowid stays below it (a rowid is one more than the largest so far), and parts up to
+ * 2^23 - 1 (8,388,607 owners) fit in SQLite's 64-bit rowids. Migration 021's triggers spell the
+ * same number.
+ */
+export const SEARCH_PART_SPAN = 1099511627776;
+
+/**
+ * SQL for the index rowid of the memory row aliased `m` (its owner's part, plus its rowid): for
+ * joining the index to its memories outside the search, which reads one part at a time.
+ */
+export function indexRowidOf(m: string): string {
+  return `((SELECT part FROM search_owners WHERE owner_user_id = ${m}.owner_user_id) * ` +
+    `${SEARCH_PART_SPAN} + ${m}.rowid)`;
+}
+
 /** A new memory, as {@linkcode indexNewMemory} needs it. */
 export interface NewIndexedMemory {
-  /** The memory's rowid (the index row's rowid). */
+  /** The memory's rowid. */
   rowid: number | bigint;
   /** Its text, if any. */
   content: string | null;
@@ -37,12 +56,26 @@ export interface NewIndexedMemory {
 }
 
 /**
- * Index a memory just inserted as confirmed, in the caller's transaction. A new memory has no
- * tags yet (memory_tags rows need the memory first).
+ * Index a memory just inserted as confirmed, in the caller's transaction, in its owner's part.
+ * A new memory has no tags yet (memory_tags rows need the memory first). Throws when the owner
+ * has no part, which every user is given when created: a memory left out of the index would be
+ * one its owner could never find.
  */
 export function indexNewMemory(db: DatabaseSync, memory: NewIndexedMemory): void {
-  db.prepare("INSERT INTO memories_fts (rowid, content, tags, meta) VALUES (?, ?, '', ?)").run(
-    memory.rowid,
+  const owner = db.prepare("SELECT part FROM search_owners WHERE owner_user_id = ?")
+    .get(memory.owner_user_id) as { part: number } | undefined;
+  if (owner === undefined) {
+    throw new Error(`owner ${memory.owner_user_id} has no part of the search index`);
+  }
+  // VALUES, not INSERT ... SELECT: SQLite gives a statement with a SELECT a statement journal,
+  // and FTS5 writes its pending terms out as a segment at each one (see above).
+  db.prepare(
+    `INSERT INTO memories_fts (rowid, content, tags, meta)
+     VALUES (? * ${SEARCH_PART_SPAN} + ?, ?, '', ?)`,
+  ).run(
+    // As integers: node:sqlite binds a number as a double, and a part's rowids pass 2^53.
+    BigInt(owner.part),
+    BigInt(memory.rowid),
     memory.content ?? "",
     metaTokens(memory.owner_user_id, memory.is_pinned === 1),
   );

@@ -9,8 +9,8 @@
 import type { DatabaseSync } from "node:sqlite";
 import { queryAll } from "../db/query.ts";
 import { MEMORY_JSON_EXPR } from "./memory_repo.ts";
-import { ownerTokenId } from "./search_index.ts";
-import { userExists } from "./users.ts";
+import { ownerTokenId, SEARCH_PART_SPAN } from "./search_index.ts";
+import { searchPart } from "./users.ts";
 import type { z } from "zod";
 import type { searchHitResponse } from "../../shared/response_schemas.ts";
 
@@ -120,7 +120,7 @@ function wordsMatch(words: string): string {
  * The owner's pinned memories matching the words, as one MATCH: the `p<owner>` token of
  * migration 013 (a minus sign written as `n`). Its list is as short as the owner's pinned
  * memories, so counting it for bm25 costs little; the `o<owner>` token of all the owner's
- * memories is no longer used (see {@linkcode searchMemories}).
+ * memories is no longer used (see {@linkcode searchMemoriesJson}).
  */
 function pinnedMatch(words: string, owner: number): string {
   return `meta : "p${ownerTokenId(owner)}" AND ${wordsMatch(words)}`;
@@ -137,14 +137,16 @@ function pinnedMatch(words: string, owner: number): string {
  * body of GET /search's answer: only the results' rows are loaded, with their tags, as JSON text
  * SQLite writes, in one query ({@linkcode loadRows}).
  *
- * The owner filter is a join on `memories` by rowid, not part of the MATCH: bm25 counts the
- * documents of every phrase of the MATCH on each ranked query, and the owner phrase (the
- * `o<owner>` token of migration 013, still written but no longer read) made every search pay a
- * pass over the owner's whole list, i.e. the whole store for a single user. Its bm25 weight was
- * 0, so scores are the same without it; a search now costs in proportion to the matches of its
- * words. The pinned subset keeps its `p<owner>` token, whose list is short
- * ({@linkcode pinnedMatch}). bm25 costs about a microsecond per ranked row, so one query ranks
- * the owner's newest
+ * The owner filter is a range of the index's rowids: each owner's memories are numbered in a
+ * part of their own (migration 021, {@linkcode SEARCH_PART_SPAN}), which FTS5 reads directly.
+ * It was first a phrase of the MATCH (the `o<owner>` token of migration 013, still written but
+ * no longer read), whose documents bm25 counts on every ranked query: a pass over the owner's
+ * whole list, i.e. the whole store for a single user. Then it was a lookup of every match in
+ * idx_memories_owner, every owner's matches of the words: a common-word search at 100,000
+ * memories 5.7-7.4 -> 3.2-4.7 ms in-process (a slow phase of the VM; README, Limits). Scores do
+ * not depend on rowids, so they are the same; a search costs in proportion to its owner's matches of its words. The pinned subset
+ * keeps its `p<owner>` token, whose list is short ({@linkcode pinnedMatch}). bm25 costs about
+ * a microsecond per ranked row, so one query ranks the owner's newest
  * `candidateCap` matches (all of them for most owners and queries). When those are fewer than
  * the best matches it keeps, the rows loaded for the answer say which are pinned; otherwise
  * pinned matches are found without ranking, and only pinned matches older than the ranked ones
@@ -156,10 +158,10 @@ export function searchMemoriesJson(
   params: SearchParams,
   tuning: SearchTuning,
 ): string | null {
-  return inReadTransaction(
-    db,
-    () => userExists(db, params.owner) ? search(db, params, tuning) : null,
-  );
+  return inReadTransaction(db, () => {
+    const part = searchPart(db, params.owner);
+    return part === null ? null : search(db, { ...params, part }, tuning);
+  });
 }
 
 /**
@@ -189,7 +191,18 @@ function inReadTransaction<T>(db: DatabaseSync, fn: () => T): T {
   }
 }
 
-function search(db: DatabaseSync, params: SearchParams, tuning: SearchTuning): string {
+/** A search's parameters with its owner's part of the index. */
+interface OwnerSearch extends SearchParams {
+  /** The owner's search_owners.part. */
+  part: number;
+}
+
+/** The first rowid of `part` in the index, as SQLite's 64-bit integer. */
+function partBase(part: number): bigint {
+  return BigInt(part) * BigInt(SEARCH_PART_SPAN);
+}
+
+function search(db: DatabaseSync, params: OwnerSearch, tuning: SearchTuning): string {
   const q = (params.q ?? "").trim();
   const pinnedOnly = params.pinnedOnly === true;
   if (q === "") {
@@ -207,13 +220,10 @@ function search(db: DatabaseSync, params: SearchParams, tuning: SearchTuning): s
   const words = buildMatchQuery(q);
   if (words === null) return "[]";
   const { candidateCap } = tuning;
-  const pinnedOnes = pinnedMatch(words, params.owner);
+  const base = partBase(params.part);
+  const pinnedOnes = { match: pinnedMatch(words, params.owner), base };
   if (pinnedOnly) return load(db, rankAll(db, pinnedOnes, SEARCH_LIMIT));
-  const ranked = rankNewest(db, {
-    match: wordsMatch(words),
-    owner: params.owner,
-    cap: candidateCap,
-  });
+  const ranked = rankNewest(db, { match: wordsMatch(words), base, cap: candidateCap });
   // Fewer rows than either limit of rankNewest: these are all the owner's matches, the pinned
   // ones among them, and their rows say which (the index holds confirmed memories only, with
   // the `p` token exactly when pinned). Matching the `p<owner>` list as well cost a rare-word
@@ -226,10 +236,10 @@ function search(db: DatabaseSync, params: SearchParams, tuning: SearchTuning): s
  * The owner's pinned matches first, then the rest of `ranked`, at most SEARCH_LIMIT, for a
  * search with more matches than `ranked` holds. `pinnedOnes` is the MATCH of the pinned ones.
  */
-function pinnedFirst(db: DatabaseSync, ranked: Ranked[], pinnedOnes: string): Ranked[] {
+function pinnedFirst(db: DatabaseSync, ranked: Ranked[], pinnedOnes: PartMatch): Ranked[] {
   const pinned = new Set(
-    (db.prepare("SELECT rowid AS rid FROM memories_fts WHERE memories_fts MATCH ?")
-      .all(pinnedOnes) as { rid: number }[]).map((r) => r.rid),
+    (db.prepare(`SELECT rowid - ?2 AS rid FROM memories_fts WHERE ${IN_PART}`)
+      .all(pinnedOnes.match, pinnedOnes.base) as { rid: number }[]).map((r) => r.rid),
   );
   if (pinned.size === 0) return ranked.slice(0, SEARCH_LIMIT);
   let first = ranked.filter((r) => pinned.has(r.rid));
@@ -252,38 +262,43 @@ const RANKED = 2 * SEARCH_LIMIT;
 // bm25 column weights: content, tags, and 0 for the meta column (the pinned token).
 const BM25 = "-bm25(memories_fts, 1.0, 1.0, 0.0)";
 
-// The owner's matches: the FTS table drives the join, each match looked up as (owner, rowid) in
-// idx_memories_owner. Left to itself SQLite looks each one up in the table by rowid: its rows
-// hold the content, so on a store larger than the page cache nearly every match was a page read
-// (a common word at 100,000 memories: 9.2 ms for this query, against 2.0 ms through the index,
-// whose pages stay cached). The same rows either way.
-const OWNER_MATCHES = `FROM memories_fts
-  JOIN memories m INDEXED BY idx_memories_owner ON m.rowid = memories_fts.rowid
-  WHERE memories_fts MATCH ? AND m.owner_user_id = ?`;
+/** A MATCH within an owner's part of the index: rowids from `base` on. */
+interface PartMatch {
+  /** The MATCH expression. */
+  match: string;
+  /** The part's first rowid ({@linkcode partBase}). */
+  base: bigint;
+}
 
-/** Every match of `match`, ranked, best `limit`. */
-function rankAll(db: DatabaseSync, match: string, limit: number): Ranked[] {
+// Matches of ?1 in the part starting at ?2: FTS5 takes the rowid bounds as part of its query,
+// so it reads only that part of each word's list. Rowids are selected as `rowid - ?2`, the
+// memory's own rowid.
+const IN_PART = `memories_fts MATCH ?1
+  AND memories_fts.rowid >= ?2 AND memories_fts.rowid < ?2 + ${SEARCH_PART_SPAN}`;
+
+/** Every match of `m` in its part, ranked, best `limit`. */
+function rankAll(db: DatabaseSync, m: PartMatch, limit: number): Ranked[] {
   return toRanked(
     db.prepare(
-      `SELECT rowid AS rid, ${BM25} AS score FROM memories_fts WHERE memories_fts MATCH ?
-       ORDER BY score DESC, rid DESC LIMIT ?`,
-    ).all(match, limit),
+      `SELECT rowid - ?2 AS rid, ${BM25} AS score FROM memories_fts WHERE ${IN_PART}
+       ORDER BY score DESC, rid DESC LIMIT ?3`,
+    ).all(m.match, m.base, limit),
   );
 }
 
 /**
  * The owner's newest `cap` matches, ranked, best first (twice the limit: the caller drops the
- * pinned ones, which it puts first). FTS5 walks its matches newest rowid first and stops once
- * `cap` of them are the owner's, so bm25 runs at most `cap` times.
+ * pinned ones, which it puts first). FTS5 walks the part's matches newest rowid first and stops
+ * after `cap` of them, so bm25 runs at most `cap` times.
  */
-function rankNewest(db: DatabaseSync, p: { match: string; owner: number; cap: number }): Ranked[] {
+function rankNewest(db: DatabaseSync, p: PartMatch & { cap: number }): Ranked[] {
   return toRanked(
     db.prepare(
       `SELECT rid, score FROM (
-         SELECT memories_fts.rowid AS rid, ${BM25} AS score ${OWNER_MATCHES}
-         ORDER BY memories_fts.rowid DESC LIMIT ?)
+         SELECT memories_fts.rowid - ?2 AS rid, ${BM25} AS score FROM memories_fts
+         WHERE ${IN_PART} ORDER BY memories_fts.rowid DESC LIMIT ?3)
        ORDER BY score DESC, rid DESC LIMIT ${RANKED}`,
-    ).all(p.match, p.owner, p.cap),
+    ).all(p.match, p.base, p.cap),
   );
 }
 
