@@ -161,14 +161,15 @@ Deno.test("tag lookups of the search-index triggers use the primary key, not eve
   assert.doesNotMatch(expiry, /TEMP B-TREE/);
 });
 
-Deno.test("a new text memory is written to two indexes; pinned, pending and image ones have theirs", () => {
+Deno.test("a new text memory is written to one index; pinned, pending and image ones have theirs", () => {
   using db = openDatabase(":memory:");
   const plan = (sql: string) => queryPlan(db, sql);
-  // Every index on memories is written by each insert unless it is partial (migration 016).
+  // Every index on memories is written by each insert unless it is partial (migration 016);
+  // the owner's, read only by the search's owner filter, went with it (migration 021).
   const full = db.prepare(
     "SELECT name FROM pragma_index_list('memories') WHERE partial = 0 ORDER BY name",
   ).all().map((r) => String(r.name));
-  assert.deepEqual(full, ["idx_memories_owner", "sqlite_autoindex_memories_1"]);
+  assert.deepEqual(full, ["sqlite_autoindex_memories_1"]);
   // An owner's pinned memories, newest first (core/store/search_query.ts), in index order.
   const pinned = plan(
     "SELECT m.id FROM memories m WHERE m.owner_user_id = ? AND m.is_pinned = 1 " +
