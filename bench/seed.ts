@@ -6,7 +6,6 @@
  * from a seeded PRNG, so every run indexes the same corpus and asks the same queries.
  */
 import { openDatabase, transaction } from "../core/db/open.ts";
-import { SEARCH_PART_SPAN } from "../core/store/search_index.ts";
 import { prng } from "./prng.ts";
 
 // Frequent words of personal notes first, so the head of the distribution reads like notes.
@@ -198,17 +197,11 @@ export function seedMemories(databasePath: string, options: SeedOptions): SeedRe
         }
         if (i % 10 === 0) sampleIds.push(id);
       }
-      // `+status`: look tags up by memory id (the primary key), whatever other index exists.
+      // The rows the index's triggers write (migration 021's view).
       db.exec("DELETE FROM memories_fts");
       db.exec(
         `INSERT INTO memories_fts (rowid, content, tags, meta)
-         SELECT s.part * ${SEARCH_PART_SPAN} + m.rowid, coalesce(m.content, ''),
-                coalesce((SELECT group_concat(t.tag, ' ') FROM memory_tags t
-                          WHERE t.memory_id = m.id AND +t.status = 'confirmed'), ''),
-                'o' || replace(m.owner_user_id, '-', 'n') ||
-                CASE WHEN m.is_pinned THEN ' p' || replace(m.owner_user_id, '-', 'n') ELSE '' END
-         FROM memories m JOIN search_owners s ON s.owner_user_id = m.owner_user_id
-         WHERE m.status = 'confirmed'`,
+         SELECT fts_rowid, content, tags, meta FROM memories_fts_rows`,
       );
       for (const t of triggers) db.exec(t.sql);
     });

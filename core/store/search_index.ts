@@ -34,15 +34,6 @@ export function metaTokens(owner: number, pinned: boolean): string {
  */
 export const SEARCH_PART_SPAN = 1099511627776;
 
-/**
- * SQL for the index rowid of the memory row aliased `m` (its owner's part, plus its rowid): for
- * joining the index to its memories outside the search, which reads one part at a time.
- */
-export function indexRowidOf(m: string): string {
-  return `((SELECT part FROM search_owners WHERE owner_user_id = ${m}.owner_user_id) * ` +
-    `${SEARCH_PART_SPAN} + ${m}.rowid)`;
-}
-
 /** A new memory, as {@linkcode indexNewMemory} needs it. */
 export interface NewIndexedMemory {
   /** The memory's rowid. */

@@ -145,12 +145,19 @@ Deno.test("tag lookups of the search-index triggers use the primary key, not eve
       "WHERE t.memory_id = ? AND t.status = 'confirmed'",
   );
   assert.match(triggerLookup, /USING INDEX sqlite_autoindex_memory_tags_1 \(memory_id=\?\)/);
+  // Since 021 the triggers read an index row from the view memories_fts_rows, which looks the
+  // tags up the same way, by the memory's id.
+  const rowLookup = plan("SELECT tags FROM memories_fts_rows WHERE memory_id = ?");
+  assert.match(rowLookup, /USING INDEX sqlite_autoindex_memory_tags_1 \(memory_id=\?\)/);
+  assert.match(rowLookup, /USING INDEX sqlite_autoindex_memories_1 \(id=\?\)/);
   const triggers = db.prepare(
-    "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%memory_tags t%'",
+    "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND sql LIKE '%INSERT INTO memories_fts%'",
   ).all().map((r) => String(r.sql));
   // Five in 013; a new memory is indexed by the core since 015 (core/store/search_index.ts).
-  assert.ok(triggers.length >= 4, "the triggers still look tags up this way");
-  for (const sql of triggers) assert.match(sql, /t\.memory_id = \w+\.(id|memory_id)/);
+  assert.equal(triggers.length, 4);
+  for (const sql of triggers) {
+    assert.match(sql, /FROM memories_fts_rows WHERE memory_id = \w+\.(id|memory_id)/);
+  }
   // The scheduler's expiry of old suggestions pages through the suggestions alone.
   const expiry = plan(
     "SELECT memory_id, tag, suggested_at FROM memory_tags WHERE status = 'suggested' " +

@@ -10,7 +10,6 @@ import { schemaVersion } from "../../core/db/migrate.ts";
 import { MIGRATIONS } from "../../core/db/migrations/mod.ts";
 import { republishOnce } from "../../core/background/republisher.ts";
 import { runSchedulerOnce } from "../../core/background/scheduler.ts";
-import { indexRowidOf } from "../../core/store/search_index.ts";
 
 await sanitizeTests();
 
@@ -118,8 +117,8 @@ Deno.test(
       // The rebuilt index holds content and confirmed tags only.
       const hits = (q: string) =>
         core.db.prepare(
-          `SELECT m.id FROM memories_fts f JOIN memories m ON f.rowid = ${indexRowidOf("m")}
-           WHERE memories_fts MATCH ?`,
+          `SELECT r.memory_id AS id FROM memories_fts f
+           JOIN memories_fts_rows r ON f.rowid = r.fts_rowid WHERE memories_fts MATCH ?`,
         ).all(q).map((r) => r.id).sort();
       assert.deepEqual(hits("milk"), [IDS.milk, IDS.other].sort());
       assert.deepEqual(hits("groceries"), [IDS.milk]);

@@ -8,7 +8,7 @@ import type { DatabaseSync } from "node:sqlite";
 import { openDatabase } from "../../core/db/open.ts";
 import { groupCommit } from "../../core/db/group_commit.ts";
 import { insertMemory, type NewMemory } from "../../core/store/memory_repo.ts";
-import { indexRowidOf, metaTokens } from "../../core/store/search_index.ts";
+import { metaTokens } from "../../core/store/search_index.ts";
 import { searchMemories } from "../../core/store/search_query.ts";
 import { newRowId } from "../../core/store/row_id.ts";
 import { DEFAULT_SEARCH_TUNING } from "../../core/store/search_pool.ts";
@@ -43,7 +43,7 @@ function memory(owner: number, content: string, status: "confirmed" | "pending")
 const indexRow = (db: DatabaseSync, id: string) =>
   db.prepare(
     `SELECT f.content, f.tags, f.meta FROM memories_fts f
-     JOIN memories m ON f.rowid = ${indexRowidOf("m")} WHERE m.id = ?`,
+     JOIN memories_fts_rows r ON f.rowid = r.fts_rowid WHERE r.memory_id = ?`,
   ).get(id);
 
 Deno.test("a new confirmed memory is indexed as the triggers index a changed one", () => {

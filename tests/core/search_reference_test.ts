@@ -13,7 +13,6 @@ import { buildMatchQuery, SEARCH_LIMIT, searchMemories } from "../../core/store/
 import { SEED_OWNERS, seedMemories } from "../../bench/seed.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 import { DEFAULT_SEARCH_TUNING } from "../../core/store/search_pool.ts";
-import { indexRowidOf } from "../../core/store/search_index.ts";
 
 Deno.test.sanitizer({ ops: true, resources: true });
 
@@ -28,12 +27,13 @@ function matchOf(q: string): string {
   return `{content tags} : (${buildMatchQuery(q)})`;
 }
 
+// Each index row's memory, through the view of migration 021.
+const OWNER_ROWS = `JOIN memories_fts_rows r ON memories_fts.rowid = r.fts_rowid
+  JOIN memories m ON m.id = r.memory_id`;
+
 function ownerMatches(db: Db, q: string, owner: number): number {
   return (db.prepare(
-    `SELECT count(*) AS n FROM memories_fts JOIN memories m ON memories_fts.rowid = ${
-      indexRowidOf("m")
-    }
-     WHERE memories_fts MATCH ? AND m.owner_user_id = ?`,
+    `SELECT count(*) AS n FROM memories_fts ${OWNER_ROWS} WHERE memories_fts MATCH ? AND m.owner_user_id = ?`,
   ).get(matchOf(q), owner) as { n: number }).n;
 }
 
@@ -41,7 +41,7 @@ function reference(db: Db, q: string, owner: number): Expected[] {
   const match = matchOf(q);
   return db.prepare(
     `SELECT m.id AS id, -bm25(memories_fts, 1.0, 1.0, 0.0) AS score
-     FROM memories_fts JOIN memories m ON memories_fts.rowid = ${indexRowidOf("m")}
+     FROM memories_fts ${OWNER_ROWS}
      WHERE memories_fts MATCH ? AND m.owner_user_id = ?
      ORDER BY m.is_pinned DESC, score DESC, m.rowid DESC LIMIT ?`,
   ).all(match, owner, SEARCH_LIMIT) as unknown as Expected[];

@@ -28,6 +28,20 @@ CREATE TRIGGER users_search_owner AFTER INSERT ON users BEGIN
     VALUES (new.telegram_user_id, (SELECT coalesce(max(part), 0) + 1 FROM search_owners));
 END;
 
+-- An index row as the triggers and the rebuild below write it, in one place: the rowid in the
+-- owner's part, the text, the confirmed tags and the owner's tokens (core/store/search_index.ts
+-- writes the same row for a new memory). `+t.status`: tags are looked up by memory id, the
+-- primary key, whatever other index exists.
+CREATE VIEW memories_fts_rows AS
+SELECT m.id AS memory_id, s.part * 1099511627776 + m.rowid AS fts_rowid,
+       coalesce(m.content, '') AS content,
+       coalesce((SELECT group_concat(t.tag, ' ') FROM memory_tags t
+                 WHERE t.memory_id = m.id AND +t.status = 'confirmed'), '') AS tags,
+       'o' || replace(m.owner_user_id, '-', 'n') ||
+       CASE WHEN m.is_pinned THEN ' p' || replace(m.owner_user_id, '-', 'n') ELSE '' END AS meta
+FROM memories m JOIN search_owners s ON s.owner_user_id = m.owner_user_id
+WHERE m.status = 'confirmed';
+
 DROP TRIGGER IF EXISTS memories_fts_after_delete;
 DROP TRIGGER IF EXISTS memories_fts_after_update;
 DROP TRIGGER IF EXISTS memory_tags_fts_after_insert;
@@ -42,13 +56,7 @@ CREATE VIRTUAL TABLE memories_fts USING fts5(
 );
 
 INSERT INTO memories_fts (rowid, content, tags, meta)
-SELECT s.part * 1099511627776 + m.rowid, coalesce(m.content, ''),
-       coalesce((SELECT group_concat(t.tag, ' ') FROM memory_tags t
-                 WHERE t.memory_id = m.id AND t.status = 'confirmed'), ''),
-       'o' || replace(m.owner_user_id, '-', 'n') ||
-       CASE WHEN m.is_pinned THEN ' p' || replace(m.owner_user_id, '-', 'n') ELSE '' END
-FROM memories m JOIN search_owners s ON s.owner_user_id = m.owner_user_id
-WHERE m.status = 'confirmed';
+SELECT fts_rowid, content, tags, meta FROM memories_fts_rows;
 -- One transaction's inserts leave the index in many segments (14 at 100,000 memories), each
 -- looked up by every search until FTS5's merges catch up: rare-word searches ~1.5x slower.
 -- Merging them now costs ~0.3 s at 100,000 memories against ~4.5 s for the rebuild.
@@ -66,52 +74,26 @@ AFTER UPDATE OF content, status, is_pinned, owner_user_id ON memories BEGIN
         (SELECT part FROM search_owners WHERE owner_user_id = old.owner_user_id)
         * 1099511627776 + old.rowid;
     INSERT INTO memories_fts (rowid, content, tags, meta)
-    SELECT s.part * 1099511627776 + new.rowid, coalesce(new.content, ''),
-           coalesce((SELECT group_concat(t.tag, ' ') FROM memory_tags t
-                     WHERE t.memory_id = new.id AND t.status = 'confirmed'), ''),
-           'o' || replace(new.owner_user_id, '-', 'n') ||
-           CASE WHEN new.is_pinned THEN ' p' || replace(new.owner_user_id, '-', 'n') ELSE '' END
-    FROM search_owners s WHERE s.owner_user_id = new.owner_user_id AND new.status = 'confirmed';
+    SELECT fts_rowid, content, tags, meta FROM memories_fts_rows WHERE memory_id = new.id;
 END;
 
 CREATE TRIGGER memory_tags_fts_after_insert AFTER INSERT ON memory_tags BEGIN
     DELETE FROM memories_fts WHERE rowid =
-        (SELECT s.part * 1099511627776 + m.rowid FROM memories m
-         JOIN search_owners s ON s.owner_user_id = m.owner_user_id WHERE m.id = new.memory_id);
+        (SELECT fts_rowid FROM memories_fts_rows WHERE memory_id = new.memory_id);
     INSERT INTO memories_fts (rowid, content, tags, meta)
-    SELECT s.part * 1099511627776 + m.rowid, coalesce(m.content, ''),
-           coalesce((SELECT group_concat(t.tag, ' ') FROM memory_tags t
-                     WHERE t.memory_id = m.id AND t.status = 'confirmed'), ''),
-           'o' || replace(m.owner_user_id, '-', 'n') ||
-           CASE WHEN m.is_pinned THEN ' p' || replace(m.owner_user_id, '-', 'n') ELSE '' END
-    FROM memories m JOIN search_owners s ON s.owner_user_id = m.owner_user_id
-    WHERE m.id = new.memory_id AND m.status = 'confirmed';
+    SELECT fts_rowid, content, tags, meta FROM memories_fts_rows WHERE memory_id = new.memory_id;
 END;
 
 CREATE TRIGGER memory_tags_fts_after_update AFTER UPDATE ON memory_tags BEGIN
     DELETE FROM memories_fts WHERE rowid =
-        (SELECT s.part * 1099511627776 + m.rowid FROM memories m
-         JOIN search_owners s ON s.owner_user_id = m.owner_user_id WHERE m.id = new.memory_id);
+        (SELECT fts_rowid FROM memories_fts_rows WHERE memory_id = new.memory_id);
     INSERT INTO memories_fts (rowid, content, tags, meta)
-    SELECT s.part * 1099511627776 + m.rowid, coalesce(m.content, ''),
-           coalesce((SELECT group_concat(t.tag, ' ') FROM memory_tags t
-                     WHERE t.memory_id = m.id AND t.status = 'confirmed'), ''),
-           'o' || replace(m.owner_user_id, '-', 'n') ||
-           CASE WHEN m.is_pinned THEN ' p' || replace(m.owner_user_id, '-', 'n') ELSE '' END
-    FROM memories m JOIN search_owners s ON s.owner_user_id = m.owner_user_id
-    WHERE m.id = new.memory_id AND m.status = 'confirmed';
+    SELECT fts_rowid, content, tags, meta FROM memories_fts_rows WHERE memory_id = new.memory_id;
 END;
 
 CREATE TRIGGER memory_tags_fts_after_delete AFTER DELETE ON memory_tags BEGIN
     DELETE FROM memories_fts WHERE rowid =
-        (SELECT s.part * 1099511627776 + m.rowid FROM memories m
-         JOIN search_owners s ON s.owner_user_id = m.owner_user_id WHERE m.id = old.memory_id);
+        (SELECT fts_rowid FROM memories_fts_rows WHERE memory_id = old.memory_id);
     INSERT INTO memories_fts (rowid, content, tags, meta)
-    SELECT s.part * 1099511627776 + m.rowid, coalesce(m.content, ''),
-           coalesce((SELECT group_concat(t.tag, ' ') FROM memory_tags t
-                     WHERE t.memory_id = m.id AND t.status = 'confirmed'), ''),
-           'o' || replace(m.owner_user_id, '-', 'n') ||
-           CASE WHEN m.is_pinned THEN ' p' || replace(m.owner_user_id, '-', 'n') ELSE '' END
-    FROM memories m JOIN search_owners s ON s.owner_user_id = m.owner_user_id
-    WHERE m.id = old.memory_id AND m.status = 'confirmed';
+    SELECT fts_rowid, content, tags, meta FROM memories_fts_rows WHERE memory_id = old.memory_id;
 END;
