@@ -53,6 +53,21 @@ const text = fc.array(fc.oneof(fc.constantFrom(...ODD), fc.string({ unit: "graph
   maxLength: 8,
 }).map((parts) => parts.join("").replaceAll("\0", ""));
 
+/** Pin memory `id` or not, and give it `tags`: every other one confirmed, the rest pending. */
+function pinAndTag(
+  db: DatabaseSync,
+  id: string,
+  m: { pinned: boolean; tags: string[]; at: string },
+): void {
+  db.prepare("UPDATE memories SET is_pinned = ? WHERE id = ?").run(m.pinned ? 1 : 0, id);
+  for (const [i, tag] of m.tags.entries()) {
+    db.prepare(
+      `INSERT INTO memory_tags (memory_id, tag, status, suggested_at, confirmed_at)
+       VALUES (?, ?, ?, ?, ?)`,
+    ).run(id, tag, i % 2 ? "pending" : "confirmed", m.at, i % 2 ? null : m.at);
+  }
+}
+
 Deno.test("a memory's JSON text from SQLite is JSON.stringify of the memory, for any text", () => {
   const db = store();
   try {
@@ -80,16 +95,7 @@ Deno.test("a memory's JSON text from SQLite is JSON.stringify of the memory, for
             pending_expires_at: m.pending ? at : null,
             at,
           });
-          db.prepare("UPDATE memories SET is_pinned = ? WHERE id = ?").run(
-            m.pinned ? 1 : 0,
-            row.id,
-          );
-          for (const [i, tag] of m.tags.entries()) {
-            db.prepare(
-              `INSERT INTO memory_tags (memory_id, tag, status, suggested_at, confirmed_at)
-               VALUES (?, ?, ?, ?, ?)`,
-            ).run(row.id, tag, i % 2 ? "pending" : "confirmed", at, i % 2 ? null : at);
-          }
+          pinAndTag(db, row.id, { ...m, at });
           const built = loadMemoryWithTags(db, row.id);
           assert.ok(built !== null);
           assert.equal(built.is_pinned, m.pinned);
@@ -145,16 +151,7 @@ Deno.test("a search's JSON text is JSON.stringify of its hits, for any text", ()
             pending_expires_at: null,
             at,
           });
-          db.prepare("UPDATE memories SET is_pinned = ? WHERE id = ?").run(
-            m.pinned ? 1 : 0,
-            row.id,
-          );
-          for (const [i, tag] of m.tags.entries()) {
-            db.prepare(
-              `INSERT INTO memory_tags (memory_id, tag, status, suggested_at, confirmed_at)
-               VALUES (?, ?, ?, ?, ?)`,
-            ).run(row.id, tag, i % 2 ? "pending" : "confirmed", at, i % 2 ? null : at);
-          }
+          pinAndTag(db, row.id, { ...m, at });
           const found = searchedText(db, { owner: OWNER, q: word });
           assert.deepEqual(found.map((h) => h.memory.id), [row.id]);
           const pinned = searchedText(db, { owner: OWNER, q: word, pinnedOnly: true });

@@ -10,7 +10,7 @@ import { groupCommit } from "../../core/db/group_commit.ts";
 import { insertMemory, type NewMemory } from "../../core/store/memory_repo.ts";
 import { metaTokens } from "../../core/store/search_index.ts";
 import { searchMemories } from "../../core/store/search_query.ts";
-import { newRowId } from "../../core/store/row_id.ts";
+import { newMemory } from "../helpers/fixtures.ts";
 import { DEFAULT_SEARCH_TUNING } from "../../core/store/search_pool.ts";
 
 const OWNERS = [1001, -100123];
@@ -26,18 +26,7 @@ function store(): DatabaseSync {
 }
 
 function memory(owner: number, content: string, status: "confirmed" | "pending"): NewMemory {
-  return {
-    id: newRowId(),
-    owner_user_id: owner,
-    source_chat_id: null,
-    source_message_id: null,
-    content,
-    media_type: status === "pending" ? "image" : null,
-    media_file_id: null,
-    status,
-    pending_expires_at: null,
-    at: new Date().toISOString(),
-  };
+  return newMemory(owner, content, { status });
 }
 
 const indexRow = (db: DatabaseSync, id: string) =>

@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import type { DatabaseSync } from "node:sqlite";
 import { openDatabase } from "../../core/db/open.ts";
 import { migrate } from "../../core/db/migrate.ts";
-import { insertMemory, type NewMemory } from "../../core/store/memory_repo.ts";
+import { insertMemory } from "../../core/store/memory_repo.ts";
+import { newMemory } from "../helpers/fixtures.ts";
 import { buildMatchQuery, searchMemories } from "../../core/store/search_query.ts";
 import { SEARCH_PART_SPAN } from "../../core/store/search_index.ts";
 import { newRowId } from "../../core/store/row_id.ts";
@@ -111,20 +112,7 @@ Deno.test("an upgraded file answers every search as before, scores included", ()
   for (const s of spans) assert.deepEqual([s.lo, s.hi], [parts.get(s.owner), parts.get(s.owner)]);
 });
 
-function confirmed(owner: number, content: string): NewMemory {
-  return {
-    id: newRowId(),
-    owner_user_id: owner,
-    source_chat_id: null,
-    source_message_id: null,
-    content,
-    media_type: null,
-    media_file_id: null,
-    status: "confirmed",
-    pending_expires_at: null,
-    at: new Date().toISOString(),
-  };
-}
+const confirmed = (owner: number, content: string) => newMemory(owner, content);
 
 const ids = (db: DatabaseSync, owner: number, q: string) =>
   searchMemories(db, { owner, q }, DEFAULT_SEARCH_TUNING).map((h) => h.memory.id);

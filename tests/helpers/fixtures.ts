@@ -1,6 +1,7 @@
 /** Small fixtures the core tests share: a core on a movable clock, memories, row counts. */
 import { makeCore, type TestCore } from "./core_app.ts";
-import { insertMemory as insertMemoryRow } from "../../core/store/memory_repo.ts";
+import { insertMemory as insertMemoryRow, type NewMemory } from "../../core/store/memory_repo.ts";
+import { newRowId } from "../../core/store/row_id.ts";
 
 /** The instant the fixture memories are stamped with. */
 export const FIXTURE_T0 = "2026-03-01T00:00:00.000Z";
@@ -17,20 +18,31 @@ export async function coreAt(iso: string): Promise<TestCore & { time: { now: Dat
  * that only point at memories (so they do not depend on the memories router). Returns its id.
  */
 export function insertMemory(core: TestCore, owner: number, content = "a memory"): string {
-  const id = crypto.randomUUID();
-  insertMemoryRow(core.db, {
-    id,
+  return insertMemoryRow(core.db, newMemory(owner, content, { at: FIXTURE_T0 })).id;
+}
+
+/**
+ * A new text memory of `owner` for the store's insertMemory: confirmed unless told (a pending
+ * one is an image's, as only images wait), stamped now unless told.
+ */
+export function newMemory(
+  owner: number,
+  content: string,
+  options: { status?: "confirmed" | "pending"; at?: string } = {},
+): NewMemory {
+  const status = options.status ?? "confirmed";
+  return {
+    id: newRowId(),
     owner_user_id: owner,
     source_chat_id: null,
     source_message_id: null,
     content,
-    media_type: null,
+    media_type: status === "pending" ? "image" : null,
     media_file_id: null,
-    status: "confirmed",
+    status,
     pending_expires_at: null,
-    at: FIXTURE_T0,
-  });
-  return id;
+    at: options.at ?? new Date().toISOString(),
+  };
 }
 
 /** The `n` column of a `SELECT count(*) AS n ...` query. */
