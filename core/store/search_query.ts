@@ -144,10 +144,10 @@ function pinnedMatch(words: string, owner: number): string {
  * whole list, i.e. the whole store for a single user. Then it was a lookup of every match in
  * idx_memories_owner, every owner's matches of the words: a common-word search at 100,000
  * memories 5.7-7.4 -> 3.2-4.7 ms in-process (a slow phase of the VM; README, Limits). Scores do
- * not depend on rowids, so they are the same; a search costs in proportion to its owner's matches of its words. The pinned subset
- * keeps its `p<owner>` token, whose list is short ({@linkcode pinnedMatch}). bm25 costs about
- * a microsecond per ranked row, so one query ranks the owner's newest
- * `candidateCap` matches (all of them for most owners and queries). When those are fewer than
+ * not depend on rowids, so they are the same; a search costs in proportion to its owner's
+ * matches of its words. The pinned subset keeps its `p<owner>` token, whose list is short
+ * ({@linkcode pinnedMatch}). bm25 costs about a microsecond per ranked row, so one query ranks
+ * the owner's newest `candidateCap` matches (all of them for most owners and queries). When those are fewer than
  * the best matches it keeps, the rows loaded for the answer say which are pinned; otherwise
  * pinned matches are found without ranking, and only pinned matches older than the ranked ones
  * are ranked separately. A common word says little about relevance, and recent memories are the

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { DatabaseSync } from "node:sqlite";
 import { openDatabase } from "../../core/db/open.ts";
 import { groupCommit } from "../../core/db/group_commit.ts";
-import { insertMemory, type NewMemory } from "../../core/store/memory_repo.ts";
+import { insertMemory } from "../../core/store/memory_repo.ts";
 import { metaTokens } from "../../core/store/search_index.ts";
 import { searchMemories } from "../../core/store/search_query.ts";
 import { newMemory } from "../helpers/fixtures.ts";
@@ -25,10 +25,6 @@ function store(): DatabaseSync {
   return db;
 }
 
-function memory(owner: number, content: string, status: "confirmed" | "pending"): NewMemory {
-  return newMemory(owner, content, { status });
-}
-
 const indexRow = (db: DatabaseSync, id: string) =>
   db.prepare(
     `SELECT f.content, f.tags, f.meta FROM memories_fts f
@@ -38,7 +34,7 @@ const indexRow = (db: DatabaseSync, id: string) =>
 Deno.test("a new confirmed memory is indexed as the triggers index a changed one", () => {
   using db = store();
   for (const owner of OWNERS) {
-    const row = insertMemory(db, memory(owner, "Blue umbrella by the door", "confirmed"));
+    const row = insertMemory(db, newMemory(owner, "Blue umbrella by the door"));
     const byInsert = { ...indexRow(db, row.id) };
     assert.deepEqual(byInsert, {
       content: "Blue umbrella by the door",
@@ -53,7 +49,7 @@ Deno.test("a new confirmed memory is indexed as the triggers index a changed one
     const hits = searchMemories(db, { owner, q: "umbrella" }, DEFAULT_SEARCH_TUNING);
     assert.deepEqual(hits.map((h) => h.memory.id), [row.id]);
   }
-  const pending = insertMemory(db, memory(1001, "umbrella photo", "pending"));
+  const pending = insertMemory(db, newMemory(1001, "umbrella photo", { status: "pending" }));
   assert.equal(indexRow(db, pending.id), undefined, "a pending memory is not searchable");
 });
 
@@ -64,13 +60,12 @@ Deno.test("the new memories of one group commit reach the index as one segment",
   db.exec("INSERT INTO memories_fts (memories_fts, rank) VALUES ('crisismerge', 64)");
   const dataRows = () =>
     Number((db.prepare("SELECT count(*) AS n FROM memories_fts_data").get() as { n: number }).n);
-  await groupCommit(db, () => insertMemory(db, memory(1001, "first words", "confirmed")));
+  await groupCommit(db, () => insertMemory(db, newMemory(1001, "first words")));
   const before = dataRows();
   const made = await Promise.all(
     Array.from(
       { length: 16 },
-      (_, i) =>
-        groupCommit(db, () => insertMemory(db, memory(1001, `note ${i} about tea`, "confirmed"))),
+      (_, i) => groupCommit(db, () => insertMemory(db, newMemory(1001, `note ${i} about tea`))),
     ),
   );
   // One new segment is a leaf (plus the structure record rewritten in place); a segment a

@@ -112,15 +112,13 @@ Deno.test("an upgraded file answers every search as before, scores included", ()
   for (const s of spans) assert.deepEqual([s.lo, s.hi], [parts.get(s.owner), parts.get(s.owner)]);
 });
 
-const confirmed = (owner: number, content: string) => newMemory(owner, content);
-
 const ids = (db: DatabaseSync, owner: number, q: string) =>
   searchMemories(db, { owner, q }, DEFAULT_SEARCH_TUNING).map((h) => h.memory.id);
 
 Deno.test("a memory given to another owner moves to that owner's part", () => {
   using db = openDatabase(":memory:");
   for (const id of OWNERS) addUser(db, id);
-  const row = insertMemory(db, confirmed(1001, "blue umbrella"));
+  const row = insertMemory(db, newMemory(1001, "blue umbrella"));
   assert.deepEqual(ids(db, 1001, "umbrella"), [row.id]);
   db.prepare("UPDATE memories SET owner_user_id = ? WHERE id = ?").run(-100123, row.id);
   assert.deepEqual(ids(db, 1001, "umbrella"), []);
@@ -135,9 +133,9 @@ Deno.test("parts far apart: an owner numbered past 2^53 / 2^40 is searched in it
   for (const id of OWNERS) addUser(db, id);
   // The largest part a rowid can hold; its rowids are beyond JavaScript's safe integers.
   db.prepare("UPDATE search_owners SET part = ? WHERE owner_user_id = ?").run(2 ** 23 - 1, 1002);
-  const a = insertMemory(db, confirmed(1001, "red kite"));
-  const b = insertMemory(db, confirmed(1002, "red kite"));
-  const c = insertMemory(db, confirmed(1002, "kite string"));
+  const a = insertMemory(db, newMemory(1001, "red kite"));
+  const b = insertMemory(db, newMemory(1002, "red kite"));
+  const c = insertMemory(db, newMemory(1002, "kite string"));
   assert.deepEqual(ids(db, 1001, "kite"), [a.id]);
   assert.deepEqual(ids(db, 1002, "kite").sort(), [b.id, c.id].sort());
   assert.deepEqual(
@@ -154,7 +152,7 @@ Deno.test("every new user gets a part; a memory whose owner has none is refused"
   assert.deepEqual(parts, [[1001, 1], [1002, 2], [-100123, 3]]);
   db.prepare("DELETE FROM search_owners WHERE owner_user_id = 1002").run();
   assert.throws(
-    () => insertMemory(db, confirmed(1002, "lost note")),
+    () => insertMemory(db, newMemory(1002, "lost note")),
     /owner 1002 has no part of the search index/,
   );
   assert.equal((db.prepare("SELECT count(*) AS n FROM memories_fts").get() as { n: number }).n, 0);
