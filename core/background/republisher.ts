@@ -14,7 +14,7 @@ import type { CoreDeps } from "../deps.ts";
 import { nowIso } from "../deps.ts";
 import { writeAudit } from "../store/audit.ts";
 import { transaction } from "../db/open.ts";
-import { queryAll } from "../db/query.ts";
+import { limitParam, queryAll } from "../db/query.ts";
 import { jobMessageOf, type JobRow, recordPublished } from "../store/job_repo.ts";
 import { publishWithin } from "../jobs/job_publisher.ts";
 import { type Loop, startLoop } from "./loop.ts";
@@ -112,7 +112,7 @@ function* jobsWhere(
   o: typeof DEFAULTS,
 ): Generator<JobRow> {
   const sql = `SELECT * FROM llm_jobs WHERE ${where.sql} AND (created_at, id) > (?, ?)
-     ORDER BY created_at, id LIMIT ?`;
+     ORDER BY created_at, id LIMIT ${limitParam()}`;
   let seen = 0;
   let after = ["", ""];
   while (seen < o.maxPerPass) {

@@ -12,6 +12,7 @@ import type { DatabaseSync } from "node:sqlite";
 import type { CoreDeps } from "../deps.ts";
 import { writeAudit } from "../store/audit.ts";
 import { transaction } from "../db/open.ts";
+import { limitParam } from "../db/query.ts";
 import { deleteImage } from "../files/images.ts";
 import { notify } from "../jobs/notify.ts";
 import { createReminder } from "../store/reminder_repo.ts";
@@ -87,7 +88,7 @@ function* pages<T extends Record<string, unknown>>(
 ): Generator<T> {
   const [k1, k2] = query.key;
   const stmt = db.prepare(
-    `${query.sql} AND (${k1}, ${k2}) > (?, ?) ORDER BY ${k1}, ${k2} LIMIT ?`,
+    `${query.sql} AND (${k1}, ${k2}) > (?, ?) ORDER BY ${k1}, ${k2} LIMIT ${limitParam()}`,
   );
   let after: [string, string] = ["", ""];
   let seen = 0;

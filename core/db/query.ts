@@ -22,3 +22,16 @@ export function queryAll<T extends object>(
 ): T[] {
   return db.prepare(sql).all(...args) as T[];
 }
+
+/**
+ * A LIMIT bound as a parameter, as SQL: `CAST(? AS INTEGER)`, or `CAST(?N AS INTEGER)` for
+ * parameter `n`. Never a bare `LIMIT ?`: Deno's SQLite (3.53) plans a bare one with the bound
+ * value and marks the statement to be compiled again whenever that parameter is bound, and
+ * node:sqlite binds every parameter on every run, so a cached statement was parsed and planned
+ * afresh each time (the ranking of a rare-word search 60 -> 100 us, in-process, pinned; a simple
+ * list ~10 -> 19 us). An expression is not planned by value, and the cast keeps the value an
+ * integer (node:sqlite binds every JS number as a REAL). OFFSET is not planned by value.
+ */
+export function limitParam(n?: number): string {
+  return `CAST(?${n ?? ""} AS INTEGER)`;
+}

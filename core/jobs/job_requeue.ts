@@ -7,6 +7,7 @@ import type { DatabaseSync } from "node:sqlite";
 import type { CoreDeps } from "../deps.ts";
 import { writeAudit } from "../store/audit.ts";
 import { transaction } from "../db/open.ts";
+import { limitParam } from "../db/query.ts";
 import { ApiError, notFound } from "../http/errors.ts";
 import { getJob, type JobRow } from "../store/job_repo.ts";
 import { PUBLISH_TIMEOUT_MS, publishJob } from "./job_publisher.ts";
@@ -120,7 +121,7 @@ export async function retryFailedJobs(
   const rows = transaction(db, () => {
     const ids = db.prepare(
       `SELECT id FROM llm_jobs WHERE status = 'failed' AND (? IS NULL OR job_type = ?)
-       ORDER BY created_at, rowid LIMIT ?`,
+       ORDER BY created_at, rowid LIMIT ${limitParam()}`,
     ).all(options.job_type ?? null, options.job_type ?? null, options.limit) as { id: string }[];
     return ids.map(({ id }) => requeueFailedJob(db, id, { actor, at, reason: "retry_failed" }));
   });

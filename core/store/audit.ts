@@ -3,7 +3,7 @@ import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import { utcOut } from "./time.ts";
 import type { z } from "zod";
 import type { auditEntryResponse } from "../../shared/response_schemas.ts";
-import { queryAll } from "../db/query.ts";
+import { limitParam, queryAll } from "../db/query.ts";
 import { type AuditAction, type EntityType, LEGACY_ENTITY_TYPES } from "../../shared/enums.ts";
 
 /** One audit entry to write. */
@@ -145,6 +145,6 @@ export function listAuditQuery(filter: AuditFilter): { sql: string; args: SQLInp
   }
   const sql = `SELECT id, entity_type, entity_id, action, actor, detail, created_at FROM audit_log
      ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
-     ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`;
+     ORDER BY created_at DESC, id DESC LIMIT ${limitParam()} OFFSET ?`;
   return { sql, args: [...args, filter.limit, filter.offset] };
 }

@@ -16,7 +16,7 @@ import {
   getReminder,
   updateReminder,
 } from "./reminder_repo.ts";
-import { queryAll, queryOne } from "../db/query.ts";
+import { limitParam, queryAll, queryOne } from "../db/query.ts";
 import { utcOut, utcSql } from "./time.ts";
 import { newRowId } from "./row_id.ts";
 import { insertMemory } from "./memory_repo.ts";
@@ -161,7 +161,7 @@ export function listEvents(db: DatabaseSync, filter: EventFilter): EventRow[] {
   }
   const sql = `SELECT ${COLUMNS} FROM events
     ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
-    ORDER BY ${utcSql("event_time")} DESC, rowid DESC LIMIT ? OFFSET ?`;
+    ORDER BY ${utcSql("event_time")} DESC, rowid DESC LIMIT ${limitParam()} OFFSET ?`;
   return queryAll<EventRow>(db, sql, ...args, filter.limit, filter.offset);
 }
 

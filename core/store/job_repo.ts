@@ -7,7 +7,7 @@ import type { JobStatus, JobType } from "../../shared/enums.ts";
 import { utcOut } from "./time.ts";
 import type { jobResponse } from "../../shared/response_schemas.ts";
 import type { z } from "zod";
-import { queryAll, queryOne } from "../db/query.ts";
+import { limitParam, queryAll, queryOne } from "../db/query.ts";
 
 /** An `llm_jobs` row as stored (payload and result are JSON text). */
 export interface JobRow {
@@ -156,7 +156,7 @@ export function listJobsQuery(filter: JobFilter): { sql: string; args: SQLInputV
     args.push(filter.user_id);
   }
   const sql = `SELECT * FROM llm_jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
-    ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?`;
+    ORDER BY created_at DESC, rowid DESC LIMIT ${limitParam()} OFFSET ?`;
   return { sql, args: [...args, filter.limit, filter.offset] };
 }
 

@@ -6,7 +6,7 @@ import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type { z } from "zod";
 import type { reminderResponse } from "../../shared/response_schemas.ts";
 import { writeAudit } from "./audit.ts";
-import { queryAll, queryOne } from "../db/query.ts";
+import { limitParam, queryAll, queryOne } from "../db/query.ts";
 import { utcOut, utcSql } from "./time.ts";
 import { newRowId } from "./row_id.ts";
 
@@ -151,7 +151,7 @@ export function listReminders(db: DatabaseSync, filter: ReminderFilter): Reminde
   }
   const sql = `SELECT ${COLUMNS} FROM reminders
     ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
-    ORDER BY ${utcSql("fire_at")}, rowid LIMIT ? OFFSET ?`;
+    ORDER BY ${utcSql("fire_at")}, rowid LIMIT ${limitParam()} OFFSET ?`;
   return queryAll<ReminderRow>(db, sql, ...args, filter.limit, filter.offset);
 }
 

@@ -7,7 +7,7 @@
  * phrase, so `"`, `*`, `:`, parentheses, `AND`, `OR`, `NEAR` and the like are only ever words.
  */
 import type { DatabaseSync } from "node:sqlite";
-import { queryAll } from "../db/query.ts";
+import { limitParam, queryAll } from "../db/query.ts";
 import { MEMORY_JSON_EXPR } from "./memory_repo.ts";
 import { ownerTokenId, SEARCH_PART_SPAN } from "./search_index.ts";
 import { searchPart } from "./users.ts";
@@ -211,7 +211,7 @@ function search(db: DatabaseSync, params: OwnerSearch, tuning: SearchTuning): st
       db,
       `SELECT ${MEMORY_JSON_EXPR} AS j FROM memories m
        WHERE m.owner_user_id = ? AND m.is_pinned = 1 AND m.status = 'confirmed'
-       ORDER BY m.created_at DESC, m.rowid DESC LIMIT ?`,
+       ORDER BY m.created_at DESC, m.rowid DESC LIMIT ${limitParam()}`,
       params.owner,
       SEARCH_LIMIT,
     );
@@ -281,7 +281,7 @@ function rankAll(db: DatabaseSync, m: PartMatch, limit: number): Ranked[] {
   return toRanked(
     db.prepare(
       `SELECT rowid - ?2 AS rid, ${BM25} AS score FROM memories_fts WHERE ${IN_PART}
-       ORDER BY score DESC, rid DESC LIMIT ?3`,
+       ORDER BY score DESC, rid DESC LIMIT ${limitParam(3)}`,
     ).all(m.match, m.base, limit),
   );
 }
@@ -296,7 +296,7 @@ function rankNewest(db: DatabaseSync, p: PartMatch & { cap: number }): Ranked[] 
     db.prepare(
       `SELECT rid, score FROM (
          SELECT memories_fts.rowid - ?2 AS rid, ${BM25} AS score FROM memories_fts
-         WHERE ${IN_PART} ORDER BY memories_fts.rowid DESC LIMIT ?3)
+         WHERE ${IN_PART} ORDER BY memories_fts.rowid DESC LIMIT ${limitParam(3)})
        ORDER BY score DESC, rid DESC LIMIT ${RANKED}`,
     ).all(p.match, p.base, p.cap),
   );

@@ -3,7 +3,7 @@ import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 import type { z } from "zod";
 import type { TaskState } from "../../shared/enums.ts";
 import type { taskResponse } from "../../shared/response_schemas.ts";
-import { queryAll, queryOne } from "../db/query.ts";
+import { limitParam, queryAll, queryOne } from "../db/query.ts";
 import { utcOut, utcSql } from "./time.ts";
 
 /** A `tasks` row as stored. */
@@ -132,7 +132,7 @@ export function listTasks(db: DatabaseSync, filter: TaskFilter): TaskRow[] {
   }
   const sql = `SELECT ${COLUMNS} FROM tasks
     ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
-    ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?`;
+    ORDER BY created_at DESC, rowid DESC LIMIT ${limitParam()} OFFSET ?`;
   return queryAll<TaskRow>(db, sql, ...args, filter.limit, filter.offset);
 }
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { openDatabase } from "../../core/db/open.ts";
+import { limitParam } from "../../core/db/query.ts";
 import { migrate, schemaVersion } from "../../core/db/migrate.ts";
 import { MIGRATIONS } from "../../core/db/migrations/mod.ts";
 import { tempDir } from "../helpers/fixtures.ts";
@@ -162,7 +163,7 @@ Deno.test("tag lookups of the search-index triggers use the primary key, not eve
   const expiry = plan(
     "SELECT memory_id, tag, suggested_at FROM memory_tags WHERE status = 'suggested' " +
       "AND suggested_at IS NOT NULL AND (suggested_at <= ? OR suggested_at NOT LIKE '%Z') " +
-      "AND (memory_id, tag) > (?, ?) ORDER BY memory_id, tag LIMIT ?",
+      `AND (memory_id, tag) > (?, ?) ORDER BY memory_id, tag LIMIT ${limitParam()}`,
   );
   assert.match(expiry, /USING INDEX idx_memory_tags_suggested/);
   assert.doesNotMatch(expiry, /TEMP B-TREE/);
@@ -180,7 +181,7 @@ Deno.test("a new text memory is written to one index; pinned, pending and image 
   // An owner's pinned memories, newest first (core/store/search_query.ts), in index order.
   const pinned = plan(
     "SELECT m.id FROM memories m WHERE m.owner_user_id = ? AND m.is_pinned = 1 " +
-      "AND m.status = 'confirmed' ORDER BY m.created_at DESC, m.rowid DESC LIMIT ?",
+      `AND m.status = 'confirmed' ORDER BY m.created_at DESC, m.rowid DESC LIMIT ${limitParam()}`,
   );
   assert.match(pinned, /USING INDEX idx_memories_pinned \(owner_user_id=\?\)/);
   assert.doesNotMatch(pinned, /TEMP B-TREE/);
@@ -189,7 +190,7 @@ Deno.test("a new text memory is written to one index; pinned, pending and image 
     "SELECT id, owner_user_id, media_local_path, pending_expires_at FROM memories " +
       "WHERE status = 'pending' AND pending_expires_at IS NOT NULL " +
       "AND (pending_expires_at <= ? OR pending_expires_at NOT LIKE '%Z') " +
-      "AND (pending_expires_at, id) > (?, ?) ORDER BY pending_expires_at, id LIMIT ?",
+      `AND (pending_expires_at, id) > (?, ?) ORDER BY pending_expires_at, id LIMIT ${limitParam()}`,
   );
   assert.match(expiry, /USING INDEX idx_memories_pending_expires/);
   // Whether another memory still names an image file (core/routes/memory_common.ts).
