@@ -10,6 +10,7 @@ import { openSearch } from "./store/search_pool.ts";
 import { startScheduler } from "./background/scheduler.ts";
 import { startRepublisher } from "./background/republisher.ts";
 import { startCheckpointer } from "./background/checkpointer.ts";
+import { startSearchMerger } from "./background/search_merger.ts";
 import { CORE_ENV_VARS, loadCoreConfig, readEnv } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
 import { createRedis } from "../shared/redis.ts";
@@ -60,6 +61,7 @@ async function main(): Promise<void> {
   const republisher = startRepublisher(deps, {
     intervalMs: config.REPUBLISH_INTERVAL_SECONDS * 1000,
   });
+  const merger = startSearchMerger({ db, log });
   // A file database only: :memory: has no WAL.
   const checkpointer = config.DATABASE_PATH === ":memory:"
     ? null
@@ -93,6 +95,7 @@ async function main(): Promise<void> {
     await Promise.allSettled([
       scheduler.stop(),
       republisher.stop(),
+      merger.stop(),
       checkpointer?.stop(),
       server.shutdown(),
     ]);

@@ -23,6 +23,7 @@ import type { DatabaseSync } from "node:sqlite";
 import type { Logger } from "../../shared/log.ts";
 import type { CheckpointCommand, CheckpointReport } from "../db/checkpoint_worker.ts";
 import type { Loop } from "./loop.ts";
+import { totalChanges } from "../db/query.ts";
 
 /** How often the WAL is checkpointed, and how often writes are looked for, in ms. */
 export const CHECKPOINT_INTERVAL_MS = 1000;
@@ -90,8 +91,7 @@ export function startCheckpointer(
   db.exec("PRAGMA wal_autocheckpoint = 0");
   db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get();
   // Rows written by this connection since it opened: the one writer of the database.
-  const changes = db.prepare("SELECT total_changes() AS n");
-  const written = () => (changes.get() as { n: number }).n;
+  const written = () => totalChanges(db);
   let seen = written();
   let lastWrite = 0;
   let thread: Thread | null = null;

@@ -35,3 +35,8 @@ export function queryAll<T extends object>(
 export function limitParam(n?: number): string {
   return `CAST(?${n ?? ""} AS INTEGER)`;
 }
+
+/** Rows inserted, updated or deleted through `db` since it opened (SQLite's total_changes()). */
+export function totalChanges(db: DatabaseSync): number {
+  return (db.prepare("SELECT total_changes() AS n").get() as { n: number }).n;
+}

@@ -12,6 +12,7 @@
  * memory). The group commit runs its parts without savepoints for the same reason.
  */
 import type { DatabaseSync } from "node:sqlite";
+import { totalChanges } from "../db/query.ts";
 
 /** An owner id as the index's `o`/`p` tokens spell it: a minus sign written as `n`. */
 export function ownerTokenId(owner: number): string {
@@ -70,4 +71,24 @@ export function indexNewMemory(db: DatabaseSync, memory: NewIndexedMemory): void
     memory.content ?? "",
     metaTokens(memory.owner_user_id, memory.is_pinned === 1),
   );
+}
+
+/**
+ * Pages of new segment one merge step writes (4 KB each): a step is ~1-5 ms on the main thread
+ * (bench store, a slow phase of the VM).
+ */
+export const MERGE_STEP_PAGES = 16;
+
+/**
+ * One step of FTS5's incremental merge of the search index: merge the segments of a level that
+ * holds at least `usermerge` (FTS5's default, 4) of them, writing about
+ * {@linkcode MERGE_STEP_PAGES} pages. True when it merged something; false when there was
+ * nothing to merge (FTS5 counts a step that did nothing as fewer than 2 changes).
+ */
+export function mergeIndexStep(db: DatabaseSync): boolean {
+  const before = totalChanges(db);
+  db.prepare(
+    `INSERT INTO memories_fts (memories_fts, rank) VALUES ('merge', ${MERGE_STEP_PAGES})`,
+  ).run();
+  return totalChanges(db) - before >= 2;
 }
