@@ -33,8 +33,9 @@ const text = textField().min(1).max(100_000);
 const positiveMinutes = z.number().int().positive().max(10 * 366 * 24 * 60);
 
 /**
- * Query helpers: query values arrive as strings. A query integer written in plain decimal. `Number()` (and so `z.coerce`) also reads hex,
- * exponents and the empty string: `owner=0x3e9` was user 1001 and `owner=` user 0.
+ * Query helpers: query values arrive as strings. A query integer written in plain decimal.
+ * `Number()` (and so `z.coerce`) also reads hex, exponents and the empty string: `owner=0x3e9` was
+ * user 1001 and `owner=` user 0.
  */
 const queryDecimal = () =>
   z.string().regex(/^-?\d{1,16}$/, "must be a decimal integer").transform(Number);

@@ -70,7 +70,8 @@ async function republish(
 ): Promise<boolean> {
   const stream = JOB_STREAMS[row.job_type];
   if (!stream) {
-    // Only a hand-edited row could get here; it can never be processed, so say so instead of retrying blindly.
+    // Only a hand-edited row could get here; it can never be processed, so say so instead of
+    // retrying blindly.
     deps.log.error("job has an unknown job_type; not republished", {
       job_id: row.id,
       job_type: row.job_type,

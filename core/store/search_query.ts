@@ -147,11 +147,11 @@ function pinnedMatch(words: string, owner: number): string {
  * not depend on rowids, so they are the same; a search costs in proportion to its owner's
  * matches of its words. The pinned subset keeps its `p<owner>` token, whose list is short
  * ({@linkcode pinnedMatch}). bm25 costs about a microsecond per ranked row, so one query ranks
- * the owner's newest `candidateCap` matches (all of them for most owners and queries). When those are fewer than
- * the best matches it keeps, the rows loaded for the answer say which are pinned; otherwise
- * pinned matches are found without ranking, and only pinned matches older than the ranked ones
- * are ranked separately. A common word says little about relevance, and recent memories are the
- * likelier target.
+ * the owner's newest `candidateCap` matches (all of them for most owners and queries). When
+ * those are fewer than the best matches it keeps, the rows loaded for the answer say which are
+ * pinned; otherwise pinned matches are found without ranking, and only pinned matches older
+ * than the ranked ones are ranked separately. A common word says little about relevance, and
+ * recent memories are the likelier target.
  */
 export function searchMemoriesJson(
   db: DatabaseSync,

@@ -19,10 +19,10 @@ export type SearchCommand =
 /** A message from a worker to the pool. */
 export type SearchReply =
   /**
-   * The hits as JSON text (SQLite writes the memories' part), null for an unknown owner. A string crosses between threads
-   * as a plain copy; the hits as objects took a structured clone, ~9 us for a rare word's four
-   * against ~1.5 us to write them as JSON, which the main thread would then have done anyway for
-   * the answer.
+   * The hits as JSON text (SQLite writes the memories' part), null for an unknown owner. A string
+   * crosses between threads as a plain copy; the hits as objects took a structured clone, ~9 us
+   * for a rare word's four against ~1.5 us to write them as JSON, which the main thread would
+   * then have done anyway for the answer.
    */
   | { kind: "hits"; id: number; json: string | null }
   | { kind: "failed"; id: number; error: string }

@@ -2,8 +2,9 @@
  * email_extract: find dated events in an email. Each event with confidence above 0.7 and a
  * parseable event_time is created as a pending event (source_type `email`, source_detail the
  * subject) with Idempotency-Key `llm_job:<job_id>:event:<hash of the event>`, so a re-run
- * creates nothing twice. Result `{event_ids, events: [{event_id, description, event_time, source_type,
- * source_detail}], skipped}`; each created event gets an `event_confirmation` notification.
+ * creates nothing twice. Result `{event_ids, events: [{event_id, description, event_time,
+ * source_type, source_detail}], skipped}`; each created event gets an `event_confirmation`
+ * notification.
  */
 import { z } from "zod";
 import { toUtcIso } from "../../shared/fields.ts";

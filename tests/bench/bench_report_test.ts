@@ -1,8 +1,9 @@
 /**
  * The bench's pure parts: the statistics, the soak's growth verdict, the corpus' rare and common
  * words, the Lua literals handed to wrk, the README section replacement, the HTTP table's share
- * of the bare server and its CPU check column, the store floor's figures and note; the bare server itself, which must answer what the
- * core's /health does, and the CPU check, pinned to each CPU.
+ * of the bare server and its CPU check column, the store floor's figures and note; the bare
+ * server itself, which must answer what the core's /health does, and the CPU check, pinned to
+ * each CPU.
  * The load (wrk, the services) runs only in `deno task bench`.
  */
 import assert from "node:assert/strict";
