@@ -339,7 +339,10 @@ export function resultsMarkdown(r: BenchResults): string {
     "as fast on both, and nothing in the guest shows it (steal time stays 0): a figure taken " +
     "then is low for a reason outside the code.",
     `- Corpus: memories written into the database file with direct SQL (one transaction, ` +
-    "prepared statements, the search index built once at the end) before the core starts: " +
+    "prepared statements, the search index built once at the end and merged into one segment) " +
+    "before the core starts (a store written one memory at a time holds more: after 20,000 " +
+    "such writes on this one, 6-9 segments with the core's merger, rare-word searches ~1.5x " +
+    "slower in-process; README, Architecture): " +
     "4 to 25 words each from a vocabulary with Zipf-like frequencies, 30% stop words, 10% " +
     "with confirmed tags, 1% pinned, 5 owners holding 40/25/20/10/5%. The vocabulary is " +
     "20,000 words up to 100,000 memories and one word per 5 memories beyond, so words held " +
