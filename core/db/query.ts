@@ -28,9 +28,10 @@ export function queryAll<T extends object>(
  * parameter `n`. Never a bare `LIMIT ?`: Deno's SQLite (3.53) plans a bare one with the bound
  * value and marks the statement to be compiled again whenever that parameter is bound, and
  * node:sqlite binds every parameter on every run, so a cached statement was parsed and planned
- * afresh each time (the ranking of a rare-word search 60 -> 100 us, in-process, pinned; a simple
- * list ~10 -> 19 us). An expression is not planned by value, and the cast keeps the value an
- * integer (node:sqlite binds every JS number as a REAL). OFFSET is not planned by value.
+ * afresh each time: the ranking of a rare-word search took 75-120 us so and takes 43-64 with the
+ * cast (in-process, pinned, a slow phase of the VM), a small list ~19 and ~10 us. An expression
+ * is not planned by value, and the cast keeps the value an integer (node:sqlite binds every JS
+ * number as a REAL). OFFSET is not planned by value.
  */
 export function limitParam(n?: number): string {
   return `CAST(?${n ?? ""} AS INTEGER)`;
