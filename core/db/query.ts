@@ -1,6 +1,7 @@
 /**
- * Typed reads. node:sqlite answers rows as `Record<string, SQLOutputValue>`; the caller names the
- * row shape its SQL selects, and this is the one place that trusts the SQL to produce it.
+ * Typed reads, and the small pieces of SQL every store module shares (a bound LIMIT, the count of
+ * rows written). node:sqlite answers rows as `Record<string, SQLOutputValue>`; the caller names
+ * the row shape its SQL selects, and this is the one place that trusts the SQL to produce it.
  */
 import type { DatabaseSync, SQLInputValue } from "node:sqlite";
 
