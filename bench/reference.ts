@@ -15,7 +15,7 @@ import { freePort } from "./stack.ts";
 import { type RssFigure, rssOf, runtimeFlags } from "./memory.ts";
 import { startReadyProcess } from "./ready_process.ts";
 import { REPO_ROOT } from "../tests/helpers/processes.ts";
-import { runWrkCase, type WrkCase } from "./wrk.ts";
+import { runWrkCase, type WrkCase, type WrkResult } from "./wrk.ts";
 import {
   caseOptions,
   type CaseSettings,
@@ -24,6 +24,7 @@ import {
   type HttpCasesOptions,
   REFERENCE_CASE,
   runHttpCases,
+  runReadsUnderSearch,
 } from "./http.ts";
 
 /** A running reference server. */
@@ -116,19 +117,22 @@ export async function startFloorServer(
 }
 
 /**
- * The store floor's figure for each endpoint, measured as the core's are and named as they are
- * (the results keep them apart), and its RSS after them. It runs alone, like the bare server: the
- * core is idle meanwhile.
+ * The store floor's figure for each endpoint and for the reads under searches, measured as the
+ * core's are and named as they are (the results keep them apart), and its RSS after them: the
+ * same requests the core serves before its RSS after the HTTP bench is read, but GET /health. It
+ * runs alone, like the bare server: the core is idle meanwhile.
  */
 export async function runFloorCases(
   options: FloorServerOptions & HttpCasesOptions,
 ): Promise<{ cases: WrkCase[]; rssAfter: RssFigure }> {
   const server = await startFloorServer(options);
   try {
-    const cases = await runHttpCases(server.url, {
+    const floorOptions = {
       ...options,
-      onRun: (name, r) => options.onRun?.(floorLabel(name), r),
-    });
+      onRun: (name: string, r: WrkResult) => options.onRun?.(floorLabel(name), r),
+    };
+    const cases = await runHttpCases(server.url, floorOptions);
+    cases.push(await runReadsUnderSearch(server.url, floorOptions));
     return { cases, rssAfter: await rssOf(server.pid) };
   } finally {
     await server.stop();

@@ -152,7 +152,7 @@ function memoryTables(r: BenchResults): string[] {
   row("core", `idle, ${r.settings.settleSeconds} s after start`, m.coreIdle);
   row("core", "after the HTTP bench", m.coreAfter);
   row("core", `idle again, ${r.settings.settleSeconds} s after the HTTP bench`, m.coreRested);
-  row("store floor", "after its HTTP cases (the five endpoints)", m.floorAfter);
+  row("store floor", "after its HTTP cases (all the core's but GET /health)", m.floorAfter);
   row("worker", `idle, ${r.settings.settleSeconds} s after start`, m.workerIdle);
   row("worker", "after the pipeline bench (larger of the two)", m.workerAfter);
   row("worker", `idle again, ${r.settings.settleSeconds} s after it`, m.workerRested);
@@ -324,9 +324,8 @@ export function resultsMarkdown(r: BenchResults): string {
     "leaves out the whole HTTP layer: Hono, the middleware (request id, token, actor, body " +
     "limit), validation, the access log and /metrics' counting. \"The core's share\" is the " +
     "core's figure against the floor's, and the targets table gives the floor's figure (for " +
-    "the core's RSS after the HTTP bench, the floor's RSS after its five cases; the core also " +
-    "served GET /health and the reads under searches): a target beyond it is out of reach on " +
-    "this machine for any HTTP layer.",
+    "the core's RSS after the HTTP bench, the floor's RSS after the same cases but GET " +
+    "/health): a target beyond it is out of reach on this machine for any HTTP layer.",
     "- CPU check: before each wrk case a fixed piece of the core's kind of work (lookups by key " +
     "and an FTS5 ranked search in SQLite, JSON; `bench/cpu_probe_task.ts`) is timed on each CPU " +
     "in turn, pinned with `taskset`. \"CPUs before it\" is each CPU's speed against the run's " +

@@ -55,8 +55,8 @@ export interface MemoryFigures {
   /** The core idle for as long again after the HTTP bench (for information, no target). */
   coreRested?: RssFigure;
   /**
-   * The store floor (bench/floor_server.ts) right after its HTTP cases: the five endpoints, not
-   * GET /health and the reads under searches the core also served.
+   * The store floor (bench/floor_server.ts) right after its HTTP cases: the five endpoints and
+   * the reads under searches, all the core served but GET /health.
    */
   floorAfter?: RssFigure;
   /** A worker, idle after start and settling. */
