@@ -144,6 +144,19 @@ export async function runHttpCases(
   return out;
 }
 
+/**
+ * Every case both the core and the store floor serve: each endpoint, then the reads under
+ * searches. The RSS after the HTTP bench of the two is read after these, so they run the same.
+ */
+export async function runStoreCases(
+  baseUrl: string,
+  options: HttpCasesOptions,
+): Promise<WrkCase[]> {
+  const cases = await runHttpCases(baseUrl, options);
+  cases.push(await runReadsUnderSearch(baseUrl, options));
+  return cases;
+}
+
 /** The bare `Deno.serve` figure of bench/reference.ts: the machine's yardstick for the others. */
 export const REFERENCE_CASE = "bare Deno.serve, /health's answer (reference)";
 
@@ -163,7 +176,7 @@ export const READS_UNDER_SEARCH = "GET /memories/{id}, 8 conns, common-word sear
  * search costs every other request. With searches on the thread that serves HTTP
  * (SEARCH_WORKERS=0) each read waits behind them; with the search workers it does not.
  */
-export async function runReadsUnderSearch(
+async function runReadsUnderSearch(
   baseUrl: string,
   options: HttpCasesOptions,
 ): Promise<WrkCase> {

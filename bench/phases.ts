@@ -4,7 +4,7 @@
  * memories, search at other corpus sizes, the worker pipeline, and the soak. Each phase stops
  * what it started through the shared {@linkcode Cleanups}, also when it fails.
  */
-import { CONNECTIONS, ENDPOINTS, runHttpCases, runReadsUnderSearch } from "./http.ts";
+import { CONNECTIONS, ENDPOINTS, runHttpCases, runStoreCases } from "./http.ts";
 import { type PipelineRun, runPipeline, scriptFake, summarize } from "./pipeline.ts";
 import type { MemoryFigures, PipelineCase, ScalingRow } from "./results.ts";
 import { seedMemories, type SeedResult } from "./seed.ts";
@@ -147,8 +147,7 @@ export async function benchHttp(ctx: PhaseContext): Promise<{
   const http = await runReferenceCases(core.url, options);
   const floor = await runFloorCases({ ...options, databasePath: floorPath!, redisUrl });
   ctx.log(`store floor after its cases: ${floor.rssAfter.rss.toFixed(1)} MB RSS`);
-  http.push(...await runHttpCases(core.url, options));
-  http.push(await runReadsUnderSearch(core.url, options));
+  http.push(...await runStoreCases(core.url, options));
   const coreAfter = await rssOf(core.pid);
   ctx.log(`core after: ${coreAfter.rss.toFixed(1)} MB RSS, peak ${coreAfter.peak.toFixed(1)} MB`);
   await sleep(ctx.settleSeconds * 1000);

@@ -15,7 +15,7 @@ import { freePort } from "./stack.ts";
 import { type RssFigure, rssOf, runtimeFlags } from "./memory.ts";
 import { startReadyProcess } from "./ready_process.ts";
 import { REPO_ROOT } from "../tests/helpers/processes.ts";
-import { runWrkCase, type WrkCase, type WrkResult } from "./wrk.ts";
+import { runWrkCase, type WrkCase } from "./wrk.ts";
 import {
   caseOptions,
   type CaseSettings,
@@ -23,8 +23,7 @@ import {
   HEALTH_CASE,
   type HttpCasesOptions,
   REFERENCE_CASE,
-  runHttpCases,
-  runReadsUnderSearch,
+  runStoreCases,
 } from "./http.ts";
 
 /** A running reference server. */
@@ -127,12 +126,10 @@ export async function runFloorCases(
 ): Promise<{ cases: WrkCase[]; rssAfter: RssFigure }> {
   const server = await startFloorServer(options);
   try {
-    const floorOptions = {
+    const cases = await runStoreCases(server.url, {
       ...options,
-      onRun: (name: string, r: WrkResult) => options.onRun?.(floorLabel(name), r),
-    };
-    const cases = await runHttpCases(server.url, floorOptions);
-    cases.push(await runReadsUnderSearch(server.url, floorOptions));
+      onRun: (name, r) => options.onRun?.(floorLabel(name), r),
+    });
     return { cases, rssAfter: await rssOf(server.pid) };
   } finally {
     await server.stop();
