@@ -19,6 +19,7 @@ import { createLlmClient, type LlmClient } from "./llm_client.ts";
 import type { WorkerMetricsHooks } from "./metrics.ts";
 import { createModelBreaker, guardLlm, type ModelBreaker } from "./model_breaker.ts";
 import { createModelSlots } from "./model_slots.ts";
+import { childSignal } from "./signals.ts";
 import { modelStatusWriter } from "./model_status.ts";
 import type { RetryPolicy } from "./retry.ts";
 import { createLanguageLookup } from "./user_language.ts";
@@ -197,16 +198,4 @@ async function runScoped(entry: StreamEntry, deps: RunnerDeps): Promise<void> {
   } finally {
     scope.release();
   }
-}
-
-/** A signal aborted with `parent` until `release()` detaches it. */
-export function childSignal(parent: AbortSignal): { signal: AbortSignal; release(): void } {
-  const child = new AbortController();
-  if (parent.aborted) {
-    child.abort(parent.reason);
-    return { signal: child.signal, release: () => {} };
-  }
-  const onAbort = () => child.abort(parent.reason);
-  parent.addEventListener("abort", onAbort, { once: true });
-  return { signal: child.signal, release: () => parent.removeEventListener("abort", onAbort) };
 }

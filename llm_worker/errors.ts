@@ -69,3 +69,16 @@ export class ShutdownError extends Error {
     this.name = "ShutdownError";
   }
 }
+
+/**
+ * The core's answer to marking a job processing ends the run that went on meanwhile (see
+ * job_marking.ts): what the run was doing is cut and handed back, and the answer decides the rest.
+ */
+export class RunAbandonedError extends ShutdownError {
+  /** Build with no details. */
+  constructor() {
+    super();
+    this.message = "the core's answer to marking the job ends this run";
+    this.name = "RunAbandonedError";
+  }
+}

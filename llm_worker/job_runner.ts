@@ -1,13 +1,14 @@
 /**
- * One stream entry to its outcome: parse it, mark its job processing (which answers the job), run
- * its handler under the retry policy, then store, notify and ack (job_outcomes.ts). Plain functions
- * of their inputs: the dispatcher calls {@linkcode runEntry} once per delivery.
+ * One stream entry to its outcome: parse it, mark its job processing (which answers the job) while
+ * its handler runs under the retry policy (job_marking.ts), then store, notify and ack
+ * (job_outcomes.ts). Plain functions of their inputs: the dispatcher calls {@linkcode runEntry} once
+ * per delivery.
  */
 import type { Logger } from "../shared/log.ts";
 import { jobMessage } from "../shared/schemas.ts";
 import { JOB_TYPE_INFO } from "../shared/job_types.ts";
 import type { StreamEntry } from "../shared/streams.ts";
-import type { JobRecord } from "./core_client.ts";
+import type { CoreClient, JobRecord } from "./core_client.ts";
 import { BadOutputError, JobFinalError, PermanentError } from "./errors.ts";
 import type { JobContext, JobResult } from "./handlers/context.ts";
 import { HANDLERS } from "./handlers/mod.ts";
@@ -27,8 +28,21 @@ import {
 import type { LlmClient } from "./llm_client.ts";
 import type { ModelBreaker } from "./model_breaker.ts";
 import type { ModelSlots } from "./model_slots.ts";
-import { deadLetterOnce, notificationProblems, resultNotifications } from "./notifications.ts";
-import { type AttemptCounts, nextStep, retryCore, sleep } from "./retry.ts";
+import {
+  deadLetterOnce,
+  type FailingJob,
+  notificationProblems,
+  resultNotifications,
+} from "./notifications.ts";
+import {
+  gatedCore,
+  markedAlready,
+  type Marking,
+  markProcessing,
+  startMarking,
+} from "./job_marking.ts";
+import { childSignal } from "./signals.ts";
+import { type AttemptCounts, nextStep, sleep } from "./retry.ts";
 import { beginOutage, type Outage } from "./outage.ts";
 import { plural } from "../shared/plural.ts";
 
@@ -134,32 +148,72 @@ export async function parkPoisoned(
 }
 
 async function runJob(run: Run, signal: AbortSignal): Promise<void> {
-  const { deps, msg } = run;
-  // Marking the job processing is also how the run learns it: the PATCH answers the job, a 409
-  // says another delivery already finished it, a 404 that the core never had it. (A GET first
-  // cost every job one more round trip to the core.)
-  let job: JobRecord;
-  try {
-    job = await retryCore(
-      () => deps.core.updateJob(msg!.job_id, { status: "processing" }, { signal }),
-      deps.policy,
-      { signal: deps.stopping },
-    );
-  } catch (err) {
-    if (err instanceof JobFinalError) return await recheck(run, msg!.job_id);
-    if (err instanceof PermanentError && err.reason === "not_found") {
-      return await parkUnknown(run, err);
-    }
-    if (err instanceof PermanentError) {
-      run.log.warn("core refused the job update", { error: err.message });
-      return await ackEntry(run);
-    }
-    return leavePending(run, err);
-  }
+  if (run.entry.redelivered) return await runAfterMark(run, signal);
+  // The model is asked while the job is being marked (job_marking.ts).
+  const msg = run.msg!;
+  const marking = startMarking(run, signal);
+  const fromMessage = { ...msg, id: msg.job_id, user_id: msg.user_id ?? null };
+  const outcome = await handle(run, fromMessage, { marking, signal });
+  const marked = await marking.answer;
+  if (!marked.ok) return await unmarked(run, marked.error);
+  // The row was changed after it was published: what the run did with the message is dropped.
+  if (!marked.matches) return await runMarked(run, marked.job, signal);
+  await finish(run, marked.job, outcome);
+}
 
-  const ctx = await contextFor(run, job, signal);
-  if ("failure" in ctx) return await failJob(run, job, ctx.failure);
-  const outcome = await attempt(run, job, ctx);
+/** Mark the job processing, then run it from the row the core answered with. */
+async function runAfterMark(run: Run, signal: AbortSignal): Promise<void> {
+  const marked = await markProcessing(run, signal);
+  if (!marked.ok) return await unmarked(run, marked.error);
+  await runMarked(run, marked.job, signal);
+}
+
+async function runMarked(run: Run, job: JobRecord, signal: AbortSignal): Promise<void> {
+  await finish(run, job, await handle(run, job, { marking: markedAlready(job), signal }));
+}
+
+/**
+ * A job that could not be marked processing: the PATCH's 409 says another delivery finished it,
+ * a 404 that the core never had it.
+ */
+async function unmarked(run: Run, err: unknown): Promise<void> {
+  if (err instanceof JobFinalError) return await recheck(run, run.msg!.job_id);
+  if (err instanceof PermanentError && err.reason === "not_found") {
+    return await parkUnknown(run, err);
+  }
+  if (err instanceof PermanentError) {
+    run.log.warn("core refused the job update", { error: err.message });
+    return await ackEntry(run);
+  }
+  leavePending(run, err);
+}
+
+/**
+ * Run `job`'s handler to an outcome. Its model call and core reads stop, and its waits end, when
+ * the marking abandons the run; its core writes wait for the mark.
+ */
+async function handle(
+  run: Run,
+  job: FailingJob,
+  options: { marking: Marking; signal: AbortSignal },
+): Promise<Outcome> {
+  const { deps } = run;
+  const { marking } = options;
+  const calls = childSignal(options.signal, marking.abandoned);
+  const waits = childSignal(deps.stopping, marking.abandoned);
+  try {
+    const core = gatedCore(deps.core, marking);
+    const ctx = await contextFor(run, job, { signal: calls.signal, core });
+    if ("failure" in ctx) return { kind: "failed", failure: ctx.failure };
+    return await attempt(run, ctx, { marking, waits: waits.signal });
+  } finally {
+    calls.release();
+    waits.release();
+  }
+}
+
+/** The stored outcome of a marked job: its result, its failure, or back to queued. */
+async function finish(run: Run, job: JobRecord, outcome: Outcome): Promise<void> {
   switch (outcome.kind) {
     case "completed":
       return await completeJob(run, job, outcome.result);
@@ -192,8 +246,8 @@ async function parkUnknown(run: Run, err: PermanentError): Promise<void> {
 /** The handler's context, or the failure of a payload that does not fit its job type. */
 async function contextFor(
   run: Run,
-  job: JobRecord,
-  signal: AbortSignal,
+  job: FailingJob,
+  options: { signal: AbortSignal; core: CoreClient },
 ): Promise<JobContext<unknown> | { failure: Failure }> {
   const { deps } = run;
   // The shape only: a file named in the payload is checked by the handler as it reads it, by the
@@ -211,22 +265,27 @@ async function contextFor(
   return {
     job: { id: job.id, job_type: job.job_type, user_id: job.user_id ?? null, payload: parsed.data },
     llm: deps.llm,
-    core: deps.core,
+    core: options.core,
     imageDir: deps.imageDir,
     clock: deps.clock,
     log: run.log,
-    signal,
+    signal: options.signal,
     language: await deps.language(job.user_id ?? null),
   };
 }
 
 /** Run the handler until it succeeds or the retry policy ends it. */
-async function attempt(run: Run, job: JobRecord, ctx: JobContext<unknown>): Promise<Outcome> {
+async function attempt(
+  run: Run,
+  ctx: JobContext<unknown>,
+  options: { marking: Marking; waits: AbortSignal },
+): Promise<Outcome> {
   const { deps } = run;
+  const { job } = ctx;
   const counts: AttemptCounts = { core: 0, bad: 0 };
   let outage: Outage | undefined;
   for (;;) {
-    const turn = await deps.breaker.turn({ signal: deps.stopping, until: outage?.deadline })
+    const turn = await deps.breaker.turn({ signal: options.waits, until: outage?.deadline })
       .catch(() => undefined);
     if (!turn) return { kind: "hand_back" };
     if (turn.expired) {
@@ -234,7 +293,7 @@ async function attempt(run: Run, job: JobRecord, ctx: JobContext<unknown>): Prom
     }
     if (outage) await outage.resume(turn.probe);
     try {
-      return { kind: "completed", result: await deps.slots.run(() => runHandler(job, ctx)) };
+      return { kind: "completed", result: await deps.slots.run(() => runHandler(ctx)) };
     } catch (err) {
       const step = nextStep(err, counts, { policy: deps.policy, stopping: deps.stopping.aborted });
       if (step.action === "hand_back") return { kind: "hand_back" };
@@ -249,13 +308,18 @@ async function attempt(run: Run, job: JobRecord, ctx: JobContext<unknown>): Prom
         deps.metrics?.jobRetried(job.job_type, "llm_unavailable");
         run.log.warn("the model is unreachable; waiting for it", { error: step.error });
         if (outage) await outage.pause();
-        else outage = await beginOutage(run, job, { maxMs: deps.outageMaxMs });
+        else {
+          // Its user is told and its status changed: not before the mark.
+          const marked = await options.marking.job().catch(() => undefined);
+          if (!marked) return { kind: "hand_back" };
+          outage = await beginOutage(run, marked, { maxMs: deps.outageMaxMs });
+        }
         continue;
       }
       deps.metrics?.jobRetried(job.job_type, step.cause);
       run.log.warn("retrying", { error: step.error, cause: step.cause, delay_ms: step.delayMs });
       try {
-        await sleep(step.delayMs, deps.stopping);
+        await sleep(step.delayMs, options.waits);
       } catch {
         return { kind: "hand_back" };
       }
@@ -266,7 +330,8 @@ async function attempt(run: Run, job: JobRecord, ctx: JobContext<unknown>): Prom
 }
 
 /** The handler's result, checked to make notifications the gateway can show. */
-async function runHandler(job: JobRecord, ctx: JobContext<unknown>): Promise<JobResult> {
+async function runHandler(ctx: JobContext<unknown>): Promise<JobResult> {
+  const { job } = ctx;
   const result = await HANDLERS[job.job_type](ctx);
   const problems = notificationProblems(resultNotifications(job, result));
   if (problems.length > 0) {

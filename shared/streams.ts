@@ -48,6 +48,11 @@ export interface StreamEntry {
   data: unknown;
   /** Why `data` could not be parsed, when it could not. */
   error?: string;
+  /**
+   * True for an entry taken over from another consumer (XAUTOCLAIM): a run of it may have
+   * started before, so its job may be finished already.
+   */
+  redelivered?: boolean;
 }
 
 /** Options for {@linkcode publish}. */
@@ -170,7 +175,7 @@ export async function autoClaim(
     ) as [string, ([string, string[]] | null)[], string[]?];
     for (const raw of reply[1] ?? []) {
       // Entries deleted from the stream come back as null; there is nothing to run.
-      if (raw) out.push(parseEntry(stream, raw));
+      if (raw) out.push({ ...parseEntry(stream, raw), redelivered: true });
     }
   }
   return out;

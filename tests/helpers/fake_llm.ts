@@ -67,6 +67,8 @@ export interface RecordedRequest {
   receivedAt: number;
   /** `performance.now()` once its answer was handed to the connection; unset until then, or for none. */
   answeredAt?: number;
+  /** `performance.now()` when the client closed the connection before the answer was handed to it. */
+  cutAt?: number;
 }
 
 /** Options for {@linkcode FakeLlm.when}. */
@@ -210,6 +212,9 @@ export async function startFakeLlm(options: StartFakeLlmOptions = {}): Promise<F
     for (const [k, v] of Object.entries(req.headers)) headers[k] = String(v);
     const record: RecordedRequest = { path, headers, body, receivedAt: performance.now() };
     requests.push(record);
+    res.on("close", () => {
+      if (!res.writableEnded) record.cutAt ??= performance.now();
+    });
     active++;
     maxActive = Math.max(maxActive, active);
     try {

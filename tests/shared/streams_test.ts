@@ -148,6 +148,8 @@ Deno.test(
         { n: 3 },
       ],
     );
+    assert.ok(claimed.every((e) => e.redelivered === true), "taken-over entries say so");
+    assert.ok(taken.every((e) => e.redelivered === undefined), "first deliveries do not");
     const owners = await r.client.xpending("llm:task_match", WORKER_GROUP, "-", "+", 10) as [
       string,
       string,
