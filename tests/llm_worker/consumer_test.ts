@@ -250,36 +250,6 @@ Deno.test("a long job of a live consumer is not taken over by another consumer",
   assert.equal((await h.notifications()).length, 1);
 });
 
-Deno.test("the same message delivered twice is applied once and notifies once", async () => {
-  await using h = await startHarness();
-  h.fake.enqueue({ content: "Once?" });
-  h.fake.setDefault({ content: "Twice?" });
-  const id = await h.createJob("followup", { message: "duplicate me" });
-  const first = await h.waitJob(id);
-  assert.equal(first.status, "completed");
-  await publish(h.redis, JOB_STREAMS.followup, {
-    job_id: id,
-    job_type: "followup",
-    payload: { message: "duplicate me" },
-    user_id: h.userId,
-  });
-  await waitFor(
-    "second delivery acked",
-    async () =>
-      (await h.pendingCount(JOB_STREAMS.followup) === 0 &&
-        h.logs.some((l) => l.includes("already finished"))) || undefined,
-  );
-  // The second copy may have asked the model beside its mark (job_marking_test.ts); its answer
-  // is dropped once the core says the job is finished.
-  assert.ok(h.fake.requests.length <= 2);
-  assert.equal((await h.notifications()).length, 1);
-  assert.deepEqual((await h.getJob(id)).result, first.result);
-  const completions = h.core.db.prepare(
-    'SELECT COUNT(*) AS n FROM audit_log WHERE entity_id = ? AND detail LIKE \'%"to":"completed"%\'',
-  ).get(id) as { n: number };
-  assert.equal(completions.n, 1);
-});
-
 Deno.test(
   "two copies of a message in flight at once: one result stored, one notification",
   async () => {

@@ -62,7 +62,7 @@ Deno.test(
 );
 
 Deno.test(
-  "a second message for a finished job: the model call is cut, its answer never applied",
+  "the same message delivered twice is applied once: the second's model call is cut by the 409",
   async () => {
     await using h = await startHarness({ worker: false });
     await h.startWorker({ core: slowMarkCore(h, 300, { written: [] }) });
@@ -89,6 +89,10 @@ Deno.test(
     assert.equal(h.fake.requests[1].answeredAt, undefined, "the call was cut before its answer");
     assert.deepEqual((await h.getJob(id)).result, { question: "Once?" });
     assert.equal((await h.notifications()).length, 1);
+    const completions = h.core.db.prepare(
+      'SELECT COUNT(*) AS n FROM audit_log WHERE entity_id = ? AND detail LIKE \'%"to":"completed"%\'',
+    ).get(id) as { n: number };
+    assert.equal(completions.n, 1, "the job was completed once");
   },
 );
 
