@@ -28,8 +28,9 @@ import { createLanguageLookup } from "./user_language.ts";
 export const BAD_OUTPUT_RETRIES = 2;
 
 /**
- * Jobs a worker holds per model slot: one at the model, one being marked processing or having its
- * result stored, its user notified and its entry acked, so that a freed slot is taken at once.
+ * Jobs a worker holds per model slot: one at the model, one waiting for the slot (and marked
+ * processing meanwhile) or having its result stored, its user notified and its entry acked, so
+ * that a freed slot is taken at once.
  */
 export const JOBS_PER_MODEL_SLOT = 2;
 

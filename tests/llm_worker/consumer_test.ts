@@ -399,8 +399,8 @@ Deno.test(
     const first = await h.createJob("followup", { message: "first" });
     const second = await h.createJob("followup", { message: "second" });
     await h.startWorker();
-    // Both marked processing and the first one's request at the model (it may arrive a moment
-    // after its job shows processing); the first holds the one slot for 300 ms.
+    // Both marked processing and the first one's request at the model (the request and the mark
+    // go out together); the first holds the one slot for 300 ms.
     await waitFor("both jobs taken, the first at the model", async () => {
       const statuses = [(await h.getJob(first)).status, (await h.getJob(second)).status];
       return (statuses.every((s) => s === "processing") && h.fake.requests.length > 0) ||

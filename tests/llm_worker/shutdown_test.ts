@@ -56,7 +56,7 @@ Deno.test("a job waiting for a model slot at stop() is handed back without askin
     return (statuses.every((s) => s === "processing") && h.fake.requests.length === 1) ||
       undefined;
   });
-  // Whichever was marked processing first took the slot.
+  // Whichever reached the model slot first took it.
   const asked = promptText(h.fake.requests[0].body).includes("job one") ? 0 : 1;
   await w.stop();
   assert.equal((await h.getJob(ids[asked])).status, "completed");
