@@ -156,8 +156,11 @@ async function runJob(run: Run, signal: AbortSignal): Promise<void> {
   const outcome = await handle(run, fromMessage, { marking, signal });
   const marked = await marking.answer;
   if (!marked.ok) return await unmarked(run, marked.error);
-  // The row was changed after it was published: what the run did with the message is dropped.
-  if (!marked.matches) return await runMarked(run, marked.job, signal);
+  if (!marked.matches) {
+    // Changed after it was published: what the run did with the message is dropped.
+    run.log.warn("the job's row differs from its message; running it from the row");
+    return await runMarked(run, marked.job, signal);
+  }
   await finish(run, marked.job, outcome);
 }
 

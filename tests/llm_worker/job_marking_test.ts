@@ -131,5 +131,6 @@ Deno.test(
     assert.match(asked[1], /from the row/);
     const notes = (await h.notifications()).map((n) => n.content.question);
     assert.deepEqual(notes, ["From the row?"]);
+    assert.ok(h.logs.some((l) => l.includes("row differs from its message")));
   },
 );
