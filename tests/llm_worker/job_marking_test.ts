@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { sanitizeTests } from "../helpers/core_app.ts";
+import { count } from "../helpers/fixtures.ts";
 import { jsonReply, promptText } from "../helpers/fake_llm.ts";
 import { ensureGroup, JOB_STREAMS, publish, readGroup } from "../../shared/streams.ts";
 import { type CoreClient, createCoreClient } from "../../llm_worker/core_client.ts";
@@ -89,10 +90,12 @@ Deno.test(
     assert.equal(h.fake.requests[1].answeredAt, undefined, "the call was cut before its answer");
     assert.deepEqual((await h.getJob(id)).result, { question: "Once?" });
     assert.equal((await h.notifications()).length, 1);
-    const completions = h.core.db.prepare(
-      'SELECT COUNT(*) AS n FROM audit_log WHERE entity_id = ? AND detail LIKE \'%"to":"completed"%\'',
-    ).get(id) as { n: number };
-    assert.equal(completions.n, 1, "the job was completed once");
+    const completions = count(
+      h.core,
+      'SELECT count(*) AS n FROM audit_log WHERE entity_id = ? AND detail LIKE \'%"to":"completed"%\'',
+      id,
+    );
+    assert.equal(completions, 1, "the job was completed once");
   },
 );
 
