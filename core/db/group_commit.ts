@@ -11,9 +11,15 @@
  * each part. A savepoint per part made FTS5 write each new memory's terms out as a segment of its
  * own (core/store/search_index.ts): POST /memories' store work ~85 -> ~45 µs a memory without.
  * So a part may run twice, and must only read and write the database.
+ *
+ * In the run without savepoints the group also holds the writes its parts give writeInOrder
+ * (core/db/held_writes.ts) and makes them in order just before COMMIT, so FTS5 keeps the new
+ * memories of several owners in one segment. Not in the run with savepoints: each savepoint writes
+ * FTS5's terms out anyway, and a part undone alone would have to take its held writes with it.
  */
 import type { DatabaseSync } from "node:sqlite";
 import { setImmediate } from "node:timers";
+import { type Holding, holdWrites } from "./held_writes.ts";
 import { savepoint } from "./open.ts";
 import { rollbackIfActive } from "./sqlite_errors.ts";
 
@@ -69,9 +75,10 @@ function flush(db: DatabaseSync, pending: Pending[]): void {
 
 /**
  * Every part in one transaction, committed. With `eachInSavepoint` a failing part is undone alone
- * and the others are kept. Without, a failing part rolls the group back: a group of one fails
- * with it, a larger group is answered null (run it again part by part). Throws what fails the
- * whole group (BEGIN, COMMIT, a transaction SQLite ended itself, e.g. on a full disk).
+ * and the others are kept. Without, a failing part (or a failing held write) rolls the group back:
+ * a group of one fails with its part, a larger group is answered null (run it again part by
+ * part). Throws what fails the whole group (BEGIN, COMMIT, a transaction SQLite ended itself, e.g.
+ * on a full disk).
  */
 function runGroup(
   db: DatabaseSync,
@@ -79,20 +86,64 @@ function runGroup(
   options: { eachInSavepoint: boolean },
 ): Outcome[] | null {
   db.exec("BEGIN IMMEDIATE");
+  if (options.eachInSavepoint) {
+    const outcomes = pending.map((p) => runInSavepoint(db, p));
+    db.exec("COMMIT");
+    return outcomes;
+  }
+  const holding = holdWrites(db);
+  try {
+    const outcomes = runParts(db, pending);
+    // A failed part has rolled the group back already.
+    if (outcomes === null || outcomes.some((o) => !o.ok)) return outcomes;
+    if (!releaseHeld(db, holding)) return null;
+    db.exec("COMMIT");
+    return outcomes;
+  } finally {
+    holding.drop();
+  }
+}
+
+/**
+ * The parts one after another. When one fails the group is rolled back: null for a group of
+ * several (each is run again alone), the failure itself for a group of one.
+ */
+function runParts(db: DatabaseSync, pending: Pending[]): Outcome[] | null {
   const outcomes: Outcome[] = [];
   for (const p of pending) {
     try {
-      outcomes.push({ ok: true, value: options.eachInSavepoint ? savepoint(db, p.fn) : p.fn() });
+      outcomes.push({ ok: true, value: p.fn() });
     } catch (err) {
       if (!db.isTransaction) throw err;
-      if (options.eachInSavepoint) {
-        outcomes.push({ ok: false, value: err });
-        continue;
-      }
       db.exec("ROLLBACK");
-      return pending.length === 1 ? [{ ok: false, value: err }] : null;
+      if (pending.length > 1) return null;
+      return [{ ok: false, value: err }];
     }
   }
-  db.exec("COMMIT");
   return outcomes;
+}
+
+/** A part in a savepoint of its own: undone alone when it fails. */
+function runInSavepoint(db: DatabaseSync, p: Pending): Outcome {
+  try {
+    return { ok: true, value: savepoint(db, p.fn) };
+  } catch (err) {
+    if (!db.isTransaction) throw err;
+    return { ok: false, value: err };
+  }
+}
+
+/**
+ * Make the held writes; false when one failed and the group was rolled back (run again part by
+ * part, the writes made at once, so that the part whose write fails fails alone).
+ */
+function releaseHeld(db: DatabaseSync, holding: Holding): boolean {
+  try {
+    holding.release();
+    return true;
+  } catch (err) {
+    if (!db.isTransaction) throw err;
+    db.exec("ROLLBACK");
+    return false;
+  }
 }

@@ -1,11 +1,12 @@
 /**
  * core/db/group_commit.ts on a real SQLite database: the work of one turn shares one commit, a
- * failing part is undone alone (the group run again with a savepoint a part), and a failed commit
- * fails every part.
+ * failing part is undone alone (the group run again with a savepoint a part), a failed commit
+ * fails every part, and the writes parts hold (core/db/held_writes.ts) are made in order.
  */
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { groupCommit } from "../../core/db/group_commit.ts";
+import { writeInOrder } from "../../core/db/held_writes.ts";
 import { openDatabase, transaction } from "../../core/db/open.ts";
 import { tempDir } from "../helpers/fixtures.ts";
 
@@ -114,6 +115,68 @@ Deno.test("groupCommit: a commit that fails fails every part, and nothing is kep
   await assert.rejects(b, /FOREIGN KEY/);
   assert.equal(db.isTransaction, false);
   assert.equal(count(db), 0);
+  db.close();
+});
+
+Deno.test("groupCommit: writes held by its parts are made in order of key, before the COMMIT", async () => {
+  const db = openDb();
+  const insert = (v: string) => db.prepare("INSERT INTO t (v) VALUES (?)").run(v);
+  const hold = (key: number, v: string) =>
+    writeInOrder(db, { key: BigInt(key), write: () => insert(v) });
+  await Promise.all([
+    groupCommit(db, () => hold(30, "c")),
+    groupCommit(db, () => (hold(20, "b"), hold(40, "d"))),
+    groupCommit(db, () => hold(10, "a")),
+  ]);
+  assert.deepEqual(
+    db.prepare("SELECT v FROM t ORDER BY rowid").all().map((r) => (r as { v: string }).v),
+    ["a", "b", "c", "d"],
+  );
+  // Outside a group a write is made at once.
+  hold(5, "e");
+  assert.equal(count(db), 5);
+  db.close();
+});
+
+Deno.test("groupCommit: a held write that fails fails its part alone, the group run again", async () => {
+  const db = openDb();
+  const runs = { ok: 0, bad: 0 };
+  const ok = groupCommit(db, () => {
+    runs.ok++;
+    writeInOrder(db, {
+      key: 2n,
+      write: () => void db.prepare("INSERT INTO t (v) VALUES ('kept')").run(),
+    });
+  });
+  const bad = groupCommit(db, () => {
+    runs.bad++;
+    db.prepare("INSERT INTO t (v) VALUES ('undone')").run();
+    writeInOrder(db, {
+      key: 1n,
+      write: () => void db.prepare("INSERT INTO t (v) VALUES (NULL)").run(),
+    });
+  });
+  await ok;
+  await assert.rejects(bad, /NOT NULL/);
+  assert.deepEqual(runs, { ok: 2, bad: 2 });
+  assert.deepEqual(
+    db.prepare("SELECT v FROM t").all().map((r) => (r as { v: string }).v),
+    ["kept"],
+  );
+  // A failed part's held writes are dropped with it, not made by the next group.
+  const alone = groupCommit(db, () => {
+    writeInOrder(db, {
+      key: 1n,
+      write: () => void db.prepare("INSERT INTO t (v) VALUES ('dropped')").run(),
+    });
+    db.prepare("INSERT INTO t (v) VALUES (NULL)").run();
+  });
+  await assert.rejects(alone, /NOT NULL/);
+  await groupCommit(db, () => db.prepare("INSERT INTO t (v) VALUES ('next')").run());
+  assert.deepEqual(
+    db.prepare("SELECT v FROM t ORDER BY rowid").all().map((r) => (r as { v: string }).v),
+    ["kept", "next"],
+  );
   db.close();
 });
 

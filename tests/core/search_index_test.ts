@@ -1,7 +1,8 @@
 /**
  * core/store/search_index.ts: a new confirmed memory is indexed by the core's insert, exactly as
  * the triggers of migration 013 index it when it changes, and the new memories of one group
- * commit reach the index together (one segment), not one by one.
+ * commit reach the index together (one segment, whatever their owners), not one by one, as they
+ * are at its COMMIT.
  */
 import assert from "node:assert/strict";
 import type { DatabaseSync } from "node:sqlite";
@@ -25,25 +26,37 @@ function store(): DatabaseSync {
   return db;
 }
 
-const indexRow = (db: DatabaseSync, id: string) =>
-  db.prepare(
-    `SELECT f.content, f.tags, f.meta FROM memories_fts f
-     JOIN memories_fts_rows r ON f.rowid = r.fts_rowid WHERE r.memory_id = ?`,
-  ).get(id);
+/**
+ * The terms of memory `id`'s index row, by column and position (the index keeps no text since
+ * migration 022, only terms), or undefined when it has none.
+ */
+function indexRow(db: DatabaseSync, id: string) {
+  db.exec(
+    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.terms USING fts5vocab(main, memories_fts, instance)",
+  );
+  const terms = db.prepare(
+    `SELECT col, term FROM temp.terms
+     WHERE doc = (SELECT fts_rowid FROM memories_fts_rows WHERE memory_id = ?) ORDER BY col, offset`,
+  ).all(id) as { col: string; term: string }[];
+  if (terms.length === 0) return undefined;
+  const row: Record<string, string> = { content: "", tags: "", meta: "" };
+  for (const t of terms) row[t.col] = `${row[t.col]} ${t.term}`.trim();
+  return row;
+}
 
 Deno.test("a new confirmed memory is indexed as the triggers index a changed one", () => {
   using db = store();
   for (const owner of OWNERS) {
     const row = insertMemory(db, newMemory(owner, "Blue umbrella by the door"));
-    const byInsert = { ...indexRow(db, row.id) };
+    const byInsert = indexRow(db, row.id);
     assert.deepEqual(byInsert, {
-      content: "Blue umbrella by the door",
+      content: "blue umbrella by the door",
       tags: "",
       meta: metaTokens(owner, false),
     });
-    // The update trigger of migration 013 writes the row again with its own SQL.
+    // The update trigger of migration 021 writes the row again with its own SQL.
     db.prepare("UPDATE memories SET content = content WHERE id = ?").run(row.id);
-    assert.deepEqual({ ...indexRow(db, row.id) }, byInsert);
+    assert.deepEqual(indexRow(db, row.id), byInsert);
     db.prepare("UPDATE memories SET is_pinned = 1 WHERE id = ?").run(row.id);
     assert.equal(indexRow(db, row.id)!.meta, metaTokens(owner, true));
     const hits = searchMemories(db, { owner, q: "umbrella" }, DEFAULT_SEARCH_TUNING);
@@ -62,15 +75,65 @@ Deno.test("the new memories of one group commit reach the index as one segment",
     Number((db.prepare("SELECT count(*) AS n FROM memories_fts_data").get() as { n: number }).n);
   await groupCommit(db, () => insertMemory(db, newMemory(1001, "first words")));
   const before = dataRows();
+  // The owners take turns, so the index rowids (part * 2^40 + rowid) descend at every other
+  // memory in the order the parts run.
   const made = await Promise.all(
     Array.from(
       { length: 16 },
-      (_, i) => groupCommit(db, () => insertMemory(db, newMemory(1001, `note ${i} about tea`))),
+      (_, i) =>
+        groupCommit(db, () => insertMemory(db, newMemory(OWNERS[i % 2], `note ${i} about tea`))),
     ),
   );
   // One new segment is a leaf (plus the structure record rewritten in place); a segment a
-  // memory, as through an insert trigger or a savepoint a part, added 16 or more.
+  // memory, as through an insert trigger or a savepoint a part, added 16 or more, and rowids
+  // written as they descend 8.
   assert.ok(dataRows() - before <= 2, `${dataRows() - before} new rows in memories_fts_data`);
-  const hits = searchMemories(db, { owner: 1001, q: "tea" }, DEFAULT_SEARCH_TUNING);
-  assert.deepEqual(new Set(hits.map((h) => h.memory.id)), new Set(made.map((m) => m.id)));
+  for (const owner of OWNERS) {
+    const hits = searchMemories(db, { owner, q: "tea" }, DEFAULT_SEARCH_TUNING);
+    assert.deepEqual(
+      new Set(hits.map((h) => h.memory.id)),
+      new Set(made.filter((m) => m.owner_user_id === owner).map((m) => m.id)),
+    );
+  }
 });
+
+Deno.test("a memory changed or deleted in its own group commit is indexed as it is at the COMMIT", async () => {
+  using db = store();
+  const search = (q: string) =>
+    new Set(searchMemories(db, { owner: 1001, q }, DEFAULT_SEARCH_TUNING).map((h) => h.memory.id));
+  const ids = { gone: "", kept: "", changed: "", hidden: "" };
+  const add = (name: keyof typeof ids, text: string) =>
+    groupCommit(db, () => (ids[name] = insertMemory(db, newMemory(1001, text)).id));
+  const update = (sql: string, name: keyof typeof ids) =>
+    groupCommit(db, () => db.prepare(sql).run(ids[name]));
+  // One group: the index rows of the new memories are written just before its COMMIT.
+  await Promise.all([
+    add("gone", "kettle descaler"),
+    add("kept", "kettle spare lid"),
+    add("changed", "kettle receipt"),
+    add("hidden", "kettle box"),
+    update("DELETE FROM memories WHERE id = ?", "gone"),
+    update("UPDATE memories SET content = 'kettle warranty' WHERE id = ?", "changed"),
+    update("UPDATE memories SET status = 'pending' WHERE id = ?", "hidden"),
+  ]);
+  assert.deepEqual(search("kettle"), new Set([ids.kept, ids.changed]));
+  assert.deepEqual(search("warranty"), new Set([ids.changed]));
+  assert.deepEqual(search("receipt"), new Set());
+  const rows = db.prepare("SELECT count(*) AS n FROM memories_fts").get() as { n: number };
+  assert.equal(rows.n, 2, "no index row is left without its confirmed memory");
+  // Indexed once: the index keeps no content (migration 022), so nothing but the write itself
+  // refuses a second row with the same rowid, which would count in bm25 as another document.
+  using fresh = store();
+  for (const text of ["kettle spare lid", "kettle warranty"]) {
+    insertMemory(fresh, newMemory(1001, text));
+  }
+  assert.deepEqual(scores(db, "kettle"), scores(fresh, "kettle"));
+});
+
+/** bm25 of every index row matching `q`, as search_query.ts weighs the columns, by rowid. */
+function scores(db: DatabaseSync, q: string): number[] {
+  return db.prepare(
+    `SELECT -bm25(memories_fts, 1.0, 1.0, 0.0) AS s FROM memories_fts WHERE memories_fts MATCH ?
+     ORDER BY rowid`,
+  ).all(q).map((r) => (r as { s: number }).s);
+}

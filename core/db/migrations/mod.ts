@@ -21,6 +21,7 @@ import m018 from "./018_audit_entity_index.sql" with { type: "text" };
 import m019 from "./019_finished_jobs_and_event_reminder_indexes.sql" with { type: "text" };
 import m020 from "./020_audit_rare_type_index.sql" with { type: "text" };
 import m021 from "./021_search_index_owner_ranges.sql" with { type: "text" };
+import m022 from "./022_search_index_contentless.sql" with { type: "text" };
 
 /** One migration: its number (the `user_version` it leaves) and its SQL. */
 export interface Migration {
@@ -55,4 +56,5 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 19, name: "019_finished_jobs_and_event_reminder_indexes.sql", sql: m019 },
   { version: 20, name: "020_audit_rare_type_index.sql", sql: m020 },
   { version: 21, name: "021_search_index_owner_ranges.sql", sql: m021 },
+  { version: 22, name: "022_search_index_contentless.sql", sql: m022 },
 ];
