@@ -21,12 +21,6 @@ export function ownerTokenId(owner: number): string {
   return String(owner).replace("-", "n");
 }
 
-/** The `meta` column of an owner's memory: `o<owner>`, and `p<owner>` when it is pinned. */
-export function metaTokens(owner: number, pinned: boolean): string {
-  const id = ownerTokenId(owner);
-  return pinned ? `o${id} p${id}` : `o${id}`;
-}
-
 /**
  * The span of rowids of an owner's part of the search index (migration 021): a memory's index
  * row is numbered `part * SEARCH_PART_SPAN + rowid`, `part` being the owner's

@@ -9,7 +9,7 @@ import type { DatabaseSync } from "node:sqlite";
 import { openDatabase } from "../../core/db/open.ts";
 import { groupCommit } from "../../core/db/group_commit.ts";
 import { insertMemory } from "../../core/store/memory_repo.ts";
-import { metaTokens } from "../../core/store/search_index.ts";
+import { ownerTokenId } from "../../core/store/search_index.ts";
 import { searchMemories } from "../../core/store/search_query.ts";
 import { newMemory } from "../helpers/fixtures.ts";
 import { DEFAULT_SEARCH_TUNING } from "../../core/store/search_pool.ts";
@@ -24,6 +24,15 @@ function store(): DatabaseSync {
     ).run(id, new Date().toISOString());
   }
   return db;
+}
+
+/**
+ * The `meta` column of an owner's memory as migration 021's view spells it: `o<owner>`, and
+ * `p<owner>` when it is pinned, in the spelling search_query.ts matches.
+ */
+function metaTokens(owner: number, pinned: boolean): string {
+  const id = ownerTokenId(owner);
+  return pinned ? `o${id} p${id}` : `o${id}`;
 }
 
 /**
