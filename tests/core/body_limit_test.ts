@@ -14,6 +14,7 @@ const LIMIT = 1000;
 function countedBody(size: number): { stream: ReadableStream<Uint8Array>; pulled: () => number } {
   let sent = 0;
   let pulls = 0;
+  // A high-water mark of 0: nothing is pulled before the body is read.
   const stream = new ReadableStream<Uint8Array>({
     pull(controller) {
       pulls++;
@@ -22,7 +23,6 @@ function countedBody(size: number): { stream: ReadableStream<Uint8Array>; pulled
       sent += n;
       controller.enqueue(new TextEncoder().encode(" ".repeat(n)));
     },
-    // Nothing is pulled until the body is read.
   }, { highWaterMark: 0 });
   return { stream, pulled: () => pulls };
 }
