@@ -29,6 +29,7 @@ import { claimedActor } from "./http/actor.ts";
 import { observeRequests } from "./http/observe.ts";
 import { createCoreMetrics } from "./metrics.ts";
 import { isDiskFull } from "./db/sqlite_errors.ts";
+import { SplitRouter } from "./http/split_router.ts";
 
 /** The `detail` of a 507: the database could not grow, so the change was not saved. */
 export const DISK_FULL_DETAIL =
@@ -39,7 +40,8 @@ const IMAGE_UPLOAD_PATH = /\/memories\/[^/]+\/image$/;
 
 /** Build the core app on `deps`. */
 export function createApp(deps: CoreDeps): Hono {
-  const app = new Hono();
+  // /llm_jobs holds the one pair of routes RegExpRouter cannot express (see split_router.ts).
+  const app = new Hono({ router: new SplitRouter({ triePrefixes: ["/llm_jobs"] }) });
   const { config, log } = deps;
   const metrics = createCoreMetrics(deps);
 
