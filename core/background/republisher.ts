@@ -17,6 +17,7 @@ import { transaction } from "../db/open.ts";
 import { limitParam, queryAll } from "../db/query.ts";
 import { jobMessageOf, type JobRow, recordPublished } from "../store/job_repo.ts";
 import { publishWithin } from "../jobs/job_publisher.ts";
+import type { ChainableCommander } from "ioredis";
 import { type Loop, startLoop } from "./loop.ts";
 import { within } from "../../shared/timeout.ts";
 import { SCHEDULER_ACTOR } from "../../shared/actors.ts";
@@ -107,11 +108,11 @@ async function republish(
  * The jobs `where` selects (its one `?` is `cutoff`), oldest first, in keyset pages of
  * `batchSize`, at most `maxPerPass` of them; each page is read when the previous one is done.
  */
-function* jobsWhere(
+function* pagesWhere(
   deps: CoreDeps,
   where: { sql: string; cutoff: string },
   o: typeof DEFAULTS,
-): Generator<JobRow> {
+): Generator<JobRow[]> {
   const sql = `SELECT * FROM llm_jobs WHERE ${where.sql} AND (created_at, id) > (?, ?)
      ORDER BY created_at, id LIMIT ${limitParam()}`;
   let seen = 0;
@@ -120,7 +121,7 @@ function* jobsWhere(
     const limit = Math.min(o.batchSize, o.maxPerPass - seen);
     const rows = queryAll<JobRow>(deps.db, sql, where.cutoff, after[0], after[1], limit);
     seen += rows.length;
-    yield* rows;
+    if (rows.length > 0) yield rows;
     if (rows.length < limit) return;
     const last = rows[rows.length - 1];
     after = [last.created_at, last.id];
@@ -136,9 +137,11 @@ async function publishUnpublished(
     cutoff: isoBefore(deps.clock(), o.unpublishedAgeMs),
   };
   let published = 0;
-  for (const row of jobsWhere(deps, where, o)) {
-    if (await republish(deps, row, { timeoutMs: o.timeoutMs, reason: "never_published" })) {
-      published++;
+  for (const page of pagesWhere(deps, where, o)) {
+    for (const row of page) {
+      if (await republish(deps, row, { timeoutMs: o.timeoutMs, reason: "never_published" })) {
+        published++;
+      }
     }
   }
   return published;
@@ -194,32 +197,79 @@ async function groupInfo(deps: CoreDeps, stream: string, timeoutMs: number): Pro
   return { exists: false, lastDeliveredId: "0-0" };
 }
 
-/** Why a job's stream entry no longer carries it to a worker, or null when it still does. */
-async function entryProblem(
+/** A page of jobs with a stream entry, each with its stream. */
+interface Entry {
+  row: JobRow;
+  stream: string;
+  id: string;
+}
+
+type PipelineResult = [Error | null, unknown][];
+
+/**
+ * Run one command per entry in one pipeline (one round trip), bounded; their replies in order.
+ * Any command's error ends the pass, as a single command's would.
+ */
+async function eachEntry(
   deps: CoreDeps,
-  row: JobRow,
+  entries: Entry[],
+  opts: { timeoutMs: number; command: (p: ChainableCommander, e: Entry) => void },
+): Promise<unknown[]> {
+  if (entries.length === 0) return [];
+  const pipeline = deps.redis.pipeline();
+  for (const e of entries) opts.command(pipeline, e);
+  const results = await bounded(pipeline.exec() as Promise<PipelineResult>, opts.timeoutMs);
+  return results.map(([err, reply]) => {
+    if (err) throw new RedisUnavailable(err.message);
+    return reply;
+  });
+}
+
+/**
+ * Why each job's stream entry no longer carries it to a worker (null when it still does). The
+ * page's checks go to Redis a pipeline at a time, not a round trip per job: with workers down a
+ * backlog of queued jobs is re-checked every pass (a pass over 1,000 of them cost the core
+ * ~80 ms of its event loop one call at a time).
+ */
+async function entryProblems(
+  deps: CoreDeps,
+  rows: JobRow[],
   ctx: { timeoutMs: number; groups: Map<string, GroupInfo> },
-): Promise<string | null> {
-  const stream = JOB_STREAMS[row.job_type];
-  if (!stream) return null;
-  const id = row.stream_message_id!;
-  const found = await bounded(deps.redis.xrange(stream, id, id), ctx.timeoutMs);
-  if (found.length === 0) return "entry_lost";
-  let group = ctx.groups.get(stream);
-  if (!group) {
-    group = await groupInfo(deps, stream, ctx.timeoutMs);
-    ctx.groups.set(stream, group);
+): Promise<Map<JobRow, string>> {
+  const entries: Entry[] = [];
+  for (const row of rows) {
+    const stream = JOB_STREAMS[row.job_type];
+    if (stream) entries.push({ row, stream, id: row.stream_message_id! });
   }
-  // Not yet handed to any worker: it is waiting its turn.
-  if (!group.exists || compareIds(id, group.lastDeliveredId) > 0) return null;
-  const pending = await bounded(
-    deps.redis.xpending(stream, WORKER_GROUP, id, id, 1) as Promise<unknown[]>,
-    ctx.timeoutMs,
-  );
-  // Delivered and still pending: a worker has it, or will reclaim it (XAUTOCLAIM).
-  if (pending.length > 0) return null;
-  // Delivered and acked, yet the job is not finished: nobody will look at that entry again.
-  return "acked_unfinished";
+  const problems = new Map<JobRow, string>();
+  const found = await eachEntry(deps, entries, {
+    timeoutMs: ctx.timeoutMs,
+    command: (p, e) => p.xrange(e.stream, e.id, e.id),
+  });
+  const delivered: Entry[] = [];
+  for (const [i, e] of entries.entries()) {
+    if ((found[i] as unknown[]).length === 0) {
+      problems.set(e.row, "entry_lost");
+      continue;
+    }
+    let group = ctx.groups.get(e.stream);
+    if (!group) {
+      group = await groupInfo(deps, e.stream, ctx.timeoutMs);
+      ctx.groups.set(e.stream, group);
+    }
+    // Not yet handed to any worker: it is waiting its turn.
+    if (group.exists && compareIds(e.id, group.lastDeliveredId) <= 0) delivered.push(e);
+  }
+  const pending = await eachEntry(deps, delivered, {
+    timeoutMs: ctx.timeoutMs,
+    command: (p, e) => p.xpending(e.stream, WORKER_GROUP, e.id, e.id, 1),
+  });
+  // Delivered and still pending: a worker has it, or will reclaim it (XAUTOCLAIM). Delivered
+  // and acked, yet the job is not finished: nobody will look at that entry again.
+  delivered.forEach((e, i) => {
+    if ((pending[i] as unknown[]).length === 0) problems.set(e.row, "acked_unfinished");
+  });
+  return problems;
 }
 
 async function recoverLost(deps: CoreDeps, o: typeof DEFAULTS): Promise<number> {
@@ -230,10 +280,13 @@ async function recoverLost(deps: CoreDeps, o: typeof DEFAULTS): Promise<number> 
   };
   const ctx = { timeoutMs: o.timeoutMs, groups: new Map<string, GroupInfo>() };
   let recovered = 0;
-  for (const row of jobsWhere(deps, where, o)) {
-    const reason = await entryProblem(deps, row, ctx);
-    if (reason === null) continue;
-    if (await republish(deps, row, { timeoutMs: o.timeoutMs, reason })) recovered++;
+  for (const page of pagesWhere(deps, where, o)) {
+    const problems = await entryProblems(deps, page, ctx);
+    for (const row of page) {
+      const reason = problems.get(row);
+      if (reason === undefined) continue;
+      if (await republish(deps, row, { timeoutMs: o.timeoutMs, reason })) recovered++;
+    }
   }
   return recovered;
 }

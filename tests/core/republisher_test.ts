@@ -17,6 +17,10 @@ async function dataOf(core: TestCore, stream: string) {
   return raw.map(([id, f]) => ({ id, data: JSON.parse(f[1]) }));
 }
 
+async function entryOf(core: TestCore, stream: string, jobId: string): Promise<string> {
+  return (await dataOf(core, stream)).find((e) => e.data.job_id === jobId)!.id;
+}
+
 function audits(core: TestCore, id: string) {
   return core.db.prepare(
     "SELECT action, actor, detail FROM audit_log WHERE entity_id = ? ORDER BY id",
@@ -189,6 +193,52 @@ Deno.test(
     const fresh = await readGroup(core.redis, "w2", { streams: ["llm:task_match"] });
     assert.equal(fresh.length, 1);
     assert.equal((fresh[0].data as { job_id: string }).job_id, made.body.id);
+  },
+);
+
+Deno.test(
+  "one page's jobs on two streams each get their own verdict from the page's batched checks",
+  async () => {
+    const time = manualClock();
+    await using core = await makeCore({ clock: time.clock });
+    const post = async (job_type: string, payload: Record<string, unknown>) =>
+      (await call(core.app, "POST", "/llm_jobs", { job_type, payload, user_id: 3 })).body.id;
+    // On llm:intent: delivered and acked unfinished, delivered and pending, lost, waiting.
+    const acked = await post("intent_classify", { message: "acked" });
+    const held = await post("intent_classify", { message: "held" });
+    await ensureGroup(core.redis, ["llm:intent", "llm:followup"]);
+    const [ackedEntry] = await readGroup(core.redis, "w1", { streams: ["llm:intent"], count: 1 });
+    await readGroup(core.redis, "w1", { streams: ["llm:intent"], count: 1 });
+    await ack(core.redis, ackedEntry);
+    const lost = await post("intent_classify", { message: "lost" });
+    await core.redis.xdel("llm:intent", await entryOf(core, "llm:intent", lost));
+    const waiting = await post("intent_classify", { message: "waiting" });
+    // On llm:followup: lost, and waiting behind it.
+    const lostToo = await post("followup", { message: "lost too" });
+    await core.redis.xdel("llm:followup", await entryOf(core, "llm:followup", lostToo));
+    const waitingToo = await post("followup", { message: "waiting too" });
+    // The entry ids are recorded in the group commit after each answer.
+    for (const id of [acked, held, lost, waiting, lostToo, waitingToo]) {
+      while (job(core, id).stream_message_id === null) await new Promise((r) => setTimeout(r, 1));
+    }
+    time.advance(61_000);
+
+    assert.deepEqual(await republishOnce(core.deps), { published: 0, recovered: 3 });
+    const named = { acked, held, lost, waiting, "lost too": lostToo, "waiting too": waitingToo };
+    const reasons = Object.fromEntries(
+      Object.entries(named).map(([name, id]) => {
+        const last = audits(core, id).at(-1)!;
+        return [name, last.action === "requeued" ? last.detail.reason : null];
+      }),
+    );
+    assert.deepEqual(reasons, {
+      acked: "acked_unfinished",
+      held: null,
+      lost: "entry_lost",
+      waiting: null,
+      "lost too": "entry_lost",
+      "waiting too": null,
+    });
   },
 );
 
