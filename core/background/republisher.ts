@@ -197,7 +197,7 @@ async function groupInfo(deps: CoreDeps, stream: string, timeoutMs: number): Pro
   return { exists: false, lastDeliveredId: "0-0" };
 }
 
-/** A page of jobs with a stream entry, each with its stream. */
+/** A job of a page, with its stream and recorded entry id. */
 interface Entry {
   row: JobRow;
   stream: string;
@@ -226,10 +226,10 @@ async function eachEntry(
 }
 
 /**
- * Why each job's stream entry no longer carries it to a worker (null when it still does). The
- * page's checks go to Redis a pipeline at a time, not a round trip per job: with workers down a
- * backlog of queued jobs is re-checked every pass (a pass over 1,000 of them cost the core
- * ~80 ms of its event loop one call at a time).
+ * The jobs of `rows` whose stream entry no longer carries them to a worker, each with why; a
+ * job left out still has a working entry. The page's checks go to Redis a pipeline at a time,
+ * not a round trip per job: with workers down, a backlog of queued jobs is checked again every
+ * pass (a pass over 1,000 of them cost the core ~80 ms of its event loop one call at a time).
  */
 async function entryProblems(
   deps: CoreDeps,
