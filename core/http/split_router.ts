@@ -6,7 +6,8 @@
  * expression, unless a route is one it cannot express: then every request goes through the
  * slower TrieRouter. The contract has one such pair: POST /llm_jobs/retry-failed beside
  * POST /llm_jobs/:id/retry (a literal and a parameter in the same place under one method). With
- * the whole table on TrieRouter, GET /memories/{id} served ~7-9% fewer requests a second.
+ * the whole table on TrieRouter, a GET /memories/{id} took 68 µs of the core's CPU against 60
+ * with this router (one CPU, 16 connections, alternating runs).
  */
 import { type Result, type Router, UnsupportedPathError } from "hono/router";
 import { RegExpRouter } from "hono/router/reg-exp-router";
