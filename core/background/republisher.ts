@@ -17,6 +17,7 @@ import { transaction } from "../db/open.ts";
 import { limitParam, queryAll } from "../db/query.ts";
 import { jobMessageOf, type JobRow, recordPublished } from "../store/job_repo.ts";
 import { publishWithin } from "../jobs/job_publisher.ts";
+import type { PipelineResult } from "../jobs/redis_call.ts";
 import type { ChainableCommander } from "ioredis";
 import { type Loop, startLoop } from "./loop.ts";
 import { within } from "../../shared/timeout.ts";
@@ -203,8 +204,6 @@ interface Entry {
   stream: string;
   id: string;
 }
-
-type PipelineResult = [Error | null, unknown][];
 
 /**
  * Run one command per entry in one pipeline (one round trip), bounded; their replies in order.

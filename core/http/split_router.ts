@@ -50,7 +50,7 @@ export class SplitRouter<T> implements Router<T> {
       if (!(err instanceof UnsupportedPathError)) throw err;
       throw new Error(
         `RegExpRouter cannot match ${method} ${path} beside the other routes: ` +
-          `add its prefix to SplitRouter's triePrefixes (${(err as Error).message})`,
+          `add its prefix to SplitRouter's triePrefixes (${err.message})`,
       );
     }
   }

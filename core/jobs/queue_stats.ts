@@ -9,7 +9,7 @@ import type { Redis } from "ioredis";
 import { JOB_STATUSES, JOB_TYPES, type JobStatus, type JobType } from "../../shared/enums.ts";
 import { isJobType } from "../../shared/job_types.ts";
 import { DEAD_LETTER_STREAM, JOB_STREAMS, WORKER_GROUP } from "../../shared/streams.ts";
-import { redisCall } from "./redis_call.ts";
+import { type PipelineResult, redisCall } from "./redis_call.ts";
 import type { z } from "zod";
 import type { queueStatsResponse, streamStatsResponse } from "../../shared/response_schemas.ts";
 
@@ -70,8 +70,6 @@ export function jobCounts(db: DatabaseSync): JobCounts {
   }
   return out;
 }
-
-type PipelineResult = [Error | null, unknown][];
 
 /** Queue statistics from `db` and `redis`. Never throws on a Redis failure. */
 export async function queueStats(

@@ -8,6 +8,9 @@ import type { Redis } from "ioredis";
 import { redisReady } from "../../shared/redis.ts";
 import { within } from "../../shared/timeout.ts";
 
+/** What an ioredis pipeline's `exec()` answers: each command's error or reply, in order. */
+export type PipelineResult = [Error | null, unknown][];
+
 /** Run `command` once `redis` is ready, the whole within `ms`. */
 export async function redisCall<T>(
   redis: Redis,
