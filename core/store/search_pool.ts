@@ -17,7 +17,13 @@ import {
 import type { Logger } from "../../shared/log.ts";
 import { ApiError } from "../http/errors.ts";
 import { searchMemoriesJson, type SearchParams, type SearchTuning } from "./search_query.ts";
-import type { SearchCommand, SearchReply } from "./search_thread.ts";
+import {
+  PROGRESS_SLOTS,
+  RUNNING,
+  type SearchCommand,
+  type SearchReply,
+  SENT,
+} from "./search_thread.ts";
 
 /**
  * Runs one search; what routes/search.ts is given (CoreDeps.search). Answers the hits
@@ -96,6 +102,8 @@ interface Sent {
 
 interface Slot {
   worker?: Worker;
+  /** Shared with the worker: searches sent to it, and the one it is running (search_thread.ts). */
+  progress?: Int32Array;
   /**
    * The searches sent to the worker, in order: the first runs, the rest wait in the worker's own
    * queue (at most {@linkcode PIPELINE_DEPTH} in all).
@@ -179,6 +187,9 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
         mmapBytes: options.mmapBytes ?? megabytes(DEFAULT_SEARCH_MMAP_MB),
         cacheBytes: options.cacheBytes ?? megabytes(DEFAULT_SEARCH_CACHE_MB),
         tuning: options.tuning ?? DEFAULT_SEARCH_TUNING,
+        progress: slot.progress = new Int32Array(
+          new SharedArrayBuffer(PROGRESS_SLOTS * Int32Array.BYTES_PER_ELEMENT),
+        ),
       } satisfies SearchCommand,
     );
     slot.worker = worker;
@@ -191,12 +202,15 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
     const worker = slot.worker ?? spawn(slot, slots.indexOf(slot));
     const id = ++seq;
     slot.sent.push({ job, id });
+    // Counted before it is posted, so the worker never sees fewer sent than it has received.
+    Atomics.add(slot.progress!, SENT, 1);
     worker.postMessage({ kind: "search", id, params: job.params } satisfies SearchCommand);
     if (slot.sent.length === 1) armTimer(slot);
   };
 
-  // Until the worker is ready, only its start is bounded; then the search it runs (the first
-  // sent), from when the one before it answered.
+  // Until the worker is ready, only its start is bounded; then the search it runs, from when
+  // the last answers came: a worker holds answers only behind searches of under 0.5 ms, at most
+  // about half of those in flight (search_thread.ts), so its clock starts at most a few ms early.
   const armTimer = (slot: Slot) => {
     clearTimeout(slot.timer);
     if (slot.sent.length === 0) return;
@@ -241,31 +255,37 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
       slot.ready = true;
       return armTimer(slot);
     }
-    if (reply.id !== slot.sent[0]?.id) return;
-    const { job } = slot.sent.shift()!;
+    for (const answer of reply.answers) {
+      if (answer.id !== slot.sent[0]?.id) continue;
+      const { job } = slot.sent.shift()!;
+      if ("json" in answer) job.resolve(answer.json);
+      // A search that failed (not a crash): the app answers 500 and logs the message.
+      else job.reject(new Error(`search failed: ${answer.error}`));
+    }
     armTimer(slot);
-    if (reply.kind === "hits") job.resolve(reply.json);
-    // A search that failed (not a crash): the app answers 500 and logs the message.
-    else job.reject(new Error(`search failed: ${reply.error}`));
     next(slot);
   };
 
   // The slot's next search starts a new worker; until then it has none. Starting it lazily
   // rather than at once keeps a worker that cannot even load (a missing permission) from
   // being restarted in a loop: each search then fails alone, and says why in the log.
-  // Only the running search fails; those waiting behind it never started, and go back to the
-  // front of the pool's queue.
+  // Only the running search fails (the first unanswered when the worker was between searches);
+  // the others go back to the front of the pool's queue: those behind it never started, and
+  // those before it had answers the worker held (search_thread.ts), lost with it, so they run
+  // again.
   const replace = (slot: Slot, err: Error) => {
-    const [running, ...waiting] = takeBack(slot);
+    const at = runningIndex(slot);
+    const others = takeBack(slot);
+    const [running] = others.splice(at, 1);
     slot.worker?.terminate();
     slot.worker = undefined;
     replaced++;
     running?.reject(err);
     if (closed) {
-      for (const job of waiting) job.reject(shuttingDown());
+      for (const job of others) job.reject(shuttingDown());
       return;
     }
-    queue.unshift(...waiting);
+    queue.unshift(...others);
     next(slot);
   };
 
@@ -318,6 +338,13 @@ function slotFor(slots: Slot[], options: { mayWait: boolean }): Slot | undefined
     if (s.sent.length < (least?.sent.length ?? PIPELINE_DEPTH)) least = s;
   }
   return least;
+}
+
+/** Where in `slot.sent` the search its worker is running is: 0 when it runs none of them. */
+function runningIndex(slot: Slot): number {
+  const id = slot.progress === undefined ? 0 : Atomics.load(slot.progress, RUNNING);
+  if (id === 0) return 0;
+  return Math.max(0, slot.sent.findIndex((s) => (s.id | 0) === id));
 }
 
 /** Searches not running: in the pool's queue or in a worker's. */

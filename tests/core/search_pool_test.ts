@@ -336,6 +336,21 @@ Deno.test("searches handed to a hung worker ahead of time run on its replacement
   assert.deepEqual(searches.stats(), { workers: 1, running: 0, queued: 0, replaced: 1 });
 });
 
+Deno.test("a hung search fails alone, though the worker held the answer before it", async () => {
+  await using tmp = await tempDir("memori_search_pool_");
+  const path = databaseFile(tmp.path);
+  await using searches = pool(path, { size: 1, timeoutMs: 300, workerUrl: FAULTY_WORKER });
+  assert.equal(await searches.search({ owner: 1, q: "pelican" }), "[]");
+  // Sent together: the worker holds the first answer while two more wait, then hangs on the
+  // second search. It says which search it runs, so that one fails and the first runs again.
+  const before = searches.search({ owner: 1, q: "pelican" });
+  const stuck = apiError(searches.search({ owner: 1, q: "hang now" }));
+  const after = searches.search({ owner: 1, q: "x" });
+  assert.equal((await stuck).status, 503);
+  assert.deepEqual(await within(Promise.all([before, after]), 5000, "the others"), ["[]", "[]"]);
+  assert.deepEqual(searches.stats(), { workers: 1, running: 0, queued: 0, replaced: 1 });
+});
+
 Deno.test("a search for an unknown owner answers null, inline and on the pool", async () => {
   await using tmp = await tempDir("memori_search_pool_");
   const path = databaseFile(tmp.path);

@@ -1,0 +1,110 @@
+/**
+ * core/store/search_thread.ts: a search worker's handler answers every search, in order, and
+ * holds quick answers back only while more searches are already on their way.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { tempDir } from "../helpers/fixtures.ts";
+import { openDatabase } from "../../core/db/open.ts";
+import {
+  PROGRESS_SLOTS,
+  RUNNING,
+  type SearchCommand,
+  searchMessageHandler,
+  type SearchReply,
+  SENT,
+} from "../../core/store/search_thread.ts";
+import { DEFAULT_SEARCH_TUNING } from "../../core/store/search_pool.ts";
+
+/** A handler on a database with owner 1 and no memories, and what it posted. */
+function handlerOn(dir: string) {
+  const path = join(dir, "memori.db");
+  {
+    using db = openDatabase(path);
+    db.prepare(
+      "INSERT INTO users (telegram_user_id, display_name, is_allowed, created_at) VALUES (1, 'U', 1, ?)",
+    ).run(new Date().toISOString());
+  }
+  const posted: SearchReply[] = [];
+  // Every search counts as quick, whatever this machine's speed.
+  const handle = searchMessageHandler((r) => posted.push(r), { holdAfterMs: Infinity });
+  const progress = new Int32Array(new SharedArrayBuffer(PROGRESS_SLOTS * 4));
+  const send = (data: SearchCommand) => handle({ data } as MessageEvent<SearchCommand>);
+  send({
+    kind: "open",
+    path,
+    mmapBytes: 0,
+    cacheBytes: 1 << 20,
+    tuning: DEFAULT_SEARCH_TUNING,
+    progress,
+  });
+  // As the pool does: each search counted as sent before it is posted.
+  const search = (id: number, owner = 1) => {
+    send({ kind: "search", id, params: { owner, q: "pelican" } });
+  };
+  const sent = (n: number) => Atomics.add(progress, SENT, n);
+  return { posted, send, search, sent, progress };
+}
+
+Deno.test("a lone search is answered at once", async () => {
+  await using tmp = await tempDir("memori_search_thread_");
+  const w = handlerOn(tmp.path);
+  assert.deepEqual(w.posted, [{ kind: "ready" }]);
+  w.sent(1);
+  w.search(1);
+  assert.deepEqual(w.posted.slice(1), [{ kind: "answers", answers: [{ id: 1, json: "[]" }] }]);
+  assert.equal(Atomics.load(w.progress, RUNNING), 0);
+  w.send({ kind: "close" });
+});
+
+Deno.test("answers are held while more searches wait, then posted together in order", async () => {
+  await using tmp = await tempDir("memori_search_thread_");
+  const w = handlerOn(tmp.path);
+  w.sent(4);
+  w.search(1);
+  // 3 more sent, 1 answer held: the worker keeps it for the next.
+  assert.equal(w.posted.length, 1);
+  w.search(2);
+  // 2 waiting, 2 held: half of what is in flight goes back to the main thread.
+  assert.deepEqual(w.posted.slice(1), [{
+    kind: "answers",
+    answers: [{ id: 1, json: "[]" }, { id: 2, json: "[]" }],
+  }]);
+  // 1 waiting, 1 held: posted; then none waiting.
+  w.search(3, 2); // an unknown owner: null
+  w.search(4);
+  assert.deepEqual(w.posted.slice(2), [
+    { kind: "answers", answers: [{ id: 3, json: null }] },
+    { kind: "answers", answers: [{ id: 4, json: "[]" }] },
+  ]);
+  // Closing posts whatever is held first.
+  w.sent(3);
+  w.search(5);
+  assert.equal(w.posted.length, 4);
+  w.send({ kind: "close" });
+  assert.deepEqual(w.posted.slice(4), [
+    { kind: "answers", answers: [{ id: 5, json: "[]" }] },
+    { kind: "closed" },
+  ]);
+});
+
+Deno.test("a worker without its database answers each search with the reason", async () => {
+  await using tmp = await tempDir("memori_search_thread_");
+  const posted: SearchReply[] = [];
+  const handle = searchMessageHandler((r) => posted.push(r));
+  const progress = new Int32Array(new SharedArrayBuffer(PROGRESS_SLOTS * 4));
+  const send = (data: SearchCommand) => handle({ data } as MessageEvent<SearchCommand>);
+  send({
+    kind: "open",
+    path: join(tmp.path, "missing", "memori.db"),
+    mmapBytes: 0,
+    cacheBytes: 1 << 20,
+    tuning: DEFAULT_SEARCH_TUNING,
+    progress,
+  });
+  Atomics.add(progress, SENT, 1);
+  send({ kind: "search", id: 7, params: { owner: 1, q: "pelican" } });
+  const reply = posted[1];
+  assert.ok(reply.kind === "answers" && "error" in reply.answers[0]);
+  assert.match(reply.answers[0].error, /cannot open the database read-only/);
+});
