@@ -8,6 +8,7 @@
  * before it answers, so a search sent after a POST /memories has answered finds that memory.
  */
 import type { DatabaseSync } from "node:sqlite";
+import { setImmediate } from "node:timers";
 import {
   type CoreConfig,
   DEFAULT_SEARCH_CACHE_MB,
@@ -23,6 +24,7 @@ import {
   type SearchCommand,
   type SearchReply,
   SENT,
+  type SentSearch,
 } from "./search_thread.ts";
 
 /**
@@ -102,8 +104,10 @@ interface Sent {
 
 interface Slot {
   worker?: Worker;
-  /** Shared with the worker: searches sent to it, and the one it is running (search_thread.ts). */
+  /** Shared with the worker: searches posted to it, and the one it runs (search_thread.ts). */
   progress?: Int32Array;
+  /** Searches sent while the worker was busy, posted together at the end of this turn. */
+  outbox: SentSearch[];
   /**
    * The searches sent to the worker, in order: the first runs, the rest wait in the worker's own
    * queue (at most {@linkcode PIPELINE_DEPTH} in all).
@@ -162,7 +166,7 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
   const { databasePath, maxQueue, timeoutMs, log } = options;
   const idleWorkerMs = options.idleWorkerMs ?? IDLE_WORKER_MS;
   const workerUrl = options.workerUrl ?? new URL("./search_worker.ts", import.meta.url);
-  const slots: Slot[] = Array.from({ length: options.size }, () => ({ sent: [] }));
+  const slots: Slot[] = Array.from({ length: options.size }, () => ({ sent: [], outbox: [] }));
   const queue: Job[] = [];
   let seq = 0;
   let replaced = 0;
@@ -202,10 +206,25 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
     const worker = slot.worker ?? spawn(slot, slots.indexOf(slot));
     const id = ++seq;
     slot.sent.push({ job, id });
-    // Counted before it is posted, so the worker never sees fewer sent than it has received.
-    Atomics.add(slot.progress!, SENT, 1);
-    worker.postMessage({ kind: "search", id, params: job.params } satisfies SearchCommand);
+    slot.outbox.push({ id, params: job.params });
+    // An idle worker gets its search at once. A busy one cannot start it before its search ends,
+    // so the searches of this turn of the event loop go to it in one message (~4.5 a message
+    // with rare words, 16 connections): the main thread posted each for ~4-5 us of its CPU and
+    // the worker took ~7 to receive it (search_thread.ts). A/B against posting each, rare words
+    // through HTTP on 2 CPUs: more req/s in 3 of 4 rounds (+6% on average), p99 5.4-6.0 against
+    // 5.7-7.8 ms; with the core on one CPU no difference over 5 rounds.
+    if (slot.sent.length === 1) post(slot, worker);
+    else if (slot.outbox.length === 1) setImmediate(() => post(slot, worker));
     if (slot.sent.length === 1) armTimer(slot);
+  };
+
+  const post = (slot: Slot, worker: Worker) => {
+    // Replaced meanwhile: these searches went back to the queue with the others (takeBack).
+    if (slot.worker !== worker || slot.outbox.length === 0) return;
+    const searches = slot.outbox.splice(0);
+    // Counted before they are posted, so the worker never sees fewer posted than it received.
+    Atomics.add(slot.progress!, SENT, searches.length);
+    worker.postMessage({ kind: "search", searches } satisfies SearchCommand);
   };
 
   // Until the worker is ready, only its start is bounded; then the search it runs, from when
@@ -238,6 +257,7 @@ export function createSearchPool(options: SearchPoolOptions): SearchPool {
   const takeBack = (slot: Slot): Job[] => {
     clearTimeout(slot.timer);
     slot.timer = undefined;
+    slot.outbox.length = 0;
     return slot.sent.splice(0).map((s) => s.job);
   };
 

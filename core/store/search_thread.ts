@@ -21,8 +21,15 @@ export type SearchCommand =
     /** Shared with the pool: see {@linkcode SENT} and {@linkcode RUNNING}. */
     progress: Int32Array;
   }
-  | { kind: "search"; id: number; params: SearchParams }
+  /** Searches to run in order (several when they came while the worker was busy). */
+  | { kind: "search"; searches: SentSearch[] }
   | { kind: "close" };
+
+/** A search as the pool sends it: its id, which its answer carries, and what to search. */
+export interface SentSearch {
+  id: number;
+  params: SearchParams;
+}
 
 /**
  * One search's answer: the hits as JSON text (SQLite writes the memories' part), null for an
@@ -41,7 +48,7 @@ export type SearchReply =
   | { kind: "ready" }
   | { kind: "closed" };
 
-/** Index in the `progress` array of how many searches the pool has sent (it adds each). */
+/** Index in the `progress` array of how many searches the pool has posted (it adds each). */
 export const SENT = 0;
 /**
  * Index in the `progress` array of the id of the search the worker is running (`id | 0`), 0
@@ -139,16 +146,19 @@ export function searchMessageHandler(
         }
         post({ kind: "ready" });
         return;
-      case "search": {
-        received++;
-        const started = performance.now();
-        held.push(
-          open === undefined ? { id: data.id, error: openError } : answer(open, data, progress),
-        );
-        const waiting = progress === undefined ? 0 : Atomics.load(progress, SENT) - received;
-        if (held.length >= waiting || performance.now() - started > holdAfterMs) flush();
+      case "search":
+        for (const search of data.searches) {
+          received++;
+          const started = performance.now();
+          held.push(
+            open === undefined
+              ? { id: search.id, error: openError }
+              : answer(open, search, progress),
+          );
+          const waiting = progress === undefined ? 0 : Atomics.load(progress, SENT) - received;
+          if (held.length >= waiting || performance.now() - started > holdAfterMs) flush();
+        }
         return;
-      }
       case "close":
         flush();
         open?.db.close();
@@ -168,7 +178,7 @@ interface Connection {
 /** Run one search, marked running in `progress` meanwhile. */
 function answer(
   open: Connection,
-  search: { id: number; params: SearchParams },
+  search: SentSearch,
   progress: Int32Array | undefined,
 ): SearchAnswer {
   markRunning(progress, search.id);

@@ -40,7 +40,7 @@ function handlerOn(dir: string) {
   });
   // As the pool does: each search counted as sent before it is posted.
   const search = (id: number, owner = 1) => {
-    send({ kind: "search", id, params: { owner, q: "pelican" } });
+    send({ kind: "search", searches: [{ id, params: { owner, q: "pelican" } }] });
   };
   const sent = (n: number) => Atomics.add(progress, SENT, n);
   return { posted, send, search, sent, progress };
@@ -103,8 +103,23 @@ Deno.test("a worker without its database answers each search with the reason", a
     progress,
   });
   Atomics.add(progress, SENT, 1);
-  send({ kind: "search", id: 7, params: { owner: 1, q: "pelican" } });
+  send({ kind: "search", searches: [{ id: 7, params: { owner: 1, q: "pelican" } }] });
   const reply = posted[1];
   assert.ok(reply.kind === "answers" && "error" in reply.answers[0]);
   assert.match(reply.answers[0].error, /cannot open the database read-only/);
+});
+
+Deno.test("searches posted in one message run in order, answers held as for separate ones", async () => {
+  await using tmp = await tempDir("memori_search_thread_");
+  const w = handlerOn(tmp.path);
+  w.sent(3);
+  w.send({
+    kind: "search",
+    searches: [1, 2, 3].map((id) => ({ id, params: { owner: id === 2 ? 2 : 1, q: "pelican" } })),
+  });
+  assert.deepEqual(w.posted.slice(1), [
+    { kind: "answers", answers: [{ id: 1, json: "[]" }, { id: 2, json: null }] },
+    { kind: "answers", answers: [{ id: 3, json: "[]" }] },
+  ]);
+  w.send({ kind: "close" });
 });

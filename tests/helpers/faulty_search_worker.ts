@@ -27,18 +27,21 @@ scope.onmessage = (event) => {
   const data = event.data;
   if (data.kind === "open") opened = data;
   if (data.kind !== "search" || opened?.kind !== "open") return handle(event);
-  const q = data.params.q;
-  if (q === "open settings") {
-    const { mmapBytes, cacheBytes, tuning } = opened;
-    const json = JSON.stringify({ mmapBytes, cacheBytes, tuning });
-    scope.postMessage({ kind: "answers", answers: [{ id: data.id, json }] });
-    return;
+  // One search at a time, as the real handler runs them.
+  for (const search of data.searches) {
+    const q = search.params.q;
+    if (q === "open settings") {
+      const { mmapBytes, cacheBytes, tuning } = opened;
+      const json = JSON.stringify({ mmapBytes, cacheBytes, tuning });
+      scope.postMessage({ kind: "answers", answers: [{ id: search.id, json }] });
+      continue;
+    }
+    if (q === "crash now" || q === "hang now") markRunning(opened.progress, search.id);
+    if (q === "crash now") throw new Error("simulated search worker crash");
+    if (q === "hang now") {
+      // Busy, as a runaway SQLite call would be: only terminating the thread ends it.
+      while (true) { /* spin */ }
+    }
+    handle({ data: { kind: "search", searches: [search] } } as MessageEvent<SearchCommand>);
   }
-  if (q === "crash now" || q === "hang now") markRunning(opened.progress, data.id);
-  if (q === "crash now") throw new Error("simulated search worker crash");
-  if (q === "hang now") {
-    // Busy, as a runaway SQLite call would be: only terminating the thread ends it.
-    while (true) { /* spin */ }
-  }
-  handle(event);
 };
