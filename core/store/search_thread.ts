@@ -98,6 +98,14 @@ export function openReadOnly(
   return db;
 }
 
+/** Options of {@linkcode searchMessageHandler}, for tests. */
+export interface SearchHandlerOptions {
+  /** Hold answers only after searches quicker than this ({@linkcode HOLD_AFTER_MS} by default). */
+  holdAfterMs?: number;
+  /** What runs a search ({@linkcode searchMemoriesJson} by default). */
+  search?: typeof searchMemoriesJson;
+}
+
 /**
  * The worker's message handler: `open` the database, answer each `search`, `close` it. Replies
  * go through `post`.
@@ -112,14 +120,14 @@ export function openReadOnly(
  * on 2 CPUs, 4 alternating rounds against the answer-per-message worker) the core's CPU a search
  * fell from 168-176 to 144-155 us (the main thread's from ~70 to ~55) and throughput rose 3-6%
  * in every round; common words (1.4 ms a search, answered at once) were unchanged. A lone search,
- * or one after a slow search, is answered at once. `holdAfterMs` is for tests
- * ({@linkcode HOLD_AFTER_MS} by default).
+ * or one after a slow search, is answered at once.
  */
 export function searchMessageHandler(
   post: (reply: SearchReply) => void,
-  options: { holdAfterMs?: number } = {},
+  options: SearchHandlerOptions = {},
 ): (event: MessageEvent<SearchCommand>) => void {
   const holdAfterMs = options.holdAfterMs ?? HOLD_AFTER_MS;
+  const search = options.search ?? searchMemoriesJson;
   // The connection and how to rank on it, both from the `open` command.
   let open: Connection | undefined;
   // Kept so every search says why there is no connection, rather than a bare "not open".
@@ -147,13 +155,13 @@ export function searchMessageHandler(
         post({ kind: "ready" });
         return;
       case "search":
-        for (const search of data.searches) {
+        for (const sent of data.searches) {
           received++;
           const started = performance.now();
           held.push(
             open === undefined
-              ? { id: search.id, error: openError }
-              : answer(open, search, progress),
+              ? { id: sent.id, error: openError }
+              : answer(open, sent, { progress, search }),
           );
           const waiting = progress === undefined ? 0 : Atomics.load(progress, SENT) - received;
           if (held.length >= waiting || performance.now() - started > holdAfterMs) flush();
@@ -175,18 +183,18 @@ interface Connection {
   tuning: SearchTuning;
 }
 
-/** Run one search, marked running in `progress` meanwhile. */
+/** Run one search with `o.search`, marked running in `o.progress` meanwhile. */
 function answer(
   open: Connection,
-  search: SentSearch,
-  progress: Int32Array | undefined,
+  sent: SentSearch,
+  o: { progress: Int32Array | undefined; search: typeof searchMemoriesJson },
 ): SearchAnswer {
-  markRunning(progress, search.id);
+  markRunning(o.progress, sent.id);
   try {
-    return { id: search.id, json: searchMemoriesJson(open.db, search.params, open.tuning) };
+    return { id: sent.id, json: o.search(open.db, sent.params, open.tuning) };
   } catch (err) {
-    return { id: search.id, error: (err as Error).message };
+    return { id: sent.id, error: (err as Error).message };
   } finally {
-    markRunning(progress, 0);
+    markRunning(o.progress, 0);
   }
 }
