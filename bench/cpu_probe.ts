@@ -107,3 +107,63 @@ export async function settledCheck(options: SettledCheckOptions): Promise<CpuChe
     await new Promise((r) => setTimeout(r, pauseMs));
   }
 }
+
+/**
+ * How a wrk case keeps its runs off a slowed CPU (bench/wrk.ts): it waits for steady CPUs before
+ * it starts, and checks them again after each run.
+ */
+export interface CpuGuard {
+  /** Check, waiting while a CPU is slowed ({@linkcode settledCheck}); the check it ended on. */
+  settle(): Promise<CpuCheck | null>;
+  /**
+   * One check now, without waiting, and whether it found a CPU slowed. Absent where a check
+   * would time the load rather than the machine (load of the case's own still running).
+   */
+  recheck?(): Promise<{ check: CpuCheck | null; slowed: boolean }>;
+}
+
+/** A {@linkcode CpuGuard} keeping every check in `options.history`, the run's yardstick. */
+export function cpuGuard(options: SettledCheckOptions): CpuGuard {
+  const { history, log = () => {} } = options;
+  const check = options.check ?? checkCpus;
+  return {
+    async settle() {
+      const last = await settledCheck(options);
+      log(
+        last === null
+          ? "CPU check skipped: no taskset"
+          : `CPU check: ${last.map((ms, cpu) => `CPU ${cpu} ${ms.toFixed(1)} ms`).join(", ")}`,
+      );
+      return last;
+    },
+    async recheck() {
+      const last = await check();
+      history.push(last);
+      const fastest = fastestCheck(history);
+      if (last === null || fastest === undefined) return { check: last, slowed: false };
+      const speeds = cpuSpeeds(last, fastest);
+      const slowed = speeds.findIndex((x) => x < SLOW_CPU);
+      if (slowed >= 0) {
+        log(
+          `CPU ${slowed} at ${
+            Math.round(100 * speeds[slowed])
+          }% of the run's fastest check after the run`,
+        );
+      }
+      return { check: last, slowed: slowed >= 0 };
+    },
+  };
+}
+
+/**
+ * Of `checks`, the one whose slowest CPU was slowest: the check a case is marked with. Null when
+ * one could not run (no taskset), undefined when there is none.
+ */
+export function worstCheck(checks: readonly (CpuCheck | null)[]): CpuCheck | null | undefined {
+  if (checks.includes(null)) return null;
+  let worst: CpuCheck | undefined;
+  for (const c of checks as CpuCheck[]) {
+    if (worst === undefined || Math.max(...c) > Math.max(...worst)) worst = c;
+  }
+  return worst;
+}

@@ -12,7 +12,7 @@ import {
   type WrkCaseOptions,
   type WrkResult,
 } from "./wrk.ts";
-import type { CpuCheck } from "./cpu_probe.ts";
+import type { CpuGuard } from "./cpu_probe.ts";
 import { SEED_OWNERS, type SeedResult, sentence, zipf } from "./seed.ts";
 import { prng } from "./prng.ts";
 
@@ -106,12 +106,12 @@ export interface HttpCasesOptions {
   runs: number;
   /** Called after each measured run (progress). */
   onRun?: (name: string, result: WrkResult) => void;
-  /** Checks the CPUs' speed before each case (bench/cpu_probe.ts). */
-  checkCpus?: () => Promise<CpuCheck | null>;
+  /** Keeps each case's runs off a slowed CPU (bench/cpu_probe.ts). */
+  cpus?: CpuGuard;
 }
 
 /** What every case of the HTTP figures is run with (of {@linkcode HttpCasesOptions}). */
-export type CaseSettings = Pick<HttpCasesOptions, "seconds" | "runs" | "onRun" | "checkCpus">;
+export type CaseSettings = Pick<HttpCasesOptions, "seconds" | "runs" | "onRun" | "cpus">;
 
 /** How a case of the HTTP figures is run: what runWrkCase is given for the case `name`. */
 export function caseOptions(name: string, options: CaseSettings): WrkCaseOptions {
@@ -120,7 +120,7 @@ export function caseOptions(name: string, options: CaseSettings): WrkCaseOptions
     runs: options.runs,
     seconds: options.seconds,
     onRun: (r) => options.onRun?.(name, r),
-    checkCpus: options.checkCpus,
+    cpus: options.cpus,
   };
 }
 
@@ -182,8 +182,9 @@ async function runReadsUnderSearch(
 ): Promise<WrkCase> {
   const lua = corpusLua(options.seed);
   const half = CONNECTIONS / 2;
-  // Checked before the searches start: during them the check would measure the searches.
-  const cpus = await options.checkCpus?.();
+  // Checked before the searches start, and not after each run: during them the check would
+  // time the searches.
+  const cpus = await options.cpus?.settle();
   // Long enough to cover the reads' warm-up and runs, with a second of slack for each start.
   const searchSeconds = 1 + options.runs * (options.seconds + 1) + 2;
   const searches = runWrk(
@@ -208,7 +209,7 @@ request = req_get_memory
       {
         ...caseOptions(READS_UNDER_SEARCH, options),
         connections: half,
-        checkCpus: cpus === undefined ? undefined : () => Promise.resolve(cpus),
+        cpus: cpus === undefined ? undefined : { settle: () => Promise.resolve(cpus) },
       },
     );
   } finally {

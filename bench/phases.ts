@@ -22,7 +22,7 @@ import { ownMemory, type RssFigure, rssOf, sleep } from "./memory.ts";
 import { startFakeLlm } from "../tests/helpers/fake_llm.ts";
 import { runFloorCases, runReferenceCases } from "./reference.ts";
 import { join } from "node:path";
-import type { CpuCheck } from "./cpu_probe.ts";
+import type { CpuGuard } from "./cpu_probe.ts";
 
 /** Things to stop, newest first. */
 export class Cleanups {
@@ -55,8 +55,8 @@ export interface PhaseContext {
   settleSeconds: number;
   /** Extra environment for the core (SEARCH_WORKERS when set). */
   coreEnv: Record<string, string>;
-  /** Checks the CPUs' speed before each wrk case (bench/cpu_probe.ts); none when absent. */
-  checkCpus?: () => Promise<CpuCheck | null>;
+  /** Keeps each wrk case's runs off a slowed CPU (bench/cpu_probe.ts); no checks when absent. */
+  cpus?: CpuGuard;
 }
 
 const fmtRun = (name: string, r: WrkResult) =>
@@ -142,7 +142,7 @@ export async function benchHttp(ctx: PhaseContext): Promise<{
     seconds: ctx.seconds,
     runs: ctx.runs,
     onRun: (name: string, r: WrkResult) => ctx.log(fmtRun(name, r)),
-    checkCpus: ctx.checkCpus,
+    cpus: ctx.cpus,
   };
   const http = await runReferenceCases(core.url, options);
   const floor = await runFloorCases({ ...options, databasePath: floorPath!, redisUrl });
@@ -171,7 +171,7 @@ export async function benchSearchAt(ctx: PhaseContext, count: number): Promise<S
     seconds: ctx.seconds,
     runs: ctx.runs,
     onRun: (name, r) => ctx.log(`${count.toLocaleString("en-US")}: ${fmtRun(name, r)}`),
-    checkCpus: ctx.checkCpus,
+    cpus: ctx.cpus,
   });
   await ctx.cleanups.run();
   return scalingRow(seed, count, cases);

@@ -2,7 +2,7 @@
  * The benchmark's reports: the markdown tables of a run, printed and kept in bench/RESULTS.md,
  * and the README's "Performance" section (the targets are bench/targets.ts).
  */
-import type { WrkCase } from "./wrk.ts";
+import { MAX_DROPPED_RUNS, type WrkCase } from "./wrk.ts";
 import type { WordCount } from "./seed.ts";
 import type { RssFigure } from "./memory.ts";
 import { SOAK_GROWTH_MB, SOAK_SLOPE_MB_PER_MIN } from "./soak.ts";
@@ -15,8 +15,8 @@ import { floorNote, HTTP_TARGETS } from "./targets.ts";
 const bareServerRps = (r: Pick<BenchResults, "http">) =>
   r.http.find((h) => h.name === REFERENCE_CASE)?.rps.median;
 /** The quickest CPU check of the run: the speed every check is compared with. */
-const runFastest = (r: Pick<BenchResults, "http" | "floor" | "scaling">) =>
-  fastestCheck([
+const runFastest = (r: Pick<BenchResults, "http" | "floor" | "scaling" | "cpuFastestMs">) =>
+  r.cpuFastestMs ?? fastestCheck([
     ...r.http.map((h) => h.cpus),
     ...(r.floor ?? []).map((h) => h.cpus),
     ...r.scaling.flatMap((x) => [x.rare.cpus, x.common.cpus]),
@@ -59,7 +59,7 @@ export function markdownTables(r: BenchResults): string {
     lines.push("", "### HTTP (100,000 memories, 16 connections)", "");
     const bare = bareServerRps(r);
     lines.push(
-      "| endpoint | requests/s | of the bare server | p50 ms | p99 ms | errors | CPUs before it |",
+      "| endpoint | requests/s | of the bare server | p50 ms | p99 ms | errors | CPUs around it |",
       "|---|---:|---:|---:|---:|---:|---:|",
     );
     for (const h of r.http) {
@@ -74,7 +74,7 @@ export function markdownTables(r: BenchResults): string {
     lines.push("", "### Search scaling (16 connections)", "");
     lines.push(
       "| memories | seeding s | rare: words' memories | rare req/s | rare p50 / p99 ms | " +
-        "common: words' memories | common req/s | common p50 / p99 ms | CPUs before rare; common |",
+        "common: words' memories | common req/s | common p50 / p99 ms | CPUs around rare; common |",
       "|---:|---:|---|---:|---:|---|---:|---:|---:|",
     );
     for (const s of r.scaling) {
@@ -121,7 +121,7 @@ function floorTable(r: BenchResults, fastest: number | undefined): string[] {
     "",
     "### Store floor (each endpoint's store work behind a bare `Deno.serve`, same store, 16 connections)",
     "",
-    "| endpoint | requests/s | the core's share | p50 ms | p99 ms | errors | CPUs before it |",
+    "| endpoint | requests/s | the core's share | p50 ms | p99 ms | errors | CPUs around it |",
     "|---|---:|---:|---:|---:|---:|---:|",
   ];
   for (const f of r.floor) {
@@ -240,14 +240,47 @@ export function busyNote(r: BenchResults): string {
 
 /**
  * A warning when a CPU check found a CPU slowed (below {@linkcode SLOW_CPU} of the run's fastest
- * check) before some case: those figures were taken on a slower machine than the rest.
+ * check) around some case: those figures were taken on a slower machine than the rest. It also
+ * lists the runs dropped and measured again because a CPU ran slowed after them.
  */
-export function slowCpuNote(r: Pick<BenchResults, "http" | "floor" | "scaling">): string {
+export function slowCpuNote(
+  r: Pick<BenchResults, "http" | "floor" | "scaling" | "cpuFastestMs">,
+): string {
   const fastest = runFastest(r);
   if (fastest === undefined) return "";
+  const cases = everyCase(r);
+  const slowed = cases.filter((c) =>
+    c.cpus && cpuSpeeds(c.cpus, fastest).some((x) => x < SLOW_CPU)
+  );
+  const notes: string[] = [];
+  if (slowed.length > 0) {
+    const slowest = Math.min(...slowed.flatMap((c) => cpuSpeeds(c.cpus!, fastest)));
+    notes.push(
+      `**A CPU ran slow around ${slowed.length} of the ${cases.length} wrk cases** ` +
+        `(${slowed.map((c) => c.name).join("; ")}), down to ${Math.round(100 * slowest)}% of ` +
+        "the run's fastest CPU check: those figures were taken on a slower machine than the " +
+        "others.",
+    );
+  }
+  const redone = cases.filter((c) => (c.dropped?.length ?? 0) > 0);
+  if (redone.length > 0) {
+    const runs = redone.reduce((n, c) => n + c.dropped!.length, 0);
+    notes.push(
+      `${runs} run${runs === 1 ? " was" : "s were"} dropped and measured again, a CPU having ` +
+        "run slowed after it (the dropped figures: " +
+        redone.map((c) => `${c.name} ${c.dropped!.map((d) => f0(d.rps)).join(", ")} req/s`)
+          .join("; ") +
+        ").",
+    );
+  }
+  return notes.join(" ");
+}
+
+/** Every wrk case of a run, named as the notes name it. */
+function everyCase(r: Pick<BenchResults, "http" | "floor" | "scaling">): WrkCase[] {
   // The HTTP phase's row of the scaling table reuses its cases: count those once.
   const inHttp = new Set(r.http.map((h) => JSON.stringify(h)));
-  const cases = [
+  return [
     ...r.http,
     ...(r.floor ?? []).map((c) => ({ ...c, name: floorLabel(c.name) })),
     ...r.scaling.flatMap((x) =>
@@ -255,14 +288,6 @@ export function slowCpuNote(r: Pick<BenchResults, "http" | "floor" | "scaling">)
         .map((c) => ({ ...c, name: `${c.name} at ${f0(x.memories)} memories` }))
     ),
   ];
-  const slowed = cases.filter((c) =>
-    c.cpus && cpuSpeeds(c.cpus, fastest).some((x) => x < SLOW_CPU)
-  );
-  if (slowed.length === 0) return "";
-  const slowest = Math.min(...slowed.flatMap((c) => cpuSpeeds(c.cpus!, fastest)));
-  return `**A CPU ran slow before ${slowed.length} of the ${cases.length} wrk cases** ` +
-    `(${slowed.map((c) => c.name).join("; ")}), down to ${Math.round(100 * slowest)}% of the ` +
-    "run's fastest CPU check: those figures were taken on a slower machine than the others.";
 }
 
 /** The committed RESULTS.md: machine, how it was measured, the tables. */
@@ -326,13 +351,16 @@ export function resultsMarkdown(r: BenchResults): string {
     "core's figure against the floor's, and the targets table gives the floor's figure (for " +
     "the core's RSS after the HTTP bench, the floor's RSS after the same cases but GET " +
     "/health): a target beyond it is out of reach on this machine for any HTTP layer.",
-    "- CPU check: before each wrk case a fixed piece of the core's kind of work (lookups by key " +
-    "and an FTS5 ranked search in SQLite, JSON; `bench/cpu_probe_task.ts`) is timed on each CPU " +
-    "in turn, pinned with `taskset`. \"CPUs before it\" is each CPU's speed against the run's " +
-    `quickest check, in bold below ${Math.round(100 * SLOW_CPU)}%. When a check finds a CPU ` +
-    `below that against the quickest check so far, the bench waits ${RECHECK_PAUSE_MS / 1000} s ` +
-    `and checks again, up to ${CHECK_TRIES} checks, then measures anyway; the column shows the ` +
-    "last check. On this VM one CPU at times " +
+    "- CPU check: before each wrk case and after each of its runs, a fixed piece of the core's " +
+    "kind of work (lookups by key and an FTS5 ranked search in SQLite, JSON; " +
+    '`bench/cpu_probe_task.ts`) is timed on each CPU in turn, pinned with `taskset`. "CPUs ' +
+    "around it\" is each CPU's speed against the run's quickest check, in the worst of the " +
+    `checks just before and after the case's runs, in bold below ${Math.round(100 * SLOW_CPU)}%. ` +
+    "When the check before a case finds a CPU below that against the quickest check so far, " +
+    `the bench waits ${RECHECK_PAUSE_MS / 1000} s and checks again, up to ${CHECK_TRIES} ` +
+    "checks, then measures anyway. When the check after a run finds one, the run is dropped " +
+    `(up to ${MAX_DROPPED_RUNS} a case, listed with their figures above) and measured again ` +
+    "after the same wait. On this VM one CPU at times " +
     "ran such work at half the other's speed for minutes (a common-word search on the 100,000 " +
     "store: 5.7 against 2.9 ms, pinned, back to back) while a loop of integer arithmetic ran " +
     "as fast on both, and nothing in the guest shows it (steal time stays 0): a figure taken " +

@@ -130,6 +130,11 @@ export interface BenchResults {
   targets: TargetCheck[];
   /** Wall time of the whole bench, seconds. */
   seconds: number;
+  /**
+   * The quickest CPU check of the run, ms (bench/cpu_probe.ts): every check's yardstick. Absent
+   * in runs from before the checks after each run, whose cases held every check.
+   */
+  cpuFastestMs?: number;
 }
 
 /** One decimal, or "-" for a figure not measured. */

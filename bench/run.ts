@@ -37,7 +37,7 @@ import { measureBreakdown } from "./memory.ts";
 import type { SoakResult } from "./soak.ts";
 import type { WrkCase } from "./wrk.ts";
 import { cpuMark, cpuShare, machineInfo } from "./machine.ts";
-import { type CpuCheck, settledCheck } from "./cpu_probe.ts";
+import { type CpuCheck, cpuGuard, fastestCheck } from "./cpu_probe.ts";
 
 const HERE = decodeURIComponent(new URL(".", import.meta.url).pathname);
 const ROOT = join(HERE, "..");
@@ -133,15 +133,7 @@ async function main(): Promise<number> {
     seconds: Number(args.seconds ?? 5),
     settleSeconds,
     coreEnv: searchWorkers === undefined ? {} : { SEARCH_WORKERS: searchWorkers },
-    checkCpus: async () => {
-      const check = await settledCheck({ history: cpuChecks, log });
-      log(
-        check === null
-          ? "CPU check skipped: no taskset"
-          : `CPU check: ${check.map((ms, cpu) => `CPU ${cpu} ${ms.toFixed(1)} ms`).join(", ")}`,
-      );
-      return check;
-    },
+    cpus: cpuGuard({ history: cpuChecks, log }),
   };
   const pipelineSettings = {
     modelMs: 100,
@@ -227,6 +219,7 @@ async function main(): Promise<number> {
     soak,
     cpu,
     seconds: (performance.now() - started) / 1000,
+    cpuFastestMs: fastestCheck(cpuChecks),
   };
   return await finish(partial, args, full);
 }

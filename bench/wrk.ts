@@ -9,7 +9,7 @@
  * as one JSON line, which this module parses.
  */
 import { type Spread, spread } from "./stats.ts";
-import type { CpuCheck } from "./cpu_probe.ts";
+import { type CpuCheck, type CpuGuard, worstCheck } from "./cpu_probe.ts";
 
 /** What one wrk run measured. */
 export interface WrkResult {
@@ -146,10 +146,16 @@ export interface WrkCase {
   /** Errors over all measured runs. */
   errors: number;
   /**
-   * Each CPU's time for the CPU check (bench/cpu_probe.ts) just before the case; null when the
-   * check could not run (no `taskset`); absent in runs from before the check.
+   * The worst of the CPU checks around the kept runs (bench/cpu_probe.ts): before the case and
+   * after each run. Null when the check could not run (no `taskset`); absent in runs from before
+   * the check.
    */
   cpus?: CpuCheck | null;
+  /**
+   * Runs measured and dropped because a CPU ran slowed after them (bench/cpu_probe.ts), in
+   * order; each was measured again once the CPUs were steady. Absent when there was none.
+   */
+  dropped?: WrkResult[];
 }
 
 /** Options for {@linkcode runWrkCase}. */
@@ -162,11 +168,17 @@ export interface WrkCaseOptions {
   seconds: number;
   /** Seconds of the unmeasured warm-up run (JIT, connections, caches); 1 by default. */
   warmupSeconds?: number;
-  /** Called after each measured run (progress). */
+  /** Called after each measured run, dropped or not (progress). */
   onRun?: (result: WrkResult) => void;
-  /** Checks the CPUs' speed before the warm-up (bench/cpu_probe.ts); none when absent. */
-  checkCpus?: () => Promise<CpuCheck | null>;
+  /** Keeps the runs off a slowed CPU (bench/cpu_probe.ts); no checks when absent. */
+  cpus?: CpuGuard;
 }
+
+/**
+ * Runs a case may drop, at most, because a CPU ran slowed after them; past that a run counts
+ * however the CPUs ran, and the case's CPU column shows it.
+ */
+export const MAX_DROPPED_RUNS = 2;
 
 /** Warm up, then measure `script` `runs` times. */
 export async function runWrkCase(
@@ -177,14 +189,13 @@ export async function runWrkCase(
 ): Promise<WrkCase> {
   const { connections } = options;
   const warmup = options.warmupSeconds ?? 1;
-  const cpus = await options.checkCpus?.();
+  const before = await options.cpus?.settle();
   if (warmup > 0) await runWrk(baseUrl, script, { connections, seconds: warmup });
-  const runs: WrkResult[] = [];
-  for (let i = 0; i < options.runs; i++) {
-    const r = await runWrk(baseUrl, script, { connections, seconds: options.seconds });
-    runs.push(r);
-    options.onRun?.(r);
-  }
+  const measured = await measureRuns(
+    () => runWrk(baseUrl, script, { connections, seconds: options.seconds }),
+    { ...options, before },
+  );
+  const { runs, dropped } = measured;
   return {
     name,
     connections,
@@ -193,6 +204,49 @@ export async function runWrkCase(
     p50: spread(runs.map((r) => r.p50)),
     p99: spread(runs.map((r) => r.p99)),
     errors: runs.reduce((s, r) => s + r.errors, 0),
-    ...(cpus === undefined ? {} : { cpus }),
+    ...(measured.cpus === undefined ? {} : { cpus: measured.cpus }),
+    ...(dropped.length === 0 ? {} : { dropped }),
   };
+}
+
+/** What {@linkcode measureRuns} measured. */
+export interface MeasuredRuns {
+  /** The runs that count. */
+  runs: WrkResult[];
+  /** The runs dropped because a CPU ran slowed after them. */
+  dropped: WrkResult[];
+  /** The worst CPU check around the kept runs (see {@linkcode WrkCase}'s `cpus`). */
+  cpus: CpuCheck | null | undefined;
+}
+
+/**
+ * Measure `options.runs` runs of `measure`. A run after which `options.cpus` finds a CPU slowed
+ * is dropped and measured again once the CPUs are steady, up to {@linkcode MAX_DROPPED_RUNS}
+ * times: the slowdowns of this VM last minutes, so the check after a run sees one that began
+ * during it. `options.before` is the check the first run starts from.
+ */
+export async function measureRuns(
+  measure: () => Promise<WrkResult>,
+  options: Pick<WrkCaseOptions, "runs" | "onRun" | "cpus"> & { before?: CpuCheck | null },
+): Promise<MeasuredRuns> {
+  const { cpus } = options;
+  const runs: WrkResult[] = [];
+  const dropped: WrkResult[] = [];
+  // The checks just before and just after each kept run.
+  const checks: (CpuCheck | null)[] = [];
+  let before = options.before;
+  while (runs.length < options.runs) {
+    const r = await measure();
+    options.onRun?.(r);
+    const after = await cpus?.recheck?.();
+    if (after?.slowed && dropped.length < MAX_DROPPED_RUNS) {
+      dropped.push(r);
+      before = await cpus!.settle();
+      continue;
+    }
+    runs.push(r);
+    if (before !== undefined) checks.push(before);
+    if (after !== undefined) checks.push(before = after.check);
+  }
+  return { runs, dropped, cpus: checks.length === 0 ? undefined : worstCheck(checks) };
 }

@@ -10,11 +10,23 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { linearFit, median, spread } from "../../bench/stats.ts";
 import { summarizeSeries } from "../../bench/soak.ts";
-import { luaList, luaString } from "../../bench/wrk.ts";
+import {
+  luaList,
+  luaString,
+  MAX_DROPPED_RUNS,
+  measureRuns,
+  type WrkResult,
+} from "../../bench/wrk.ts";
 import { markdownTables, replaceSection, slowCpuNote } from "../../bench/report.ts";
 import type { BenchResults } from "../../bench/results.ts";
 import { checkTargets, floorNote } from "../../bench/targets.ts";
-import { checkCpus, type CpuCheck, settledCheck } from "../../bench/cpu_probe.ts";
+import {
+  checkCpus,
+  type CpuCheck,
+  cpuGuard,
+  settledCheck,
+  worstCheck,
+} from "../../bench/cpu_probe.ts";
 import type { WrkCase } from "../../bench/wrk.ts";
 import { startReferenceServer } from "../../bench/reference.ts";
 import { healthRouter } from "../../core/routes/health.ts";
@@ -154,7 +166,7 @@ Deno.test("the bare server answers what the core's GET /health answers", async (
   }
 });
 
-Deno.test("HTTP table: each CPU's speed before a case, bold and warned about when one was slow", () => {
+Deno.test("HTTP table: each CPU's speed around a case, bold and warned about when one was slow", () => {
   const at = (name: string, cpus: number[] | null | undefined) => ({
     ...wrkCase(name, 10_000),
     ...(cpus === undefined ? {} : { cpus }),
@@ -170,7 +182,7 @@ Deno.test("HTTP table: each CPU's speed before a case, bold and warned about whe
   assert.match(rows[1], /\| 91 \/ 100% \|$/);
   assert.match(rows[2], /\| \*\*98 \/ 50%\*\* \|$/);
   const note = slowCpuNote({ http, scaling: [] });
-  assert.match(note, /before 1 of the 3 wrk cases\*\* \(GET \/memories\/\{id\}\), down to 50%/);
+  assert.match(note, /around 1 of the 3 wrk cases\*\* \(GET \/memories\/\{id\}\), down to 50%/);
   assert.equal(slowCpuNote({ http: http.slice(0, 2), scaling: [] }), "");
   // Without taskset the check says so; a run from before the check has none.
   assert.match(httpRows([at("GET /health", null)])[0], /\| n\/a \|$/);
@@ -200,4 +212,81 @@ Deno.test("a case waits for a slowed CPU, a few checks at most", async () => {
   assert.equal(history.length, 6);
   // Without taskset there is nothing to wait for.
   assert.equal(await settledCheck({ history, check: () => Promise.resolve(null) }), null);
+});
+
+/** A made-up wrk run of `rps` requests/s. */
+const run = (rps: number): WrkResult => ({ requests: rps, errors: 0, rps, p50: 1, p99: 2, max: 3 });
+
+Deno.test("a run after which a CPU ran slowed is dropped and measured again, twice a case at most", async () => {
+  // The case starts from [60, 61]; after the 1st run CPU 1 is at 50%, and steady again after a wait.
+  const checks: CpuCheck[] = [[60, 62], [60, 120], [61, 100], [60, 63], [61, 62], [62, 61]];
+  const history: (CpuCheck | null)[] = [[60, 61]];
+  const lines: string[] = [];
+  const cpus = cpuGuard({
+    history,
+    check: () => Promise.resolve(checks.shift()!),
+    pauseMs: 1,
+    log: (l) => lines.push(l),
+  });
+  let rps = 1000;
+  const seen: number[] = [];
+  const measured = await measureRuns(() => Promise.resolve(run(rps += 1000)), {
+    runs: 3,
+    cpus,
+    before: [60, 61],
+    onRun: (r) => seen.push(r.rps),
+  });
+  // 2000 kept, 3000 dropped (CPU 1 at 50% after it), the wait's two checks, then 4000 and 5000.
+  assert.deepEqual(measured.runs.map((r) => r.rps), [2000, 4000, 5000]);
+  assert.deepEqual(measured.dropped.map((r) => r.rps), [3000]);
+  assert.deepEqual(seen, [2000, 3000, 4000, 5000]);
+  // The worst check just before or after a kept run: the slowed one around the dropped run is not.
+  assert.deepEqual(measured.cpus, [60, 63]);
+  assert.ok(lines.some((l) => /^CPU 1 at 50% of the run's fastest check after the run/.test(l)));
+  assert.equal(checks.length, 0);
+
+  // A machine that stays slow: two runs dropped, then the runs count as they come.
+  const slow = cpuGuard({
+    history: [[60, 61]],
+    check: () => Promise.resolve([60, 150]),
+    pauseMs: 1,
+    tries: 1,
+  });
+  const stuck = await measureRuns(() => Promise.resolve(run(900)), {
+    runs: 3,
+    cpus: slow,
+    before: [60, 61],
+  });
+  assert.equal(stuck.runs.length, 3);
+  assert.equal(stuck.dropped.length, MAX_DROPPED_RUNS);
+  assert.deepEqual(stuck.cpus, [60, 150]);
+
+  // Without a recheck (a case with load of its own running) every run counts.
+  const blind = await measureRuns(() => Promise.resolve(run(800)), {
+    runs: 2,
+    cpus: { settle: () => Promise.resolve([60, 61]) },
+    before: [60, 61],
+  });
+  assert.equal(blind.runs.length, 2);
+  assert.deepEqual(blind.cpus, [60, 61]);
+});
+
+Deno.test("a case's CPU column shows the worst check; dropped runs are listed with their figures", () => {
+  assert.deepEqual(worstCheck([[60, 61], [90, 62], [61, 80]]), [90, 62]);
+  assert.equal(worstCheck([[60, 61], null]), null);
+  assert.equal(worstCheck([]), undefined);
+  const redone = {
+    ...wrkCase("GET /search (rare word)", 10_000),
+    cpus: [61, 62],
+    dropped: [run(6_724)],
+  };
+  const note = slowCpuNote({ http: [redone], scaling: [], cpuFastestMs: 60 });
+  assert.equal(
+    note,
+    "1 run was dropped and measured again, a CPU having run slowed after it (the dropped " +
+      "figures: GET /search (rare word) 6,724 req/s).",
+  );
+  // The run's quickest check is the yardstick even when no case kept it.
+  const slowNote = slowCpuNote({ http: [redone], scaling: [], cpuFastestMs: 40 });
+  assert.match(slowNote, /^\*\*A CPU ran slow around 1 of the 1 wrk cases\*\*.*down to 65%/);
 });
