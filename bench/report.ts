@@ -267,7 +267,7 @@ export function slowCpuNote(
     const runs = redone.reduce((n, c) => n + c.dropped!.length, 0);
     notes.push(
       `${runs} run${runs === 1 ? " was" : "s were"} dropped and measured again, a CPU having ` +
-        "run slowed after it (the dropped figures: " +
+        `run slowed after ${runs === 1 ? "it" : "them"} (the dropped figures: ` +
         redone.map((c) => `${c.name} ${c.dropped!.map((d) => f0(d.rps)).join(", ")} req/s`)
           .join("; ") +
         ").",
