@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { tempDir } from "../helpers/fixtures.ts";
+import { newMemory, tempDir } from "../helpers/fixtures.ts";
+import { insertMemory } from "../../core/store/memory_repo.ts";
 import { openDatabase } from "../../core/db/open.ts";
 import {
   PROGRESS_SLOTS,
@@ -121,5 +122,27 @@ Deno.test("searches posted in one message run in order, answers held as for sepa
     { kind: "answers", answers: [{ id: 1, json: "[]" }, { id: 2, json: null }] },
     { kind: "answers", answers: [{ id: 3, json: "[]" }] },
   ]);
+  w.send({ kind: "close" });
+});
+
+Deno.test("one message's searches share a snapshot; the next message sees what was written since", async () => {
+  await using tmp = await tempDir("memori_search_thread_");
+  const w = handlerOn(tmp.path);
+  const both = (ids: number[]) => {
+    w.sent(ids.length);
+    w.send({
+      kind: "search",
+      searches: ids.map((id) => ({ id, params: { owner: 1, q: "pelican" } })),
+    });
+  };
+  both([1, 2]);
+  {
+    using db = openDatabase(join(tmp.path, "memori.db"));
+    insertMemory(db, newMemory(1, "a pelican on the pier"));
+  }
+  both([3, 4]);
+  const hits = w.posted.slice(1).flatMap((r) => r.kind === "answers" ? r.answers : [])
+    .map((a) => "json" in a ? JSON.parse(a.json!).length : a.error);
+  assert.deepEqual(hits, [0, 0, 1, 1]);
   w.send({ kind: "close" });
 });
