@@ -6,11 +6,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { newMemory, tempDir } from "../helpers/fixtures.ts";
 import { insertMemory } from "../../core/store/memory_repo.ts";
+import { searchMemoriesJson } from "../../core/store/search_query.ts";
 import { openDatabase } from "../../core/db/open.ts";
 import {
   PROGRESS_SLOTS,
   RUNNING,
   type SearchCommand,
+  type SearchHandlerOptions,
   searchMessageHandler,
   type SearchReply,
   SENT,
@@ -18,7 +20,7 @@ import {
 import { DEFAULT_SEARCH_TUNING } from "../../core/store/search_pool.ts";
 
 /** A handler on a database with owner 1 and no memories, and what it posted. */
-function handlerOn(dir: string) {
+function handlerOn(dir: string, options: SearchHandlerOptions = {}) {
   const path = join(dir, "memori.db");
   {
     using db = openDatabase(path);
@@ -27,8 +29,8 @@ function handlerOn(dir: string) {
     ).run(new Date().toISOString());
   }
   const posted: SearchReply[] = [];
-  // Every search counts as quick, whatever this machine's speed.
-  const handle = searchMessageHandler((r) => posted.push(r), { holdAfterMs: Infinity });
+  // Every search counts as quick unless told, whatever this machine's speed.
+  const handle = searchMessageHandler((r) => posted.push(r), { holdAfterMs: Infinity, ...options });
   const progress = new Int32Array(new SharedArrayBuffer(PROGRESS_SLOTS * 4));
   const send = (data: SearchCommand) => handle({ data } as MessageEvent<SearchCommand>);
   send({
@@ -145,4 +147,36 @@ Deno.test("one message's searches share a snapshot; the next message sees what w
     .map((a) => "json" in a ? JSON.parse(a.json!).length : a.error);
   assert.deepEqual(hits, [0, 0, 1, 1]);
   w.send({ kind: "close" });
+});
+
+Deno.test("quick searches of one message share a snapshot; a slow one ends it", async () => {
+  for (
+    const [holdAfterMs, seen] of [[Infinity, [0, 0]], [0, [0, 1]]] as [number, number[]][]
+  ) {
+    await using tmp = await tempDir("memori_search_thread_");
+    const path = join(tmp.path, "memori.db");
+    // The first search commits a memory that matches before it returns, as a write can land
+    // while a search runs.
+    let writes = 1;
+    const w = handlerOn(tmp.path, {
+      holdAfterMs,
+      search: (db, params, tuning) => {
+        const json = searchMemoriesJson(db, params, tuning);
+        if (writes-- > 0) {
+          using writer = openDatabase(path);
+          insertMemory(writer, newMemory(1, "a pelican on the pier"));
+        }
+        return json;
+      },
+    });
+    w.sent(2);
+    w.send({
+      kind: "search",
+      searches: [1, 2].map((id) => ({ id, params: { owner: 1, q: "pelican" } })),
+    });
+    const hits = w.posted.slice(1).flatMap((r) => r.kind === "answers" ? r.answers : [])
+      .map((a) => "json" in a ? JSON.parse(a.json!).length : a.error);
+    assert.deepEqual(hits, seen, `holdAfterMs ${holdAfterMs}`);
+    w.send({ kind: "close" });
+  }
 });
