@@ -145,9 +145,10 @@ export function searchMessageHandler(
   // ~10 us of a ~60 us rare-word search on this VM, is taken once for them. The snapshot is
   // taken after the message came, so each search still sees every write answered before it was
   // sent. A slow search ends the transaction: a snapshot kept over several common-word searches
-  // (ms each) held back the WAL's checkpoints and restarts: reads by id on the main thread while
-  // 8 connections searched common words, after 16 s of POST /memories, fell from a median of
-  // ~7,100 to ~6,000 req/s (4 rounds; in one full bench run 8,654 -> 4,043, p99 39 -> 108 ms).
+  // (ms each) holds back the WAL's checkpoints. With a whole message in one transaction, reads
+  // by id on the main thread while 8 connections searched common words, after 16 s of
+  // POST /memories, fell from a median of ~7,100 to ~6,000 req/s (4 alternating rounds); with
+  // the transaction ended at a slow search they were better than before in 3 of 4 rounds.
   const runSearches = (searches: SentSearch[]) => {
     const db = open?.db;
     try {
