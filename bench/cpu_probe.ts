@@ -92,20 +92,32 @@ export async function settledCheck(options: SettledCheckOptions): Promise<CpuChe
   const { history, log = () => {} } = options;
   const tries = options.tries ?? CHECK_TRIES;
   for (let i = 1;; i++) {
-    const check = await (options.check ?? checkCpus)();
-    history.push(check);
-    const fastest = fastestCheck(history);
-    if (check === null || fastest === undefined) return check;
-    const speeds = cpuSpeeds(check, fastest);
-    const slowed = speeds.findIndex((x) => x < SLOW_CPU);
-    if (slowed < 0 || i >= tries) return check;
+    const { check, slowed } = await checkInto(history, options.check);
+    if (slowed === undefined || i >= tries) return check;
     const pauseMs = options.pauseMs ?? RECHECK_PAUSE_MS;
-    log(
-      `CPU ${slowed} at ${Math.round(100 * speeds[slowed])}% of the run's fastest check: ` +
-        `checking again in ${pauseMs / 1000} s (${i} of ${tries})`,
-    );
+    log(`${slowed}: checking again in ${pauseMs / 1000} s (${i} of ${tries})`);
     await new Promise((r) => setTimeout(r, pauseMs));
   }
+}
+
+/**
+ * Run one check (`check`, {@linkcode checkCpus} by default) and add it to `history`; `slowed`
+ * says which CPU ran below {@linkcode SLOW_CPU} of the run's fastest check and how far ("CPU 1
+ * at 55% of the run's fastest check"), undefined when none did.
+ */
+async function checkInto(
+  history: (CpuCheck | null)[],
+  check: (() => Promise<CpuCheck | null>) | undefined,
+): Promise<{ check: CpuCheck | null; slowed?: string }> {
+  const last = await (check ?? checkCpus)();
+  history.push(last);
+  const fastest = fastestCheck(history);
+  if (last === null || fastest === undefined) return { check: last };
+  const speeds = cpuSpeeds(last, fastest);
+  const cpu = speeds.findIndex((x) => x < SLOW_CPU);
+  if (cpu < 0) return { check: last };
+  const share = Math.round(100 * speeds[cpu]);
+  return { check: last, slowed: `CPU ${cpu} at ${share}% of the run's fastest check` };
 }
 
 /**
@@ -125,7 +137,6 @@ export interface CpuGuard {
 /** A {@linkcode CpuGuard} keeping every check in `options.history`, the run's yardstick. */
 export function cpuGuard(options: SettledCheckOptions): CpuGuard {
   const { history, log = () => {} } = options;
-  const check = options.check ?? checkCpus;
   return {
     async settle() {
       const last = await settledCheck(options);
@@ -137,20 +148,9 @@ export function cpuGuard(options: SettledCheckOptions): CpuGuard {
       return last;
     },
     async recheck() {
-      const last = await check();
-      history.push(last);
-      const fastest = fastestCheck(history);
-      if (last === null || fastest === undefined) return { check: last, slowed: false };
-      const speeds = cpuSpeeds(last, fastest);
-      const slowed = speeds.findIndex((x) => x < SLOW_CPU);
-      if (slowed >= 0) {
-        log(
-          `CPU ${slowed} at ${
-            Math.round(100 * speeds[slowed])
-          }% of the run's fastest check after the run`,
-        );
-      }
-      return { check: last, slowed: slowed >= 0 };
+      const { check, slowed } = await checkInto(history, options.check);
+      if (slowed !== undefined) log(`${slowed} after the run`);
+      return { check, slowed: slowed !== undefined };
     },
   };
 }
