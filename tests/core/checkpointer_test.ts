@@ -96,6 +96,13 @@ Deno.test("under steady writes the WAL starts over instead of growing", async ()
   });
   db.exec("CREATE TABLE blob_test (b BLOB)");
   const insert = db.prepare("INSERT INTO blob_test VALUES (?)");
+  // The thread is started by the first writes and checkpoints once it has loaded: wait for that
+  // (it writes the copied pages to the file), so a slow start on a loaded machine is not measured.
+  const copied = (await Deno.stat(path)).mtime!.getTime();
+  insert.run(new Uint8Array(4000));
+  await until(async () => (await Deno.stat(path)).mtime!.getTime() > copied, "a first checkpoint", {
+    pollMs: 10,
+  });
   // ~8 MB, 20 pages a turn of the event loop (as a group commit would), with no pause for a
   // checkpoint on another connection to end with nothing left.
   const pages = 2000;
@@ -112,7 +119,7 @@ Deno.test("under steady writes the WAL starts over instead of growing", async ()
   );
   assert.equal(
     (db.prepare("SELECT count(*) AS n FROM blob_test").get() as { n: number }).n,
-    pages,
+    pages + 1,
   );
 });
 
