@@ -39,12 +39,13 @@ scope.onmessage = (event) => {
   const data = event.data;
   if (data.kind === "open") opened = data;
   if (data.kind !== "search" || opened?.kind !== "open") return handle(event);
-  // One search at a time, as the real handler runs them, until one crashes the thread.
-  for (const search of data.searches) {
-    if (search.params.q === "crash now") {
-      markRunning(opened.progress, search.id);
-      throw new Error("simulated search worker crash");
-    }
-    handle({ data: { kind: "search", searches: [search] } } as MessageEvent<SearchCommand>);
+  // The searches before a crash run in the real handler, as one message, as they came.
+  const crash = data.searches.findIndex((s) => s.params.q === "crash now");
+  if (crash < 0) return handle(event);
+  if (crash > 0) {
+    const searches = data.searches.slice(0, crash);
+    handle({ data: { kind: "search", searches } } as MessageEvent<SearchCommand>);
   }
+  markRunning(opened.progress, data.searches[crash].id);
+  throw new Error("simulated search worker crash");
 };
