@@ -62,6 +62,19 @@ export function cpuSpeeds(check: CpuCheck, fastest: number): number[] {
   return check.map((ms) => fastest / ms);
 }
 
+/**
+ * The first CPU of a check that ran slowed, below {@linkcode SLOW_CPU} of `fastest` (the run's
+ * quickest check), with its speed; undefined when none did.
+ */
+export function slowedCpu(
+  check: CpuCheck,
+  fastest: number,
+): { cpu: number; speed: number } | undefined {
+  const speeds = cpuSpeeds(check, fastest);
+  const cpu = speeds.findIndex((x) => x < SLOW_CPU);
+  return cpu < 0 ? undefined : { cpu, speed: speeds[cpu] };
+}
+
 /** The quickest time of any CPU in any of `checks`, or undefined when there is none. */
 export function fastestCheck(checks: readonly (CpuCheck | null | undefined)[]): number | undefined {
   const all = checks.flatMap((c) => c ?? []);
@@ -113,11 +126,10 @@ async function checkInto(
   history.push(last);
   const fastest = fastestCheck(history);
   if (last === null || fastest === undefined) return { check: last };
-  const speeds = cpuSpeeds(last, fastest);
-  const cpu = speeds.findIndex((x) => x < SLOW_CPU);
-  if (cpu < 0) return { check: last };
-  const share = Math.round(100 * speeds[cpu]);
-  return { check: last, slowed: `CPU ${cpu} at ${share}% of the run's fastest check` };
+  const slowed = slowedCpu(last, fastest);
+  if (slowed === undefined) return { check: last };
+  const share = Math.round(100 * slowed.speed);
+  return { check: last, slowed: `CPU ${slowed.cpu} at ${share}% of the run's fastest check` };
 }
 
 /**

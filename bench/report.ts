@@ -7,7 +7,14 @@ import type { WordCount } from "./seed.ts";
 import type { RssFigure } from "./memory.ts";
 import { SOAK_GROWTH_MB, SOAK_SLOPE_MB_PER_MIN } from "./soak.ts";
 import { floorLabel, HEALTH_CASE, REFERENCE_CASE } from "./http.ts";
-import { CHECK_TRIES, cpuSpeeds, fastestCheck, RECHECK_PAUSE_MS, SLOW_CPU } from "./cpu_probe.ts";
+import {
+  CHECK_TRIES,
+  cpuSpeeds,
+  fastestCheck,
+  RECHECK_PAUSE_MS,
+  SLOW_CPU,
+  slowedCpu,
+} from "./cpu_probe.ts";
 import { type BenchResults, f0, f1, f2, percentOf, sp } from "./results.ts";
 import { floorNote, HTTP_TARGETS } from "./targets.ts";
 
@@ -31,7 +38,7 @@ function cpuText(c: WrkCase, fastest: number | undefined): string {
   if (c.cpus === undefined || fastest === undefined) return "-";
   const speeds = cpuSpeeds(c.cpus, fastest);
   const text = `${speeds.map((x) => Math.round(100 * x)).join(" / ")}%`;
-  return speeds.some((x) => x < SLOW_CPU) ? `**${text}**` : text;
+  return slowedCpu(c.cpus, fastest) ? `**${text}**` : text;
 }
 
 const wordList = (ws: WordCount[], max = ws.length) =>
@@ -249,9 +256,7 @@ export function slowCpuNote(
   const fastest = runFastest(r);
   if (fastest === undefined) return "";
   const cases = everyCase(r);
-  const slowed = cases.filter((c) =>
-    c.cpus && cpuSpeeds(c.cpus, fastest).some((x) => x < SLOW_CPU)
-  );
+  const slowed = cases.filter((c) => c.cpus && slowedCpu(c.cpus, fastest));
   const notes: string[] = [];
   if (slowed.length > 0) {
     const slowest = Math.min(...slowed.flatMap((c) => cpuSpeeds(c.cpus!, fastest)));
